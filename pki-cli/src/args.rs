@@ -1,0 +1,130 @@
+//! Flags, parsed once into validated values; nothing downstream reads raw arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use time::OffsetDateTime;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pki",
+    version,
+    about = "Endpoint certificate toolkit: why a device's certificate is rejected, and what to do",
+    after_help = "Example:\n  pki diagnose /var/lib/product/certs --at 2026-03-01T12:00:00Z"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Judge at this instant (RFC 3339) instead of the system clock.
+    #[arg(long, global = true, value_parser = parse_at)]
+    pub at: Option<OffsetDateTime>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Say exactly why an endpoint's certificate is (or would be) rejected.
+    #[command(after_help = "Examples:\n  pki diagnose /var/lib/product/certs\n  pki diagnose --cert device.crt --key device.key --chain chain.pem --trust roots.pem --at 2026-03-01T12:00:00Z\n  pki diagnose --cert server.crt --chain chain.pem --trust roots.pem --purpose server --name api.example.com\n\nExit: 0 accepted, 1 accepted with warnings, 2 rejected, 3 could not judge, 64 usage error.")]
+    Diagnose(Diagnose),
+    /// Show what certificate, key and CRL files hold.
+    #[command(after_help = "Example:\n  pki inspect device.crt device.key chain.pem --format json")]
+    Inspect(Inspect),
+    /// Policy profiles.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct Diagnose {
+    /// An endpoint store folder (managed, or any folder of certificate files).
+    pub store: Option<PathBuf>,
+    /// The device certificate (may also hold the chain).
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// The device's private key.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Intermediate CA certificates.
+    #[arg(long)]
+    pub chain: Option<PathBuf>,
+    /// The server's current trust anchors.
+    #[arg(long)]
+    pub trust: Option<PathBuf>,
+    /// A CRL (PEM or DER); repeat for several.
+    #[arg(long = "crl")]
+    pub crls: Vec<PathBuf>,
+    /// Policy profile (default: the built-in policies/device.yaml).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Judge a device (client authentication) or a server certificate.
+    #[arg(long, value_enum, default_value_t = PurposeArg::Client)]
+    pub purpose: PurposeArg,
+    /// With --purpose server: the DNS name or IP address a client dials.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PurposeArg {
+    Client,
+    Server,
+}
+
+#[derive(Debug, Args)]
+pub struct Inspect {
+    /// Files to describe.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a policy file: unknown keys and bad values are errors with line and column.
+    #[command(after_help = "Example:\n  pki policy check policies/device.yaml")]
+    Check {
+        file: PathBuf,
+    },
+}
+
+/// A usage error found after parsing (e.g. --purpose server without --name): exit 64.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn parse_at(text: &str) -> Result<OffsetDateTime, String> {
+    pki_core::timestamp::parse(text)
+}
+
+/// Parses the command line; help and version print and exit 0, usage errors exit 64 (not
+/// clap's default 2, which the contract gives to "critical").
+pub fn parse() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|err| {
+        let _ = err.print();
+        if err.use_stderr() {
+            ExitCode::from(crate::exit::USAGE)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}

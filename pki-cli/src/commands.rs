@@ -1,0 +1,72 @@
+//! Each command: turn validated flags into a pki-core request, run it, render the result.
+
+use crate::args::{Cli, Command, Diagnose, Format, PolicyCommand, PurposeArg, UsageError};
+use crate::exit::Outcome;
+use crate::render;
+use anyhow::Result;
+use pki_core::{Policy, Purpose, Request, Sources};
+use std::path::Path;
+use time::OffsetDateTime;
+
+pub fn run(cli: Cli) -> Result<Outcome> {
+    // The one place the clock is read: every judgement below uses `at`.
+    let at = cli.common.at.unwrap_or_else(OffsetDateTime::now_utc);
+    let format = cli.common.format;
+    match cli.command {
+        Command::Diagnose(d) => diagnose(d, at, format),
+        Command::Inspect(i) => {
+            let reports = pki_core::inspect::inspect(&i.files)?;
+            render::inspect(&reports, format)?;
+            let unreadable = reports.iter().any(|r| !r.problems.is_empty());
+            Ok(if unreadable {
+                Outcome::Judged(pki_core::Status::Critical)
+            } else {
+                Outcome::Done
+            })
+        }
+        Command::Policy(PolicyCommand::Check { file }) => policy_check(&file, format),
+    }
+}
+
+fn diagnose(d: Diagnose, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+    let purpose = match (d.purpose, d.name) {
+        (PurposeArg::Client, None) => Purpose::Client,
+        (PurposeArg::Client, Some(_)) => {
+            return Err(UsageError("--name is only for --purpose server".into()).into())
+        }
+        (PurposeArg::Server, Some(name)) => Purpose::Server { name },
+        (PurposeArg::Server, None) => {
+            return Err(UsageError("--purpose server needs --name HOST".into()).into())
+        }
+    };
+    let policy = match &d.policy {
+        Some(path) => Policy::load(path)?,
+        None => Policy::default(),
+    };
+    let sources = Sources {
+        store: d.store,
+        cert: d.cert,
+        key: d.key,
+        chain: d.chain,
+        trust: d.trust,
+        crls: d.crls,
+    };
+    let material = pki_core::gather(&sources)?;
+    let report = pki_core::diagnose(&material, &Request { at, purpose, policy });
+    render::diagnose(&report, format)?;
+    Ok(Outcome::Judged(report.status))
+}
+
+fn policy_check(file: &Path, format: Format) -> Result<Outcome> {
+    match Policy::load(file) {
+        Ok(policy) => {
+            render::policy_ok(file, &policy, format)?;
+            Ok(Outcome::Done)
+        }
+        Err(pki_core::Error::Policy { path, reason }) => {
+            render::policy_error(&path, &reason, format)?;
+            Ok(Outcome::Usage)
+        }
+        Err(other) => Err(other.into()),
+    }
+}

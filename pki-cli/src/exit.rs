@@ -1,0 +1,35 @@
+//! The process exit code, decided here and nowhere else (the contract's table).
+
+use pki_core::Status;
+use std::process::ExitCode;
+
+/// What a command ended with, for the exit code.
+pub enum Outcome {
+    /// A judgement: ok 0, warning 1, critical 2.
+    Judged(Status),
+    /// Success with nothing to judge.
+    Done,
+    /// The input was refused as a usage error (e.g. an invalid policy): 64.
+    Usage,
+}
+
+pub const USAGE: u8 = 64;
+pub const UNKNOWN: u8 = 3;
+
+pub fn code(outcome: Outcome) -> ExitCode {
+    ExitCode::from(match outcome {
+        Outcome::Judged(Status::Ok) | Outcome::Done => 0,
+        Outcome::Judged(Status::Warning) => 1,
+        Outcome::Judged(Status::Critical) => 2,
+        Outcome::Usage => USAGE,
+    })
+}
+
+/// An error that stopped a command: a usage error (64) or one the tool could not judge (3).
+pub fn for_error(err: &anyhow::Error) -> ExitCode {
+    let usage = err
+        .downcast_ref::<pki_core::Error>()
+        .is_some_and(pki_core::Error::is_usage)
+        || err.downcast_ref::<crate::args::UsageError>().is_some();
+    ExitCode::from(if usage { USAGE } else { UNKNOWN })
+}

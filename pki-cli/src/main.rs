@@ -1,0 +1,23 @@
+//! `pki`: the endpoint certificate toolkit's command line. Parses flags into pki-core
+//! requests, renders what comes back, and decides the exit code in one place ([`exit`]).
+
+mod args;
+mod commands;
+mod exit;
+mod render;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match args::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    match commands::run(cli) {
+        Ok(outcome) => exit::code(outcome),
+        Err(err) => {
+            eprintln!("pki: {err:#}");
+            exit::for_error(&err)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+use super::style::Style;
+use crate::args::Format;
+use pki_core::diagnose::{Report, Verdict};
+use pki_core::timestamp::format as t;
+use pki_core::Severity;
+use std::io::Write;
+
+pub fn diagnose(report: &Report, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => super::json(report),
+        Format::Text => text(report),
+    }
+}
+
+fn text(r: &Report) -> anyhow::Result<()> {
+    let s = Style::for_stdout();
+    let mut out = std::io::stdout().lock();
+    let status = format!("{:?}", r.status).to_lowercase();
+    let headline = match r.verdict {
+        Verdict::Accepted => s.good(&format!("ACCEPTED ({status})")),
+        Verdict::Rejected => s.severity(Severity::Critical, "REJECTED (critical)"),
+    };
+    let why = match r.root_cause() {
+        Some(f) => format!(": {}", f.code),
+        None => String::new(),
+    };
+    writeln!(out, "{headline}{why} at {}", t(r.at))?;
+    if let Some(c) = &r.certificate {
+        writeln!(
+            out,
+            "  certificate: {} · serial {} · {} to {} · {}",
+            c.subject,
+            c.serial,
+            t(c.not_before),
+            t(c.not_after),
+            c.key_algorithm
+        )?;
+        writeln!(out, "  issuer:      {}", c.issuer)?;
+        writeln!(out, "  file:        {}", c.file.display())?;
+    }
+    if r.findings.is_empty() {
+        writeln!(out, "  no findings")?;
+    }
+    for f in &r.findings {
+        let label = format!("{:<8}", format!("{:?}", f.severity).to_uppercase());
+        writeln!(out)?;
+        writeln!(out, "  {} {}", s.severity(f.severity, &label), f.code)?;
+        writeln!(out, "           {}", f.message)?;
+        writeln!(out, "           {} {}", s.dim("fix:"), f.fix)?;
+    }
+    Ok(())
+}

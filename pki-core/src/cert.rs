@@ -1,0 +1,380 @@
+//! A certificate as read from a file: its DER, where it came from, and the facts every later
+//! decision needs, extracted once so that nothing downstream parses it again.
+
+use crate::origin::Origin;
+use rustls_pki_types::CertificateDer;
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::oid_registry as oids;
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+/// A parsed certificate with the facts the judging code reads.
+#[derive(Debug, Clone)]
+pub struct Cert {
+    pub der: CertificateDer<'static>,
+    pub origin: Origin,
+    pub subject: String,
+    pub issuer: String,
+    pub subject_raw: Vec<u8>,
+    pub issuer_raw: Vec<u8>,
+    /// Colon-separated hex of the serial's DER content bytes, as `openssl x509 -serial` prints.
+    pub serial: String,
+    pub serial_raw: Vec<u8>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub version: u32,
+    /// The basicConstraints extension, if present: (cA, pathLenConstraint).
+    pub basic_constraints: Option<(bool, Option<u32>)>,
+    /// keyUsage bits, if the extension is present.
+    pub key_usage: Option<KeyUsage>,
+    /// extendedKeyUsage, if the extension is present.
+    pub eku: Option<Eku>,
+    pub ski: Option<Vec<u8>>,
+    pub aki: Option<Vec<u8>>,
+    pub sans: Vec<String>,
+    pub dns_names: Vec<String>,
+    pub has_name_constraints: bool,
+    pub spki: Vec<u8>,
+    pub key: KeyAlgorithm,
+    pub signature: SignatureAlgorithm,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub digital_signature: bool,
+    pub key_cert_sign: bool,
+    pub crl_sign: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Eku {
+    pub client_auth: bool,
+    pub server_auth: bool,
+    pub any: bool,
+    pub names: Vec<String>,
+}
+
+/// A public key's algorithm and size, as far as judging needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Rsa { bits: usize },
+    Ec { curve: &'static str, bits: usize },
+    Ed25519,
+    Other(String),
+}
+
+impl KeyAlgorithm {
+    /// Why rustls (ring provider) cannot use a key of this algorithm, if it cannot.
+    pub fn weakness(&self) -> Option<String> {
+        match self {
+            KeyAlgorithm::Rsa { bits } if *bits < 2048 => Some(format!(
+                "an RSA key of {bits} bits (rustls with ring needs at least 2048)"
+            )),
+            KeyAlgorithm::Ec { curve, .. } if *curve != "P-256" && *curve != "P-384" => Some(
+                format!("an EC key on {curve} (rustls with ring supports P-256 and P-384)"),
+            ),
+            KeyAlgorithm::Other(name) => Some(format!("a {name} key (not supported by rustls)")),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyAlgorithm::Rsa { bits } => write!(f, "RSA {bits}"),
+            KeyAlgorithm::Ec { curve, .. } => write!(f, "ECDSA {curve}"),
+            KeyAlgorithm::Ed25519 => f.write_str("Ed25519"),
+            KeyAlgorithm::Other(name) => f.write_str(name),
+        }
+    }
+}
+
+/// The algorithm a certificate is signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureAlgorithm {
+    pub name: String,
+    /// SHA-1, MD5 or DSA: refused by rustls/webpki.
+    pub weak: bool,
+}
+
+impl Cert {
+    /// Parses a DER certificate; the error says what is wrong with it.
+    pub fn from_der(der: Vec<u8>, origin: Origin) -> Result<Cert, String> {
+        let facts = {
+            let (rest, x509) = X509Certificate::from_der(&der)
+                .map_err(|e| format!("not a valid X.509 certificate ({e})"))?;
+            if !rest.is_empty() {
+                return Err(format!(
+                    "{} bytes of trailing data after the certificate",
+                    rest.len()
+                ));
+            }
+            Self::facts(&x509, origin)
+        };
+        Ok(Cert {
+            der: CertificateDer::from(der),
+            ..facts
+        })
+    }
+
+    fn facts(x509: &X509Certificate<'_>, origin: Origin) -> Cert {
+        let validity = x509.validity();
+        let mut cert = Cert {
+            der: CertificateDer::from(Vec::new()),
+            origin,
+            subject: display_name(x509.subject()),
+            issuer: display_name(x509.issuer()),
+            subject_raw: x509.subject().as_raw().to_vec(),
+            issuer_raw: x509.issuer().as_raw().to_vec(),
+            serial: colon_hex(x509.raw_serial()),
+            serial_raw: x509.raw_serial().to_vec(),
+            not_before: validity.not_before.to_datetime(),
+            not_after: validity.not_after.to_datetime(),
+            version: x509.version().0 + 1,
+            basic_constraints: None,
+            key_usage: None,
+            eku: None,
+            ski: None,
+            aki: None,
+            sans: Vec::new(),
+            dns_names: Vec::new(),
+            has_name_constraints: false,
+            spki: x509.public_key().raw.to_vec(),
+            key: key_algorithm(x509.public_key()),
+            signature: signature_algorithm(&x509.signature_algorithm.algorithm),
+            sha256: sha256_hex(x509.as_raw()),
+        };
+        for ext in x509.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::BasicConstraints(bc) => {
+                    cert.basic_constraints = Some((bc.ca, bc.path_len_constraint))
+                }
+                ParsedExtension::KeyUsage(ku) => {
+                    cert.key_usage = Some(KeyUsage {
+                        digital_signature: ku.digital_signature(),
+                        key_cert_sign: ku.key_cert_sign(),
+                        crl_sign: ku.crl_sign(),
+                    })
+                }
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    let mut names = Vec::new();
+                    for (on, name) in [
+                        (eku.server_auth, "serverAuth"),
+                        (eku.client_auth, "clientAuth"),
+                        (eku.code_signing, "codeSigning"),
+                        (eku.email_protection, "emailProtection"),
+                        (eku.time_stamping, "timeStamping"),
+                        (eku.ocsp_signing, "OCSPSigning"),
+                        (eku.any, "anyExtendedKeyUsage"),
+                    ] {
+                        if on {
+                            names.push(name.to_string());
+                        }
+                    }
+                    names.extend(eku.other.iter().map(|oid| oid.to_id_string()));
+                    cert.eku = Some(Eku {
+                        client_auth: eku.client_auth,
+                        server_auth: eku.server_auth,
+                        any: eku.any,
+                        names,
+                    });
+                }
+                ParsedExtension::SubjectKeyIdentifier(ki) => cert.ski = Some(ki.0.to_vec()),
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    cert.aki = aki.key_identifier.as_ref().map(|ki| ki.0.to_vec())
+                }
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    for name in &san.general_names {
+                        if let GeneralName::DNSName(dns) = name {
+                            cert.dns_names.push(dns.to_string());
+                        }
+                        cert.sans.push(general_name(name));
+                    }
+                }
+                ParsedExtension::NameConstraints(_) => cert.has_name_constraints = true,
+                _ => {}
+            }
+        }
+        cert
+    }
+
+    /// A CA certificate: basicConstraints with cA set.
+    pub fn is_ca(&self) -> bool {
+        matches!(self.basic_constraints, Some((true, _)))
+    }
+
+    pub fn is_self_issued(&self) -> bool {
+        self.subject_raw == self.issuer_raw
+    }
+
+    /// Whether `at` falls inside notBefore..=notAfter.
+    pub fn is_valid_at(&self, at: OffsetDateTime) -> bool {
+        self.not_before <= at && at <= self.not_after
+    }
+
+    /// The subject's first common name, or the whole subject.
+    pub fn common_name(&self) -> String {
+        self.subject
+            .split(", ")
+            .find_map(|part| part.strip_prefix("CN="))
+            .unwrap_or(&self.subject)
+            .to_string()
+    }
+
+    /// `subject (serial S, file F)`: how findings name a certificate.
+    pub fn describe(&self) -> String {
+        format!(
+            "'{}' (serial {}, {})",
+            self.subject, self.serial, self.origin
+        )
+    }
+
+    /// Whether `issuer` could have issued this certificate by name and key identifier (no
+    /// signature check).
+    pub fn names_issuer(&self, issuer: &Cert) -> bool {
+        self.issuer_raw == issuer.subject_raw
+            && match (&self.aki, &issuer.ski) {
+                (Some(aki), Some(ski)) => aki == ski,
+                _ => true,
+            }
+    }
+
+    /// The RSA modulus of the certificate's key, without leading zeros (for matching RSA keys
+    /// that ring refuses to load).
+    pub fn rsa_modulus(&self) -> Option<Vec<u8>> {
+        let (_, spki) = SubjectPublicKeyInfo::from_der(&self.spki).ok()?;
+        match spki.parsed().ok()? {
+            PublicKey::RSA(rsa) => Some(strip_zeros(rsa.modulus).to_vec()),
+            _ => None,
+        }
+    }
+
+    /// Checks this certificate's signature against `issuer`'s public key.
+    pub fn is_signed_by(&self, issuer: &Cert) -> bool {
+        let (Ok((_, child)), Ok((_, parent))) = (
+            X509Certificate::from_der(&self.der),
+            X509Certificate::from_der(&issuer.der),
+        ) else {
+            return false;
+        };
+        child.verify_signature(Some(parent.public_key())).is_ok()
+    }
+}
+
+fn display_name(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let text = name.to_string();
+    if text.is_empty() {
+        "(empty name)".to_string()
+    } else {
+        text
+    }
+}
+
+fn general_name(name: &GeneralName<'_>) -> String {
+    match name {
+        GeneralName::DNSName(dns) => format!("DNS:{dns}"),
+        GeneralName::URI(uri) => format!("URI:{uri}"),
+        GeneralName::RFC822Name(mail) => format!("email:{mail}"),
+        GeneralName::IPAddress(bytes) => match bytes.len() {
+            4 => format!("IP:{}", std::net::Ipv4Addr::from([bytes[0], bytes[1], bytes[2], bytes[3]])),
+            16 => {
+                let mut octets = [0u8; 16];
+                octets.copy_from_slice(bytes);
+                format!("IP:{}", std::net::Ipv6Addr::from(octets))
+            }
+            _ => format!("IP:{}", colon_hex(bytes)),
+        },
+        GeneralName::DirectoryName(dn) => format!("DirName:{dn}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The algorithm and size of a SubjectPublicKeyInfo.
+pub(crate) fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
+    let alg = &spki.algorithm.algorithm;
+    if *alg == oids::OID_PKCS1_RSAENCRYPTION || *alg == oids::OID_PKCS1_RSASSAPSS {
+        let bits = match spki.parsed() {
+            Ok(PublicKey::RSA(rsa)) => rsa.key_size(),
+            _ => 0,
+        };
+        KeyAlgorithm::Rsa { bits }
+    } else if *alg == oids::OID_KEY_TYPE_EC_PUBLIC_KEY {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok());
+        match curve {
+            Some(c) if c == oids::OID_EC_P256 => KeyAlgorithm::Ec { curve: "P-256", bits: 256 },
+            Some(c) if c == oids::OID_NIST_EC_P384 => KeyAlgorithm::Ec { curve: "P-384", bits: 384 },
+            Some(c) if c == oids::OID_NIST_EC_P521 => KeyAlgorithm::Ec { curve: "P-521", bits: 521 },
+            Some(c) => KeyAlgorithm::Other(format!("EC curve {}", c.to_id_string())),
+            None => KeyAlgorithm::Other("EC (no curve)".to_string()),
+        }
+    } else if *alg == oids::OID_SIG_ED25519 {
+        KeyAlgorithm::Ed25519
+    } else if *alg == oids::OID_KEY_TYPE_DSA {
+        KeyAlgorithm::Other("DSA".to_string())
+    } else {
+        KeyAlgorithm::Other(alg.to_id_string())
+    }
+}
+
+fn signature_algorithm(oid: &x509_parser::der_parser::oid::Oid<'_>) -> SignatureAlgorithm {
+    let known: &[(&x509_parser::der_parser::oid::Oid<'_>, &str, bool)] = &[
+        (&oids::OID_PKCS1_SHA256WITHRSA, "sha256WithRSAEncryption", false),
+        (&oids::OID_PKCS1_SHA384WITHRSA, "sha384WithRSAEncryption", false),
+        (&oids::OID_PKCS1_SHA512WITHRSA, "sha512WithRSAEncryption", false),
+        (&oids::OID_PKCS1_RSASSAPSS, "RSASSA-PSS", false),
+        (&oids::OID_SIG_ECDSA_WITH_SHA256, "ecdsa-with-SHA256", false),
+        (&oids::OID_SIG_ECDSA_WITH_SHA384, "ecdsa-with-SHA384", false),
+        (&oids::OID_SIG_ECDSA_WITH_SHA512, "ecdsa-with-SHA512", false),
+        (&oids::OID_SIG_ED25519, "Ed25519", false),
+        (&oids::OID_PKCS1_SHA1WITHRSA, "sha1WithRSAEncryption", true),
+        (&oids::OID_SHA1_WITH_RSA, "sha1WithRSA", true),
+        (&oids::OID_PKCS1_MD5WITHRSAENC, "md5WithRSAEncryption", true),
+        (&oids::OID_SIG_DSA_WITH_SHA1, "dsa-with-SHA1", true),
+        (&oids::OID_PKCS1_SHA224WITHRSA, "sha224WithRSAEncryption", true),
+        (&oids::OID_SIG_ECDSA_WITH_SHA224, "ecdsa-with-SHA224", true),
+    ];
+    let ecdsa_sha1 = x509_parser::der_parser::oid!(1.2.840 .10045 .4 .1);
+    if *oid == ecdsa_sha1 {
+        return SignatureAlgorithm { name: "ecdsa-with-SHA1".to_string(), weak: true };
+    }
+    known
+        .iter()
+        .find(|(known, _, _)| *known == oid)
+        .map(|(_, name, weak)| SignatureAlgorithm { name: name.to_string(), weak: *weak })
+        .unwrap_or_else(|| SignatureAlgorithm { name: oid.to_id_string(), weak: true })
+}
+
+/// Lower-case hex of the SHA-256 digest of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+pub(crate) fn colon_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+pub(crate) fn strip_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}

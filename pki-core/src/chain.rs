@@ -1,0 +1,143 @@
+//! Following a certificate up to a trust anchor by hand, to explain what webpki only reports
+//! as "unknown issuer" or "bad signature": which link is missing, replaced or broken.
+
+use crate::cert::Cert;
+
+/// The path found from the leaf upwards, and how it ends.
+#[derive(Debug)]
+pub struct Walk<'a> {
+    /// Issuers found above the leaf, nearest first (anchors excluded).
+    pub links: Vec<&'a Cert>,
+    pub end: End<'a>,
+}
+
+#[derive(Debug)]
+pub enum End<'a> {
+    /// The last certificate is issued by (or is) this trust anchor.
+    Anchored(&'a Cert),
+    /// The path ends at this self-signed CA, which is not a trust anchor.
+    UntrustedRoot(&'a Cert),
+    /// No certificate at hand bears `child`'s issuer name.
+    Missing { child: &'a Cert },
+    /// Certificates bear `child`'s issuer name, but none has the key that signed it: the CA
+    /// was re-keyed or replaced. `candidate` is the one at hand.
+    Replaced { child: &'a Cert, candidate: &'a Cert },
+    /// `issuer` is the CA the child names (key identifiers agree), yet the signature fails.
+    BadSignature { child: &'a Cert, issuer: &'a Cert },
+    /// `issuer`'s key is one webpki will not verify with (RSA < 2048, …).
+    WeakIssuerKey { child: &'a Cert, issuer: &'a Cert },
+    /// The path loops or is absurdly long.
+    TooLong,
+}
+
+const MAX_DEPTH: usize = 8;
+
+/// Walks from `leaf` through `intermediates` to `anchors`, checking signatures.
+pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) -> Walk<'a> {
+    let mut links = Vec::new();
+    let mut current = leaf;
+    for _ in 0..MAX_DEPTH {
+        if let Some(anchor) = anchors.iter().find(|a| is_same_key(a, current)) {
+            return Walk { links, end: End::Anchored(anchor) };
+        }
+        let by_name_anchor: Vec<&Cert> =
+            anchors.iter().filter(|a| current.issuer_raw == a.subject_raw).collect();
+        if let Some(anchor) = by_name_anchor.iter().find(|a| current.is_signed_by(a)) {
+            return Walk { links, end: End::Anchored(anchor) };
+        }
+        if current.is_self_issued() && current.is_signed_by(current) {
+            return Walk { links, end: End::UntrustedRoot(current) };
+        }
+        let by_name: Vec<&Cert> = intermediates
+            .iter()
+            .filter(|c| current.issuer_raw == c.subject_raw && c.sha256 != current.sha256)
+            .collect();
+        if let Some(next) = by_name.iter().find(|c| current.is_signed_by(c)) {
+            if links.iter().any(|l: &&Cert| l.sha256 == next.sha256) {
+                return Walk { links, end: End::TooLong };
+            }
+            links.push(next);
+            current = next;
+            continue;
+        }
+        let candidates: Vec<&Cert> = by_name.into_iter().chain(by_name_anchor).collect();
+        let end = broken_link(current, &candidates);
+        return Walk { links, end };
+    }
+    Walk { links, end: End::TooLong }
+}
+
+/// Why none of the `candidates` (certificates bearing `child`'s issuer name) signed it.
+fn broken_link<'a>(child: &'a Cert, candidates: &[&'a Cert]) -> End<'a> {
+    let Some(first) = candidates.first() else {
+        return End::Missing { child };
+    };
+    let named = candidates
+        .iter()
+        .find(|c| matches!((&child.aki, &c.ski), (Some(aki), Some(ski)) if aki == ski));
+    if let Some(issuer) = named {
+        if issuer.key.weakness().is_some() {
+            return End::WeakIssuerKey { child, issuer };
+        }
+        return End::BadSignature { child, issuer };
+    }
+    if let Some(weak) = candidates.iter().find(|c| c.key.weakness().is_some()) {
+        return End::WeakIssuerKey { child, issuer: weak };
+    }
+    if child.aki.is_some() {
+        // the child names a key none of the CAs of that name has
+        return End::Replaced { child, candidate: newest(candidates) };
+    }
+    // Without key identifiers: a CA younger than the certificate was made after it, so it is
+    // a replacement; an older one should have verified, so the signature is broken.
+    let newest = newest(candidates);
+    if newest.not_before > child.not_before {
+        End::Replaced { child, candidate: newest }
+    } else {
+        End::BadSignature { child, issuer: first }
+    }
+}
+
+fn newest<'a>(candidates: &[&'a Cert]) -> &'a Cert {
+    candidates
+        .iter()
+        .copied()
+        .max_by_key(|c| c.not_before)
+        .unwrap_or(candidates[0])
+}
+
+fn is_same_key(a: &Cert, b: &Cert) -> bool {
+    a.subject_raw == b.subject_raw && a.spki == b.spki
+}
+
+/// The path by names and key identifiers only, without checking signatures: for describing a
+/// chain rustls has already accepted. Returns the intermediates and the anchor, if found.
+pub fn path_by_name<'a>(
+    leaf: &'a Cert,
+    intermediates: &'a [Cert],
+    anchors: &'a [Cert],
+) -> (Vec<&'a Cert>, Option<&'a Cert>) {
+    let mut links: Vec<&Cert> = Vec::new();
+    let mut current = leaf;
+    for _ in 0..MAX_DEPTH {
+        if let Some(anchor) = anchors.iter().find(|a| is_same_key(a, current)) {
+            return (links, Some(anchor));
+        }
+        if let Some(anchor) = anchors.iter().find(|a| current.names_issuer(a)) {
+            return (links, Some(anchor));
+        }
+        let next = intermediates.iter().find(|c| {
+            current.names_issuer(c)
+                && c.sha256 != current.sha256
+                && !links.iter().any(|l| l.sha256 == c.sha256)
+        });
+        match next {
+            Some(next) => {
+                links.push(next);
+                current = next;
+            }
+            None => break,
+        }
+    }
+    (links, None)
+}

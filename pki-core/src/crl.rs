@@ -1,0 +1,64 @@
+//! A certificate revocation list as read from a file.
+
+use crate::cert::colon_hex;
+use crate::origin::Origin;
+use rustls_pki_types::CertificateRevocationListDer;
+use time::OffsetDateTime;
+use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList;
+
+#[derive(Debug, Clone)]
+pub struct Crl {
+    pub der: CertificateRevocationListDer<'static>,
+    pub origin: Origin,
+    pub issuer: String,
+    pub issuer_raw: Vec<u8>,
+    pub this_update: OffsetDateTime,
+    pub next_update: Option<OffsetDateTime>,
+    pub number: Option<String>,
+    /// Serials listed, as colon hex (the same spelling as [`crate::Cert::serial`]), with the
+    /// revocation date and reason where given.
+    pub revoked: Vec<Revoked>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub serial: String,
+    pub date: OffsetDateTime,
+    pub reason: Option<String>,
+}
+
+impl Crl {
+    pub fn from_der(der: Vec<u8>, origin: Origin) -> Result<Crl, String> {
+        let facts = {
+            let (rest, crl) = CertificateRevocationList::from_der(&der)
+                .map_err(|e| format!("not a valid CRL ({e})"))?;
+            if !rest.is_empty() {
+                return Err(format!("{} bytes of trailing data after the CRL", rest.len()));
+            }
+            Crl {
+                der: CertificateRevocationListDer::from(Vec::new()),
+                origin,
+                issuer: crl.issuer().to_string(),
+                issuer_raw: crl.issuer().as_raw().to_vec(),
+                this_update: crl.last_update().to_datetime(),
+                next_update: crl.next_update().map(|t| t.to_datetime()),
+                number: crl.crl_number().map(|n| n.to_string()),
+                revoked: crl
+                    .iter_revoked_certificates()
+                    .map(|r| Revoked {
+                        serial: colon_hex(r.raw_serial()),
+                        date: r.revocation_date.to_datetime(),
+                        reason: r.reason_code().map(|(_, code)| format!("{code}")),
+                    })
+                    .collect(),
+            }
+        };
+        Ok(Crl { der: CertificateRevocationListDer::from(der), ..facts })
+    }
+
+    /// The entry for `serial` (colon hex), if this CRL lists it.
+    pub fn lists(&self, serial: &str) -> Option<&Revoked> {
+        self.revoked.iter().find(|r| r.serial == serial)
+    }
+}

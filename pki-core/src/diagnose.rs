@@ -1,0 +1,267 @@
+//! `pki diagnose`: the verdict on one endpoint (would the server accept this certificate,
+//! chain and key?) and the findings that explain it, root cause first.
+
+use crate::cause::cause;
+use crate::cert::Cert;
+use crate::explain::{explain, Context};
+use crate::finding::{Code, Finding, Severity};
+use crate::lint::{lint, Lint};
+use crate::policy::Policy;
+use crate::possession::{prove, Failure};
+use crate::select::select;
+use crate::store::{Layout, Material};
+use crate::validity::leaf_validity;
+use crate::verify::{Purpose, Verifier};
+use serde::Serialize;
+use std::path::PathBuf;
+use time::{Duration, OffsetDateTime};
+
+/// How a diagnosis is made.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub at: OffsetDateTime,
+    pub purpose: Purpose,
+    pub policy: Policy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Accepted,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Critical,
+}
+
+/// The contract's diagnose JSON, field for field.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub status: Status,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub certificate: Option<Summary>,
+    pub findings: Vec<Finding>,
+    pub layout: Option<Layout>,
+    pub store: Option<PathBuf>,
+}
+
+/// The device certificate judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub sha256: String,
+    pub file: PathBuf,
+    pub key_algorithm: String,
+    pub san: Vec<String>,
+    /// When the policy makes it due for renewal.
+    #[serde(with = "time::serde::rfc3339")]
+    pub renewal_due: OffsetDateTime,
+}
+
+/// Judges `material` as the contract's server would, at `req.at`.
+pub fn diagnose(material: &Material, req: &Request) -> Report {
+    let verifier = Verifier::new(&material.anchors, &material.crls, &req.purpose);
+    diagnose_with(material, req, &verifier)
+}
+
+/// The same, with a verifier built beforehand (an audit shares one across stores with the
+/// same anchors and CRLs).
+pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) -> Report {
+    let mut findings = material.findings.clone();
+    findings.extend(refused(material, verifier));
+    let chosen = select(material, req.at);
+    let Some(leaf) = chosen.leaf else {
+        findings.push(no_certificate(material));
+        return Report::new(findings, None, material, req);
+    };
+    let skew = Duration::hours(req.policy.clock_skew_hours.into());
+
+    // the verdict: rustls on the chain, then the key
+    let mut root_cause = Vec::new();
+    if let Err(err) = verifier.verify(leaf, &material.intermediates, req.at) {
+        let ctx = Context {
+            leaf,
+            material,
+            at: req.at,
+            skew,
+            purpose: &req.purpose,
+            detail: err.to_string(),
+        };
+        root_cause = explain(&cause(&err), &ctx);
+    }
+    findings.extend(root_cause);
+    findings.extend(leaf_validity(leaf, req.at, skew));
+    findings.extend(possession(material, chosen.key, leaf));
+    if let Some(weak) = leaf.key.weakness() {
+        findings.push(Finding::new(
+            Code::WeakAlgorithm,
+            format!("device certificate {} holds {weak}: it cannot sign a handshake", leaf.describe()),
+            "renew with a supported key (ECDSA P-256 by default): pki renew STORE --ca DIR --force",
+        ));
+    }
+    findings.extend(chosen.findings);
+    findings.extend(lint(&Lint {
+        leaf,
+        material,
+        policy: &req.policy,
+        purpose: &req.purpose,
+        at: req.at,
+    }));
+    let summary = summary(leaf, &req.policy);
+    Report::new(findings, Some(summary), material, req)
+}
+
+impl Report {
+    fn new(
+        findings: Vec<Finding>,
+        certificate: Option<Summary>,
+        material: &Material,
+        req: &Request,
+    ) -> Report {
+        let findings = order(findings);
+        let status = findings
+            .iter()
+            .map(|f| match f.severity {
+                Severity::Critical => Status::Critical,
+                Severity::Warning => Status::Warning,
+                Severity::Info => Status::Ok,
+            })
+            .max()
+            .unwrap_or(Status::Ok);
+        let verdict = if status == Status::Critical { Verdict::Rejected } else { Verdict::Accepted };
+        Report {
+            verdict,
+            status,
+            at: req.at,
+            certificate,
+            findings,
+            layout: material.layout,
+            store: material.store.clone(),
+        }
+    }
+
+    /// The root cause: the first critical finding.
+    pub fn root_cause(&self) -> Option<&Finding> {
+        self.findings.iter().find(|f| f.is_critical())
+    }
+
+    pub fn has(&self, code: Code) -> bool {
+        self.findings.iter().any(|f| f.code == code)
+    }
+}
+
+/// Drops repeats, then orders: corrupt files first (they explain what follows), then the
+/// other criticals in the order found (rustls' reason first), then warnings, then notes.
+fn order(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| seen.insert((f.code, f.message.clone())))
+        .collect();
+    unique.sort_by_key(|f| {
+        let rank = match (f.severity, f.code) {
+            (Severity::Critical, Code::FileCorrupt) => 0,
+            (Severity::Critical, _) => 1,
+            (Severity::Warning, _) => 2,
+            (Severity::Info, _) => 3,
+        };
+        rank
+    });
+    unique
+}
+
+fn possession(material: &Material, key: Option<&crate::key::Key>, leaf: &Cert) -> Option<Finding> {
+    let Some(key) = key else {
+        return Some(if material.key_expected {
+            Finding::new(
+                Code::KeyMissing,
+                format!("no private key at hand for {}", leaf.describe()),
+                "re-link the key if it is elsewhere (pki repair STORE), else reissue: pki repair STORE --ca DIR",
+            )
+        } else {
+            Finding::new(
+                Code::KeyNotChecked,
+                "no --key given: whether the endpoint holds the certificate's private key was not checked",
+                "pass --key FILE to check possession too",
+            )
+        });
+    };
+    match prove(key, leaf) {
+        Ok(()) => None,
+        Err(Failure::Mismatch(why)) => Some(Finding::new(
+            Code::KeyMismatch,
+            format!("the private key {} does not belong to {}: {why}", key.origin, leaf.describe()),
+            "re-link the certificate's key if it is still in the store or backup/ (pki repair STORE); else reissue for the present key (pki repair STORE --ca DIR)",
+        )),
+        Err(Failure::Unusable(why)) => Some(Finding::new(
+            Code::WeakAlgorithm,
+            format!("the private key {} cannot sign a handshake a rustls server accepts: {why}", key.origin),
+            "renew with a supported key (ECDSA P-256 by default): pki renew STORE --ca DIR --force",
+        )),
+    }
+}
+
+fn no_certificate(material: &Material) -> Finding {
+    let place = match (&material.layout, &material.store) {
+        (Some(Layout::Managed), Some(store)) => store.join(crate::store::DEVICE_CERT).display().to_string(),
+        (_, Some(store)) => store.display().to_string(),
+        _ => "the files given".to_string(),
+    };
+    Finding::new(
+        Code::CertMissing,
+        format!("no device certificate in {place}"),
+        "restore it from backup/ (pki repair STORE) or enroll: pki enroll STORE --ca DIR --device-id ID",
+    )
+}
+
+fn refused(material: &Material, verifier: &Verifier) -> Vec<Finding> {
+    let mut out: Vec<Finding> = verifier
+        .refused_anchors
+        .iter()
+        .map(|(i, why)| {
+            let anchor = &material.anchors[*i];
+            Finding::new(
+                Code::CertMalformed,
+                format!("trust anchor {} cannot be used by rustls: {why}", anchor.describe()),
+                "replace the trust anchors with the CA's bundle: pki repair STORE --trust BUNDLE",
+            )
+        })
+        .collect();
+    out.extend(verifier.refused_crls.iter().map(|(i, why)| {
+        let crl = &material.crls[*i];
+        Finding::new(
+            Code::FileCorrupt,
+            format!("{}: rustls cannot use this CRL ({why}); it is left out", crl.origin),
+            "fetch a fresh CRL from the CA: pki ca crl --ca DIR",
+        )
+    }));
+    out
+}
+
+fn summary(leaf: &Cert, policy: &Policy) -> Summary {
+    Summary {
+        subject: leaf.subject.clone(),
+        issuer: leaf.issuer.clone(),
+        serial: leaf.serial.clone(),
+        not_before: leaf.not_before,
+        not_after: leaf.not_after,
+        sha256: leaf.sha256.clone(),
+        file: leaf.origin.path.clone(),
+        key_algorithm: leaf.key.to_string(),
+        san: leaf.sans.clone(),
+        renewal_due: policy.renewal_due(leaf.not_before, leaf.not_after),
+    }
+}

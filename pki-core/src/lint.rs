@@ -1,0 +1,196 @@
+//! Warnings beyond the verdict: what will break (expiry inside the renewal window, a stale
+//! CRL), what is unsafe, and RFC 5280 defects rustls tolerates but other servers do not, so
+//! that nothing wrong passes silently.
+
+use crate::cert::Cert;
+use crate::chain::path_by_name;
+use crate::finding::{Code, Finding};
+use crate::policy::Policy;
+use crate::store::Material;
+use crate::timestamp::{format, span};
+use crate::validity::issuer_validity;
+use crate::verify::Purpose;
+use time::OffsetDateTime;
+
+pub struct Lint<'a> {
+    pub leaf: &'a Cert,
+    pub material: &'a Material,
+    pub policy: &'a Policy,
+    pub purpose: &'a Purpose,
+    pub at: OffsetDateTime,
+}
+
+pub fn lint(l: &Lint<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    expiring(l, &mut out);
+    revocation(l, &mut out);
+    leaf_profile(l, &mut out);
+    let (links, anchor) = path_by_name(l.leaf, &l.material.intermediates, &l.material.anchors);
+    for ca in &links {
+        ca_profile(ca, &mut out);
+    }
+    if let Some(anchor) = anchor {
+        out.extend(issuer_validity(anchor, l.at, true));
+        ca_profile(anchor, &mut out);
+    }
+    out
+}
+
+fn expiring(l: &Lint<'_>, out: &mut Vec<Finding>) {
+    let leaf = l.leaf;
+    if !leaf.is_valid_at(l.at) {
+        return;
+    }
+    let due = l.policy.renewal_due(leaf.not_before, leaf.not_after);
+    if l.at >= due {
+        out.push(Finding::new(
+            Code::CertExpiringSoon,
+            format!(
+                "device certificate {} expires at {} (in {}); policy '{}' made it due for renewal at {}",
+                leaf.describe(),
+                format(leaf.not_after),
+                span(leaf.not_after - l.at),
+                l.policy.name,
+                format(due)
+            ),
+            "renew now: pki renew STORE --ca DIR",
+        ));
+    }
+}
+
+fn revocation(l: &Lint<'_>, out: &mut Vec<Finding>) {
+    let crls = &l.material.crls;
+    for crl in crls {
+        if let Some(next) = crl.next_update.filter(|n| *n < l.at) {
+            out.push(Finding::new(
+                Code::CrlExpired,
+                format!(
+                    "{}: the CRL of '{}' was due for replacement at {} ({} before {})",
+                    crl.origin,
+                    crl.issuer,
+                    format(next),
+                    span(l.at - next),
+                    format(l.at)
+                ),
+                "fetch a fresh CRL: pki ca crl --ca DIR, then copy it into crl/",
+            ));
+        }
+    }
+    if !crls.is_empty() && !crls.iter().any(|c| c.issuer_raw == l.leaf.issuer_raw) {
+        out.push(Finding::new(
+            Code::RevocationUnknown,
+            format!(
+                "{} CRL(s) given, none from '{}', the issuer of the device certificate: its revocation status is unknown",
+                crls.len(),
+                l.leaf.issuer
+            ),
+            "add the issuing CA's CRL (pki ca crl --ca DIR) to crl/",
+        ));
+    }
+}
+
+fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
+    let leaf = l.leaf;
+    let policy = |msg: String, fix: &str| Finding::new(Code::PolicyViolation, msg, fix);
+    if let Some(ku) = leaf.key_usage.filter(|ku| !ku.digital_signature) {
+        let _ = ku;
+        out.push(Finding::new(
+            Code::WrongKeyUsage,
+            format!(
+                "{} has keyUsage without digitalSignature: rustls accepts it, OpenSSL-based servers reject it",
+                leaf.describe()
+            ),
+            "reissue with keyUsage digitalSignature: pki renew STORE --ca DIR --force",
+        ));
+    }
+    if leaf.eku.is_none() {
+        out.push(policy(
+            format!(
+                "{} has no extendedKeyUsage extension: rustls accepts it for any purpose, the policy wants {}",
+                leaf.describe(),
+                match l.purpose { Purpose::Client => "clientAuth", Purpose::Server { .. } => "serverAuth" }
+            ),
+            "reissue under the policy: pki renew STORE --ca DIR --force",
+        ));
+    }
+    if l.policy.require_san && leaf.sans.is_empty() {
+        out.push(policy(
+            format!("{} has no subjectAltName", leaf.describe()),
+            "reissue under the policy (the device id goes into the SAN): pki renew STORE --ca DIR --force",
+        ));
+    }
+    let lifetime = leaf.not_after - leaf.not_before;
+    if lifetime.whole_days() > i64::from(l.policy.max_lifetime_days) {
+        out.push(policy(
+            format!(
+                "{} is valid for {} days; policy '{}' allows {}",
+                leaf.describe(),
+                lifetime.whole_days(),
+                l.policy.name,
+                l.policy.max_lifetime_days
+            ),
+            "reissue under the policy: pki renew STORE --ca DIR --force",
+        ));
+    }
+    if let crate::cert::KeyAlgorithm::Rsa { bits } = leaf.key {
+        if bits >= 2048 && bits < l.policy.min_rsa_bits {
+            out.push(policy(
+                format!("{} has an RSA key of {bits} bits; policy '{}' wants {}", leaf.describe(), l.policy.name, l.policy.min_rsa_bits),
+                "renew with a new key: pki renew STORE --ca DIR --force",
+            ));
+        }
+    }
+    rfc5280(leaf, out);
+}
+
+fn ca_profile(ca: &Cert, out: &mut Vec<Finding>) {
+    if let Some(ku) = ca.key_usage.filter(|ku| !ku.key_cert_sign) {
+        let _ = ku;
+        out.push(Finding::new(
+            Code::WrongKeyUsage,
+            format!(
+                "CA {} has keyUsage without keyCertSign: rustls accepts its certificates, OpenSSL-based servers do not",
+                ca.describe()
+            ),
+            "the CA side must reissue its CA certificate with keyCertSign",
+        ));
+    }
+    if ca.ski.is_none() {
+        out.push(Finding::new(
+            Code::PolicyViolation,
+            format!("CA {} has no subjectKeyIdentifier (RFC 5280 4.2.1.2 requires one)", ca.describe()),
+            "the CA side should reissue its CA certificate with a subjectKeyIdentifier",
+        ));
+    }
+    rfc5280(ca, out);
+}
+
+/// Encoding rules of RFC 5280 that webpki does not enforce.
+fn rfc5280(cert: &Cert, out: &mut Vec<Finding>) {
+    let mut defects = Vec::new();
+    let serial = &cert.serial_raw;
+    if serial.iter().all(|b| *b == 0) {
+        defects.push("its serial number is zero".to_string());
+    } else if serial.first().is_some_and(|b| b & 0x80 != 0) {
+        defects.push("its serial number is negative".to_string());
+    }
+    if serial.len() > 20 {
+        defects.push(format!("its serial number is {} bytes long (at most 20)", serial.len()));
+    }
+    if cert.version != 3 {
+        defects.push(format!("it is an X.509 v{} certificate (v3 expected)", cert.version));
+    }
+    if cert.aki.is_none() && !cert.is_self_issued() {
+        defects.push("it has no authorityKeyIdentifier".to_string());
+    }
+    if cert.not_after < cert.not_before {
+        defects.push("its notAfter is before its notBefore".to_string());
+    }
+    if !defects.is_empty() {
+        out.push(Finding::new(
+            Code::PolicyViolation,
+            format!("{}: {} (RFC 5280; rustls tolerates it)", cert.describe(), defects.join(", ")),
+            "reissue from a conforming CA (pki ca sign makes RFC 5280 certificates)",
+        ));
+    }
+}

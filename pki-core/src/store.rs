@@ -1,0 +1,328 @@
+//! Gathering what an endpoint holds: a managed store (the contract's layout, `store.yaml`
+//! present), a foreign folder classified by content, loose files, or a store with some files
+//! overridden from the command line.
+
+use crate::cert::Cert;
+use crate::crl::Crl;
+use crate::decode::{decode, Decoded};
+use crate::error::Error;
+use crate::finding::{Code, Finding};
+use crate::input::{self, Read};
+use crate::key::Key;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+pub const MANIFEST: &str = "store.yaml";
+pub const DEVICE_CERT: &str = "device.crt";
+pub const DEVICE_KEY: &str = "device.key";
+pub const CHAIN: &str = "chain.pem";
+pub const TRUST: &str = "trust.pem";
+pub const CRL_DIR: &str = "crl";
+
+/// Which files to judge. With `store`, the other fields override the store's own files.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub store: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub chain: Option<PathBuf>,
+    pub trust: Option<PathBuf>,
+    pub crls: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// A store with `store.yaml`, laid out as the contract says.
+    Managed,
+    /// A folder without `store.yaml`, classified by content.
+    Foreign,
+    /// Files named on the command line.
+    Loose,
+}
+
+/// Everything at hand for one endpoint, sorted into the roles the judgement needs.
+#[derive(Debug, Default)]
+pub struct Material {
+    pub layout: Option<Layout>,
+    pub store: Option<PathBuf>,
+    /// End-entity certificates that could be the device certificate.
+    pub leaf_candidates: Vec<Cert>,
+    /// CA certificates offered as intermediates (chain file, CA certificates found elsewhere).
+    pub intermediates: Vec<Cert>,
+    /// The trust anchors the server holds.
+    pub anchors: Vec<Cert>,
+    /// Where the anchors came from, for messages; `None` when there were none.
+    pub anchors_from: Option<PathBuf>,
+    pub keys: Vec<Key>,
+    pub crls: Vec<Crl>,
+    /// A key was expected (a store, or `--key`): its absence is KEY_MISSING, not KEY_NOT_CHECKED.
+    pub key_expected: bool,
+    /// Findings about the files themselves (corrupt, too open), made while reading.
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Cert,
+    Key,
+    Chain,
+    Trust,
+    Crl,
+    /// A file of a foreign store: classified by content alone.
+    Any,
+}
+
+impl Role {
+    /// Whether an empty file in this role is a defect.
+    fn must_hold_something(self) -> bool {
+        matches!(self, Role::Cert | Role::Key | Role::Trust | Role::Crl)
+    }
+}
+
+/// Reads the files `src` names and sorts their content into a [`Material`].
+pub fn gather(src: &Sources) -> Result<Material, Error> {
+    let mut g = Gatherer::default();
+    match &src.store {
+        Some(store) => g.store(store, src)?,
+        None => {
+            if src.cert.is_none() {
+                return Err(Error::Usage(
+                    "nothing to judge: give a STORE folder or --cert FILE".to_string(),
+                ));
+            }
+            g.m.layout = Some(Layout::Loose);
+        }
+    }
+    let overrides = [
+        (&src.cert, Role::Cert),
+        (&src.key, Role::Key),
+        (&src.chain, Role::Chain),
+        (&src.trust, Role::Trust),
+    ];
+    for (path, role) in overrides {
+        if let Some(path) = path {
+            g.file(path, role, None, true)?;
+        }
+    }
+    for crl in &src.crls {
+        g.file(crl, Role::Crl, None, true)?;
+    }
+    g.m.key_expected |= src.key.is_some();
+    Ok(g.finish())
+}
+
+#[derive(Default)]
+struct Gatherer {
+    m: Material,
+    cert_file_certs: Vec<Cert>,
+    found_roots: Vec<Cert>,
+    trust_given: bool,
+}
+
+impl Gatherer {
+    fn store(&mut self, dir: &Path, src: &Sources) -> Result<(), Error> {
+        if !dir.is_dir() {
+            return Err(if dir.exists() {
+                Error::BadRequest { path: dir.to_path_buf(), reason: "is not a folder".into() }
+            } else {
+                Error::NotFound { path: dir.to_path_buf() }
+            });
+        }
+        self.m.store = Some(dir.to_path_buf());
+        self.m.key_expected = true;
+        if dir.join(MANIFEST).exists() {
+            self.m.layout = Some(Layout::Managed);
+            let roles = [
+                (DEVICE_CERT, Role::Cert, src.cert.is_some()),
+                (DEVICE_KEY, Role::Key, src.key.is_some()),
+                (CHAIN, Role::Chain, src.chain.is_some()),
+                (TRUST, Role::Trust, src.trust.is_some()),
+            ];
+            for (name, role, overridden) in roles {
+                if !overridden {
+                    self.file(&dir.join(name), role, Some(dir), false)?;
+                }
+            }
+            if role_is_missing(&dir.join(TRUST)) && src.trust.is_none() {
+                self.trust_given = true; // a managed store's anchors are trust.pem, or none
+            }
+        } else {
+            self.m.layout = Some(Layout::Foreign);
+            for path in input::list(dir)? {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name.starts_with('.') || path.is_dir() {
+                    continue;
+                }
+                self.file(&path, Role::Any, Some(dir), false)?;
+            }
+        }
+        let crl_dir = dir.join(CRL_DIR);
+        if src.crls.is_empty() && crl_dir.is_dir() {
+            for path in input::list(&crl_dir)? {
+                self.file(&path, Role::Crl, Some(dir), false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one file. `required`: a missing file is an error (it was named by the user).
+    fn file(
+        &mut self,
+        path: &Path,
+        role: Role,
+        within: Option<&Path>,
+        required: bool,
+    ) -> Result<(), Error> {
+        let read = match input::read(path, within) {
+            Err(Error::NotFound { .. }) if !required => return Ok(()),
+            other => other?,
+        };
+        let corrupt = |why: String| {
+            Finding::new(
+                Code::FileCorrupt,
+                format!("{}: {why}", path.display()),
+                fix_for_corrupt(role, path),
+            )
+        };
+        let (bytes, mode) = match read {
+            Read::Bytes { bytes, mode } => (bytes, mode),
+            Read::TooLarge(size) => {
+                self.m.findings.push(corrupt(format!(
+                    "{size} bytes, larger than the {} byte limit; not read",
+                    input::MAX_FILE_SIZE
+                )));
+                return Ok(());
+            }
+            Read::LeavesStore(target) => {
+                self.m.findings.push(corrupt(format!(
+                    "a symlink leading out of the store (to {}); not followed",
+                    target.display()
+                )));
+                return Ok(());
+            }
+            Read::NotAFile => {
+                if role != Role::Any {
+                    self.m.findings.push(corrupt("not a regular file".to_string()));
+                }
+                return Ok(());
+            }
+        };
+        let decoded = decode(path, &bytes);
+        self.report_problems(path, role, &bytes, &decoded, corrupt);
+        if !decoded.keys.is_empty() {
+            self.check_mode(path, mode);
+        }
+        self.sort(decoded, role);
+        if role == Role::Trust {
+            self.trust_given = true;
+            self.m.anchors_from = Some(path.to_path_buf());
+        }
+        Ok(())
+    }
+
+    fn report_problems(
+        &mut self,
+        path: &Path,
+        role: Role,
+        bytes: &[u8],
+        decoded: &Decoded,
+        corrupt: impl Fn(String) -> Finding,
+    ) {
+        let empty_ok = !role.must_hold_something() && decoded.is_empty();
+        for problem in &decoded.problems {
+            let foreign_stray = role == Role::Any && !looks_like_pki(path, bytes);
+            if foreign_stray || (empty_ok && problem == "the file is empty") {
+                continue;
+            }
+            self.m.findings.push(corrupt(problem.clone()));
+        }
+    }
+
+    fn check_mode(&mut self, path: &Path, mode: Option<u32>) {
+        if let Some(mode) = mode.filter(|m| m & 0o077 != 0) {
+            self.m.findings.push(Finding::new(
+                Code::KeyPermissionsTooOpen,
+                format!(
+                    "{}: private key file has mode {mode:04o}; group or others can read it",
+                    path.display()
+                ),
+                format!("chmod 600 {}", path.display()),
+            ));
+        }
+    }
+
+    fn sort(&mut self, decoded: Decoded, role: Role) {
+        self.m.keys.extend(decoded.keys);
+        self.m.crls.extend(decoded.crls);
+        for cert in decoded.certs {
+            match role {
+                Role::Cert => self.cert_file_certs.push(cert),
+                Role::Chain => self.m.intermediates.push(cert),
+                Role::Trust => self.m.anchors.push(cert),
+                Role::Key | Role::Crl | Role::Any => {
+                    if !cert.is_ca() {
+                        self.cert_file_certs.push(cert)
+                    } else if cert.is_self_issued() {
+                        self.found_roots.push(cert)
+                    } else {
+                        self.m.intermediates.push(cert)
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> Material {
+        let (leaves, cas): (Vec<Cert>, Vec<Cert>) =
+            self.cert_file_certs.into_iter().partition(|c| !c.is_ca());
+        let mut cas = cas.into_iter();
+        if leaves.is_empty() {
+            // only CA certificates where the device certificate belongs: judge the first
+            self.m.leaf_candidates.extend(cas.next());
+        }
+        self.m.leaf_candidates.extend(leaves);
+        self.m.intermediates.extend(cas);
+        if self.trust_given {
+            self.m.intermediates.extend(self.found_roots);
+        } else {
+            if let Some(first) = self.found_roots.first() {
+                self.m.anchors_from = Some(first.origin.path.clone());
+            }
+            self.m.anchors.extend(self.found_roots);
+        }
+        dedup(&mut self.m.leaf_candidates);
+        dedup(&mut self.m.intermediates);
+        dedup(&mut self.m.anchors);
+        self.m
+    }
+}
+
+fn role_is_missing(path: &Path) -> bool {
+    !path.exists()
+}
+
+/// Whether a file of a foreign store that could not be read was meant to hold PKI objects.
+fn looks_like_pki(path: &Path, bytes: &[u8]) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    matches!(ext.as_str(), "crt" | "cer" | "pem" | "der" | "key" | "crl" | "p8" | "cert")
+        || bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+fn fix_for_corrupt(role: Role, path: &Path) -> String {
+    let file = path.display();
+    match role {
+        Role::Trust => format!(
+            "restore the trust anchors: pki repair STORE --trust BUNDLE (or copy the CA's trust bundle to {file})"
+        ),
+        Role::Chain => format!("rebuild {file} from the CA's bundle: pki repair STORE --ca DIR"),
+        Role::Crl => format!("fetch a fresh CRL from the CA (pki ca crl --ca DIR) into {file}"),
+        _ => format!("restore {file} from backup/ or reissue: pki repair STORE"),
+    }
+}
+
+fn dedup(certs: &mut Vec<Cert>) {
+    let mut seen = HashSet::new();
+    certs.retain(|c| seen.insert(c.sha256.clone()));
+}

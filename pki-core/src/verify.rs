@@ -1,0 +1,145 @@
+//! The verdict on a chain, from rustls itself: `WebPkiClientVerifier` (or, for `--purpose
+//! server`, `WebPkiServerVerifier`) built with the ring provider chosen explicitly, the trust
+//! anchors and CRLs at hand, end-entity-only revocation and unknown status allowed, as the
+//! contract's server is configured.
+
+use crate::cert::Cert;
+use crate::crl::Crl;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::WebPkiClientVerifier;
+use rustls::RootCertStore;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use std::sync::{Arc, OnceLock};
+use time::OffsetDateTime;
+
+/// Whose certificate is judged: a device (client authentication, the default) or a server,
+/// for the name a client dials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    Client,
+    Server { name: String },
+}
+
+/// The ring provider, chosen explicitly and built once per process.
+pub fn provider() -> &'static Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// A verifier configured like the server that will judge the certificate.
+pub struct Verifier {
+    kind: Kind,
+    /// Anchors rustls refused, with its reason.
+    pub refused_anchors: Vec<(usize, String)>,
+    /// CRLs webpki cannot use, with its reason (they are left out).
+    pub refused_crls: Vec<(usize, String)>,
+}
+
+enum Kind {
+    Client(Arc<dyn ClientCertVerifier>),
+    Server(Arc<WebPkiServerVerifier>, ServerName<'static>),
+    /// No usable trust anchor: every chain is rejected.
+    NoAnchors,
+    BadName(String),
+}
+
+impl Verifier {
+    pub fn new(anchors: &[Cert], crls: &[Crl], purpose: &Purpose) -> Verifier {
+        let mut roots = RootCertStore::empty();
+        let mut refused_anchors = Vec::new();
+        for (i, anchor) in anchors.iter().enumerate() {
+            if let Err(e) = roots.add(anchor.der.clone()) {
+                refused_anchors.push((i, e.to_string()));
+            }
+        }
+        let mut refused_crls = Vec::new();
+        let mut usable = Vec::new();
+        for (i, crl) in crls.iter().enumerate() {
+            match webpki::OwnedCertRevocationList::from_der(crl.der.as_ref()) {
+                Ok(_) => usable.push(crl.der.clone()),
+                Err(e) => refused_crls.push((i, format!("{e:?}"))),
+            }
+        }
+        let kind = if roots.is_empty() {
+            Kind::NoAnchors
+        } else {
+            build(Arc::new(roots), usable, purpose)
+        };
+        Verifier { kind, refused_anchors, refused_crls }
+    }
+
+    /// Whether there was no usable trust anchor at all.
+    pub fn has_no_anchors(&self) -> bool {
+        matches!(self.kind, Kind::NoAnchors)
+    }
+
+    /// rustls' answer for `leaf` presented with `intermediates` at `at`.
+    pub fn verify(
+        &self,
+        leaf: &Cert,
+        intermediates: &[Cert],
+        at: OffsetDateTime,
+    ) -> Result<(), rustls::Error> {
+        let chain: Vec<CertificateDer<'static>> =
+            intermediates.iter().map(|c| c.der.clone()).collect();
+        let now = unix_time(at);
+        match &self.kind {
+            Kind::Client(v) => v.verify_client_cert(&leaf.der, &chain, now).map(|_| ()),
+            Kind::Server(v, name) => {
+                v.verify_server_cert(&leaf.der, &chain, name, &[], now).map(|_| ())
+            }
+            Kind::NoAnchors => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+            Kind::BadName(reason) => Err(rustls::Error::General(reason.clone())),
+        }
+    }
+}
+
+fn build(
+    roots: Arc<RootCertStore>,
+    crls: Vec<rustls_pki_types::CertificateRevocationListDer<'static>>,
+    purpose: &Purpose,
+) -> Kind {
+    let provider = provider().clone();
+    match purpose {
+        Purpose::Client => {
+            let mut builder = WebPkiClientVerifier::builder_with_provider(roots, provider);
+            if !crls.is_empty() {
+                builder = builder
+                    .with_crls(crls)
+                    .only_check_end_entity_revocation()
+                    .allow_unknown_revocation_status();
+            }
+            match builder.build() {
+                Ok(v) => Kind::Client(v),
+                Err(_) => Kind::NoAnchors,
+            }
+        }
+        Purpose::Server { name } => {
+            let Ok(server_name) = ServerName::try_from(name.clone()) else {
+                return Kind::BadName(format!("'{name}' is neither a DNS name nor an IP address"));
+            };
+            let mut builder = WebPkiServerVerifier::builder_with_provider(roots, provider);
+            if !crls.is_empty() {
+                builder = builder
+                    .with_crls(crls)
+                    .only_check_end_entity_revocation()
+                    .allow_unknown_revocation_status();
+            }
+            match builder.build() {
+                Ok(v) => Kind::Server(v, server_name),
+                Err(_) => Kind::NoAnchors,
+            }
+        }
+    }
+}
+
+/// `at` as rustls' clock value (instants before 1970 clamp to the epoch).
+pub fn unix_time(at: OffsetDateTime) -> UnixTime {
+    let secs = u64::try_from(at.unix_timestamp()).unwrap_or(0);
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
+}

@@ -1,0 +1,19 @@
+//! Helpers for the end-to-end suite: a PKI built fresh with rcgen in each test, endpoint
+//! stores written to temporary folders, and a runner for the `pki` binary.
+
+pub mod pki;
+pub mod run;
+pub mod store;
+
+pub use pki::{Ca, Leaf};
+pub use run::{pki, Run};
+pub use store::{Endpoint, TempDir};
+
+/// The instant every test judges at unless it says otherwise.
+pub const AT: &str = "2026-03-01T00:00:00Z";
+
+/// Parses an RFC 3339 instant (test input, so a bad one is a bug in the test).
+pub fn at(text: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("bad test time {text}: {e}"))
+}
