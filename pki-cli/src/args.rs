@@ -38,10 +38,14 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Say exactly why an endpoint's certificate is (or would be) rejected.
-    #[command(after_help = "Examples:\n  pki diagnose /var/lib/product/certs\n  pki diagnose --cert device.crt --key device.key --chain chain.pem --trust roots.pem --at 2026-03-01T12:00:00Z\n  pki diagnose --cert server.crt --chain chain.pem --trust roots.pem --purpose server --name api.example.com\n\nExit: 0 accepted, 1 accepted with warnings, 2 rejected, 3 could not judge, 64 usage error.")]
+    #[command(
+        after_help = "Examples:\n  pki diagnose /var/lib/product/certs\n  pki diagnose --cert device.crt --key device.key --chain chain.pem --trust roots.pem --at 2026-03-01T12:00:00Z\n  pki diagnose --cert server.crt --chain chain.pem --trust roots.pem --purpose server --name api.example.com\n\nExit: 0 accepted, 1 accepted with warnings, 2 rejected, 3 could not judge, 64 usage error."
+    )]
     Diagnose(Diagnose),
     /// Show what certificate, key and CRL files hold.
-    #[command(after_help = "Example:\n  pki inspect device.crt device.key chain.pem --format json")]
+    #[command(
+        after_help = "Example:\n  pki inspect device.crt device.key chain.pem --format json"
+    )]
     Inspect(Inspect),
     /// Policy profiles.
     #[command(subcommand)]
@@ -95,9 +99,7 @@ pub struct Inspect {
 pub enum PolicyCommand {
     /// Check a policy file: unknown keys and bad values are errors with line and column.
     #[command(after_help = "Example:\n  pki policy check policies/device.yaml")]
-    Check {
-        file: PathBuf,
-    },
+    Check { file: PathBuf },
 }
 
 /// A usage error found after parsing (e.g. --purpose server without --name): exit 64.

@@ -52,7 +52,14 @@ fn diagnose(d: Diagnose, at: OffsetDateTime, format: Format) -> Result<Outcome> 
         crls: d.crls,
     };
     let material = pki_core::gather(&sources)?;
-    let report = pki_core::diagnose(&material, &Request { at, purpose, policy });
+    let report = pki_core::diagnose(
+        &material,
+        &Request {
+            at,
+            purpose,
+            policy,
+        },
+    );
     render::diagnose(&report, format)?;
     Ok(Outcome::Judged(report.status))
 }

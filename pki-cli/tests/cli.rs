@@ -5,7 +5,10 @@
 use std::process::Command;
 
 fn pki(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pki")).args(args).output().expect("run pki");
+    let out = Command::new(env!("CARGO_BIN_EXE_pki"))
+        .args(args)
+        .output()
+        .expect("run pki");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -15,7 +18,11 @@ fn pki(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn help_shows_an_example_and_exits_zero() {
-    for cmd in [&["diagnose", "--help"][..], &["inspect", "--help"], &["policy", "check", "--help"]] {
+    for cmd in [
+        &["diagnose", "--help"][..],
+        &["inspect", "--help"],
+        &["policy", "check", "--help"],
+    ] {
         let (code, stdout, _) = pki(cmd);
         assert_eq!(code, 0, "{cmd:?}");
         assert!(stdout.contains("Example"), "{cmd:?}: {stdout}");

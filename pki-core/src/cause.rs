@@ -30,7 +30,10 @@ pub enum Cause {
     /// Parseable, but invalid for the validator; the detail says how.
     Malformed(String),
     /// A CRL could not be used; `bad_signature` when its signature failed.
-    Crl { detail: String, bad_signature: bool },
+    Crl {
+        detail: String,
+        bad_signature: bool,
+    },
     /// Anything else rustls said, verbatim.
     Other(String),
 }
@@ -56,29 +59,45 @@ fn certificate_error(e: &CertificateError) -> Cause {
         BadSignature => Cause::BadSignature,
         #[allow(deprecated)]
         UnsupportedSignatureAlgorithm => Cause::UnsupportedAlgorithm(String::new()),
-        UnsupportedSignatureAlgorithmContext { signature_algorithm_id, .. } => {
-            Cause::UnsupportedAlgorithm(format!(
-                "signature algorithm {} is not supported",
-                algorithm_name(signature_algorithm_id)
-            ))
-        }
-        UnsupportedSignatureAlgorithmForPublicKeyContext { signature_algorithm_id, .. } => {
-            Cause::UnsupportedAlgorithm(format!(
-                "signature algorithm {} is not supported for the issuer's key",
-                algorithm_name(signature_algorithm_id)
-            ))
-        }
+        UnsupportedSignatureAlgorithmContext {
+            signature_algorithm_id,
+            ..
+        } => Cause::UnsupportedAlgorithm(format!(
+            "signature algorithm {} is not supported",
+            algorithm_name(signature_algorithm_id)
+        )),
+        UnsupportedSignatureAlgorithmForPublicKeyContext {
+            signature_algorithm_id,
+            ..
+        } => Cause::UnsupportedAlgorithm(format!(
+            "signature algorithm {} is not supported for the issuer's key",
+            algorithm_name(signature_algorithm_id)
+        )),
         InvalidPurpose => Cause::WrongEku(String::new()),
-        InvalidPurposeContext { required, presented } => Cause::WrongEku(format!(
+        InvalidPurposeContext {
+            required,
+            presented,
+        } => Cause::WrongEku(format!(
             "requires {required}, the certificate allows {}",
-            presented.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+            presented
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
         Revoked => Cause::Revoked,
         NotValidForName => Cause::NameMismatch(String::new()),
-        NotValidForNameContext { expected, presented } => Cause::NameMismatch(format!(
+        NotValidForNameContext {
+            expected,
+            presented,
+        } => Cause::NameMismatch(format!(
             "expected {}, the certificate names {}",
             expected.to_str(),
-            if presented.is_empty() { "nothing usable".to_string() } else { presented.join(", ") }
+            if presented.is_empty() {
+                "nothing usable".to_string()
+            } else {
+                presented.join(", ")
+            }
         )),
         BadEncoding => Cause::Malformed("the certificate's DER encoding is invalid".to_string()),
         UnhandledCriticalExtension => {

@@ -281,7 +281,10 @@ fn general_name(name: &GeneralName<'_>) -> String {
         GeneralName::URI(uri) => format!("URI:{uri}"),
         GeneralName::RFC822Name(mail) => format!("email:{mail}"),
         GeneralName::IPAddress(bytes) => match bytes.len() {
-            4 => format!("IP:{}", std::net::Ipv4Addr::from([bytes[0], bytes[1], bytes[2], bytes[3]])),
+            4 => format!(
+                "IP:{}",
+                std::net::Ipv4Addr::from([bytes[0], bytes[1], bytes[2], bytes[3]])
+            ),
             16 => {
                 let mut octets = [0u8; 16];
                 octets.copy_from_slice(bytes);
@@ -310,9 +313,18 @@ pub(crate) fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
             .as_ref()
             .and_then(|p| p.as_oid().ok());
         match curve {
-            Some(c) if c == oids::OID_EC_P256 => KeyAlgorithm::Ec { curve: "P-256", bits: 256 },
-            Some(c) if c == oids::OID_NIST_EC_P384 => KeyAlgorithm::Ec { curve: "P-384", bits: 384 },
-            Some(c) if c == oids::OID_NIST_EC_P521 => KeyAlgorithm::Ec { curve: "P-521", bits: 521 },
+            Some(c) if c == oids::OID_EC_P256 => KeyAlgorithm::Ec {
+                curve: "P-256",
+                bits: 256,
+            },
+            Some(c) if c == oids::OID_NIST_EC_P384 => KeyAlgorithm::Ec {
+                curve: "P-384",
+                bits: 384,
+            },
+            Some(c) if c == oids::OID_NIST_EC_P521 => KeyAlgorithm::Ec {
+                curve: "P-521",
+                bits: 521,
+            },
             Some(c) => KeyAlgorithm::Other(format!("EC curve {}", c.to_id_string())),
             None => KeyAlgorithm::Other("EC (no curve)".to_string()),
         }
@@ -327,9 +339,21 @@ pub(crate) fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
 
 fn signature_algorithm(oid: &x509_parser::der_parser::oid::Oid<'_>) -> SignatureAlgorithm {
     let known: &[(&x509_parser::der_parser::oid::Oid<'_>, &str, bool)] = &[
-        (&oids::OID_PKCS1_SHA256WITHRSA, "sha256WithRSAEncryption", false),
-        (&oids::OID_PKCS1_SHA384WITHRSA, "sha384WithRSAEncryption", false),
-        (&oids::OID_PKCS1_SHA512WITHRSA, "sha512WithRSAEncryption", false),
+        (
+            &oids::OID_PKCS1_SHA256WITHRSA,
+            "sha256WithRSAEncryption",
+            false,
+        ),
+        (
+            &oids::OID_PKCS1_SHA384WITHRSA,
+            "sha384WithRSAEncryption",
+            false,
+        ),
+        (
+            &oids::OID_PKCS1_SHA512WITHRSA,
+            "sha512WithRSAEncryption",
+            false,
+        ),
         (&oids::OID_PKCS1_RSASSAPSS, "RSASSA-PSS", false),
         (&oids::OID_SIG_ECDSA_WITH_SHA256, "ecdsa-with-SHA256", false),
         (&oids::OID_SIG_ECDSA_WITH_SHA384, "ecdsa-with-SHA384", false),
@@ -339,18 +363,31 @@ fn signature_algorithm(oid: &x509_parser::der_parser::oid::Oid<'_>) -> Signature
         (&oids::OID_SHA1_WITH_RSA, "sha1WithRSA", true),
         (&oids::OID_PKCS1_MD5WITHRSAENC, "md5WithRSAEncryption", true),
         (&oids::OID_SIG_DSA_WITH_SHA1, "dsa-with-SHA1", true),
-        (&oids::OID_PKCS1_SHA224WITHRSA, "sha224WithRSAEncryption", true),
+        (
+            &oids::OID_PKCS1_SHA224WITHRSA,
+            "sha224WithRSAEncryption",
+            true,
+        ),
         (&oids::OID_SIG_ECDSA_WITH_SHA224, "ecdsa-with-SHA224", true),
     ];
     let ecdsa_sha1 = x509_parser::der_parser::oid!(1.2.840 .10045 .4 .1);
     if *oid == ecdsa_sha1 {
-        return SignatureAlgorithm { name: "ecdsa-with-SHA1".to_string(), weak: true };
+        return SignatureAlgorithm {
+            name: "ecdsa-with-SHA1".to_string(),
+            weak: true,
+        };
     }
     known
         .iter()
         .find(|(known, _, _)| *known == oid)
-        .map(|(_, name, weak)| SignatureAlgorithm { name: name.to_string(), weak: *weak })
-        .unwrap_or_else(|| SignatureAlgorithm { name: oid.to_id_string(), weak: true })
+        .map(|(_, name, weak)| SignatureAlgorithm {
+            name: name.to_string(),
+            weak: *weak,
+        })
+        .unwrap_or_else(|| SignatureAlgorithm {
+            name: oid.to_id_string(),
+            weak: true,
+        })
 }
 
 /// Lower-case hex of the SHA-256 digest of `bytes`.
@@ -360,10 +397,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 pub(crate) fn colon_hex(bytes: &[u8]) -> String {

@@ -21,7 +21,10 @@ pub enum End<'a> {
     Missing { child: &'a Cert },
     /// Certificates bear `child`'s issuer name, but none has the key that signed it: the CA
     /// was re-keyed or replaced. `candidate` is the one at hand.
-    Replaced { child: &'a Cert, candidate: &'a Cert },
+    Replaced {
+        child: &'a Cert,
+        candidate: &'a Cert,
+    },
     /// `issuer` is the CA the child names (key identifiers agree), yet the signature fails.
     BadSignature { child: &'a Cert, issuer: &'a Cert },
     /// `issuer`'s key is one webpki will not verify with (RSA < 2048, …).
@@ -38,15 +41,26 @@ pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) 
     let mut current = leaf;
     for _ in 0..MAX_DEPTH {
         if let Some(anchor) = anchors.iter().find(|a| is_same_key(a, current)) {
-            return Walk { links, end: End::Anchored(anchor) };
+            return Walk {
+                links,
+                end: End::Anchored(anchor),
+            };
         }
-        let by_name_anchor: Vec<&Cert> =
-            anchors.iter().filter(|a| current.issuer_raw == a.subject_raw).collect();
+        let by_name_anchor: Vec<&Cert> = anchors
+            .iter()
+            .filter(|a| current.issuer_raw == a.subject_raw)
+            .collect();
         if let Some(anchor) = by_name_anchor.iter().find(|a| current.is_signed_by(a)) {
-            return Walk { links, end: End::Anchored(anchor) };
+            return Walk {
+                links,
+                end: End::Anchored(anchor),
+            };
         }
         if current.is_self_issued() && current.is_signed_by(current) {
-            return Walk { links, end: End::UntrustedRoot(current) };
+            return Walk {
+                links,
+                end: End::UntrustedRoot(current),
+            };
         }
         let by_name: Vec<&Cert> = intermediates
             .iter()
@@ -54,7 +68,10 @@ pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) 
             .collect();
         if let Some(next) = by_name.iter().find(|c| current.is_signed_by(c)) {
             if links.iter().any(|l: &&Cert| l.sha256 == next.sha256) {
-                return Walk { links, end: End::TooLong };
+                return Walk {
+                    links,
+                    end: End::TooLong,
+                };
             }
             links.push(next);
             current = next;
@@ -64,7 +81,10 @@ pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) 
         let end = broken_link(current, &candidates);
         return Walk { links, end };
     }
-    Walk { links, end: End::TooLong }
+    Walk {
+        links,
+        end: End::TooLong,
+    }
 }
 
 /// Why none of the `candidates` (certificates bearing `child`'s issuer name) signed it.
@@ -82,19 +102,31 @@ fn broken_link<'a>(child: &'a Cert, candidates: &[&'a Cert]) -> End<'a> {
         return End::BadSignature { child, issuer };
     }
     if let Some(weak) = candidates.iter().find(|c| c.key.weakness().is_some()) {
-        return End::WeakIssuerKey { child, issuer: weak };
+        return End::WeakIssuerKey {
+            child,
+            issuer: weak,
+        };
     }
     if child.aki.is_some() {
         // the child names a key none of the CAs of that name has
-        return End::Replaced { child, candidate: newest(candidates) };
+        return End::Replaced {
+            child,
+            candidate: newest(candidates),
+        };
     }
     // Without key identifiers: a CA younger than the certificate was made after it, so it is
     // a replacement; an older one should have verified, so the signature is broken.
     let newest = newest(candidates);
     if newest.not_before > child.not_before {
-        End::Replaced { child, candidate: newest }
+        End::Replaced {
+            child,
+            candidate: newest,
+        }
     } else {
-        End::BadSignature { child, issuer: first }
+        End::BadSignature {
+            child,
+            issuer: first,
+        }
     }
 }
 

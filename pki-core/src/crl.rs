@@ -34,7 +34,10 @@ impl Crl {
             let (rest, crl) = CertificateRevocationList::from_der(&der)
                 .map_err(|e| format!("not a valid CRL ({e})"))?;
             if !rest.is_empty() {
-                return Err(format!("{} bytes of trailing data after the CRL", rest.len()));
+                return Err(format!(
+                    "{} bytes of trailing data after the CRL",
+                    rest.len()
+                ));
             }
             Crl {
                 der: CertificateRevocationListDer::from(Vec::new()),
@@ -54,7 +57,10 @@ impl Crl {
                     .collect(),
             }
         };
-        Ok(Crl { der: CertificateRevocationListDer::from(der), ..facts })
+        Ok(Crl {
+            der: CertificateRevocationListDer::from(der),
+            ..facts
+        })
     }
 
     /// The entry for `serial` (colon hex), if this CRL lists it.

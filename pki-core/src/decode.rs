@@ -47,7 +47,8 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Decoded {
     } else if bytes.first() == Some(&0x30) {
         decode_der(path, bytes, &mut out);
     } else {
-        out.problems.push("neither PEM nor DER: no certificate, key or CRL in it".to_string());
+        out.problems
+            .push("neither PEM nor DER: no certificate, key or CRL in it".to_string());
     }
     let of = out.certs.len() + out.keys.len() + out.crls.len();
     out.certs.iter_mut().for_each(|c| c.origin.of = of);
@@ -59,15 +60,18 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Decoded {
 /// Moves indented PEM markers and base64 lines to the start of their line; everything else
 /// passes through untouched. Borrowed when nothing needs changing.
 fn normalise(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let indented = bytes
-        .split(|b| *b == b'\n')
-        .any(|line| line.first().is_some_and(|b| *b == b' ' || *b == b'\t') && contains(line, b"-----BEGIN "));
+    let indented = bytes.split(|b| *b == b'\n').any(|line| {
+        line.first().is_some_and(|b| *b == b' ' || *b == b'\t') && contains(line, b"-----BEGIN ")
+    });
     if !indented {
         return std::borrow::Cow::Borrowed(bytes);
     }
     let mut out = Vec::with_capacity(bytes.len());
     for line in bytes.split(|b| *b == b'\n') {
-        let start = line.iter().position(|b| *b != b' ' && *b != b'\t').unwrap_or(line.len());
+        let start = line
+            .iter()
+            .position(|b| *b != b' ' && *b != b'\t')
+            .unwrap_or(line.len());
         out.extend_from_slice(&line[start..]);
         out.push(b'\n');
     }
@@ -87,7 +91,11 @@ fn decode_pem(path: &Path, bytes: &[u8], out: &mut Decoded) {
         match pem::from_buf(&mut reader) {
             Ok(None) => break,
             Ok(Some((kind, der))) => {
-                let origin = Origin { path: path.to_path_buf(), index, of: 0 };
+                let origin = Origin {
+                    path: path.to_path_buf(),
+                    index,
+                    of: 0,
+                };
                 index += 1;
                 match kind {
                     SectionKind::Certificate => push_cert(der, origin, out),
@@ -119,12 +127,17 @@ fn decode_pem(path: &Path, bytes: &[u8], out: &mut Decoded) {
         }
     }
     if out.is_empty() && out.problems.is_empty() && out.others.is_empty() {
-        out.problems.push("has PEM markers but no certificate, key or CRL block".to_string());
+        out.problems
+            .push("has PEM markers but no certificate, key or CRL block".to_string());
     }
 }
 
 fn decode_der(path: &Path, bytes: &[u8], out: &mut Decoded) {
-    let origin = Origin { path: path.to_path_buf(), index: 0, of: 1 };
+    let origin = Origin {
+        path: path.to_path_buf(),
+        index: 0,
+        of: 1,
+    };
     let cert_error = match Cert::from_der(bytes.to_vec(), origin.clone()) {
         Ok(cert) => return out.certs.push(cert),
         Err(e) => e,
@@ -138,14 +151,18 @@ fn decode_der(path: &Path, bytes: &[u8], out: &mut Decoded) {
             return out.keys.push(key);
         }
     }
-    out.problems.push(format!("DER data that is no certificate, key or CRL: {cert_error}"));
+    out.problems.push(format!(
+        "DER data that is no certificate, key or CRL: {cert_error}"
+    ));
 }
 
 fn push_cert(der: Vec<u8>, origin: Origin, out: &mut Decoded) {
     let index = origin.index;
     match Cert::from_der(der, origin) {
         Ok(cert) => out.certs.push(cert),
-        Err(e) => out.problems.push(format!("PEM block {} (CERTIFICATE): {e}", index + 1)),
+        Err(e) => out
+            .problems
+            .push(format!("PEM block {} (CERTIFICATE): {e}", index + 1)),
     }
 }
 
@@ -153,7 +170,9 @@ fn push_crl(der: Vec<u8>, origin: Origin, out: &mut Decoded) {
     let index = origin.index;
     match Crl::from_der(der, origin) {
         Ok(crl) => out.crls.push(crl),
-        Err(e) => out.problems.push(format!("PEM block {} (X509 CRL): {e}", index + 1)),
+        Err(e) => out
+            .problems
+            .push(format!("PEM block {} (X509 CRL): {e}", index + 1)),
     }
 }
 

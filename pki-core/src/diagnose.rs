@@ -108,7 +108,10 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
     if let Some(weak) = leaf.key.weakness() {
         findings.push(Finding::new(
             Code::WeakAlgorithm,
-            format!("device certificate {} holds {weak}: it cannot sign a handshake", leaf.describe()),
+            format!(
+                "device certificate {} holds {weak}: it cannot sign a handshake",
+                leaf.describe()
+            ),
             "renew with a supported key (ECDSA P-256 by default): pki renew STORE --ca DIR --force",
         ));
     }
@@ -141,7 +144,11 @@ impl Report {
             })
             .max()
             .unwrap_or(Status::Ok);
-        let verdict = if status == Status::Critical { Verdict::Rejected } else { Verdict::Accepted };
+        let verdict = if status == Status::Critical {
+            Verdict::Rejected
+        } else {
+            Verdict::Accepted
+        };
         Report {
             verdict,
             status,
@@ -171,14 +178,11 @@ fn order(findings: Vec<Finding>) -> Vec<Finding> {
         .into_iter()
         .filter(|f| seen.insert((f.code, f.message.clone())))
         .collect();
-    unique.sort_by_key(|f| {
-        let rank = match (f.severity, f.code) {
-            (Severity::Critical, Code::FileCorrupt) => 0,
-            (Severity::Critical, _) => 1,
-            (Severity::Warning, _) => 2,
-            (Severity::Info, _) => 3,
-        };
-        rank
+    unique.sort_by_key(|f| match (f.severity, f.code) {
+        (Severity::Critical, Code::FileCorrupt) => 0,
+        (Severity::Critical, _) => 1,
+        (Severity::Warning, _) => 2,
+        (Severity::Info, _) => 3,
     });
     unique
 }
@@ -216,7 +220,9 @@ fn possession(material: &Material, key: Option<&crate::key::Key>, leaf: &Cert) -
 
 fn no_certificate(material: &Material) -> Finding {
     let place = match (&material.layout, &material.store) {
-        (Some(Layout::Managed), Some(store)) => store.join(crate::store::DEVICE_CERT).display().to_string(),
+        (Some(Layout::Managed), Some(store)) => {
+            store.join(crate::store::DEVICE_CERT).display().to_string()
+        }
         (_, Some(store)) => store.display().to_string(),
         _ => "the files given".to_string(),
     };
@@ -228,23 +234,27 @@ fn no_certificate(material: &Material) -> Finding {
 }
 
 fn refused(material: &Material, verifier: &Verifier) -> Vec<Finding> {
-    let mut out: Vec<Finding> = verifier
-        .refused_anchors
-        .iter()
-        .map(|(i, why)| {
-            let anchor = &material.anchors[*i];
-            Finding::new(
+    let mut out: Vec<Finding> =
+        verifier
+            .refused_anchors
+            .iter()
+            .map(|(i, why)| {
+                let anchor = &material.anchors[*i];
+                Finding::new(
                 Code::CertMalformed,
                 format!("trust anchor {} cannot be used by rustls: {why}", anchor.describe()),
                 "replace the trust anchors with the CA's bundle: pki repair STORE --trust BUNDLE",
             )
-        })
-        .collect();
+            })
+            .collect();
     out.extend(verifier.refused_crls.iter().map(|(i, why)| {
         let crl = &material.crls[*i];
         Finding::new(
             Code::FileCorrupt,
-            format!("{}: rustls cannot use this CRL ({why}); it is left out", crl.origin),
+            format!(
+                "{}: rustls cannot use this CRL ({why}); it is left out",
+                crl.origin
+            ),
             "fetch a fresh CRL from the CA: pki ca crl --ca DIR",
         )
     }));

@@ -37,7 +37,10 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::NotFound { .. } | Error::BadRequest { .. } | Error::Policy { .. } | Error::Usage(_)
+            Error::NotFound { .. }
+                | Error::BadRequest { .. }
+                | Error::Policy { .. }
+                | Error::Usage(_)
         )
     }
 }

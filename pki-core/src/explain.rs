@@ -120,7 +120,11 @@ pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
 
 impl Context<'_> {
     fn walk(&self) -> Walk<'_> {
-        walk(self.leaf, &self.material.intermediates, &self.material.anchors)
+        walk(
+            self.leaf,
+            &self.material.intermediates,
+            &self.material.anchors,
+        )
     }
 }
 
@@ -131,7 +135,10 @@ fn explain_path(ctx: &Context<'_>, w: &Walk<'_>) -> Vec<Finding> {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "the trust anchors".into());
-    if let Some(weak) = std::iter::once(ctx.leaf).chain(w.links.iter().copied()).find(|c| c.signature.weak) {
+    if let Some(weak) = std::iter::once(ctx.leaf)
+        .chain(w.links.iter().copied())
+        .find(|c| c.signature.weak)
+    {
         return vec![weak_signature(weak)];
     }
     let finding = match &w.end {
@@ -246,7 +253,10 @@ fn weak_on_path(ctx: &Context<'_>, detail: &str) -> Finding {
     }
     Finding::new(
         Code::WeakAlgorithm,
-        format!("the chain of {} uses an algorithm rustls does not accept: {detail}", ctx.leaf.describe()),
+        format!(
+            "the chain of {} uses an algorithm rustls does not accept: {detail}",
+            ctx.leaf.describe()
+        ),
         "reissue with ECDSA P-256/P-384, Ed25519 or RSA ≥ 2048 and SHA-256 or better",
     )
 }
@@ -260,14 +270,24 @@ fn wrong_eku(ctx: &Context<'_>, detail: &str) -> Finding {
     let has = leaf
         .eku
         .as_ref()
-        .map(|e| if e.names.is_empty() { "nothing".to_string() } else { e.names.join(", ") })
+        .map(|e| {
+            if e.names.is_empty() {
+                "nothing".to_string()
+            } else {
+                e.names.join(", ")
+            }
+        })
         .unwrap_or_else(|| "no extendedKeyUsage".into());
     Finding::new(
         Code::WrongEku,
         format!(
             "{} has extendedKeyUsage {has} without {wanted}{}",
             leaf.describe(),
-            if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            }
         ),
         format!("reissue with extendedKeyUsage {wanted}: pki renew STORE --ca DIR --force"),
     )
@@ -288,7 +308,10 @@ fn revoked(ctx: &Context<'_>) -> Finding {
             crl.origin,
             leaf.serial,
             format(r.date),
-            r.reason.as_ref().map(|r| format!(" (reason: {r})")).unwrap_or_default()
+            r.reason
+                .as_ref()
+                .map(|r| format!(" (reason: {r})"))
+                .unwrap_or_default()
         ),
         None => format!("{} is revoked by a CRL at hand", leaf.describe()),
     };
@@ -300,5 +323,7 @@ fn revoked(ctx: &Context<'_>) -> Finding {
 }
 
 fn key_id(id: &Option<Vec<u8>>) -> String {
-    id.as_deref().map(|id| format!(" (key id {})", hex(id))).unwrap_or_default()
+    id.as_deref()
+        .map(|id| format!(" (key id {})", hex(id)))
+        .unwrap_or_default()
 }

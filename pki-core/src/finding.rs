@@ -58,10 +58,15 @@ impl Code {
     pub fn default_severity(self) -> Severity {
         use Code::*;
         match self {
-            ClockSkewSuspected | CertExpiringSoon | KeyPermissionsTooOpen | MultipleCandidates
-            | WrongKeyUsage | RevocationUnknown | CrlExpired | PolicyViolation | StoreLocked => {
-                Severity::Warning
-            }
+            ClockSkewSuspected
+            | CertExpiringSoon
+            | KeyPermissionsTooOpen
+            | MultipleCandidates
+            | WrongKeyUsage
+            | RevocationUnknown
+            | CrlExpired
+            | PolicyViolation
+            | StoreLocked => Severity::Warning,
             KeyNotChecked => Severity::Info,
             _ => Severity::Critical,
         }

@@ -14,7 +14,10 @@ pub const MAX_STORE_ENTRIES: usize = 10_000;
 /// A file read, or the reason it was not.
 #[derive(Debug)]
 pub enum Read {
-    Bytes { bytes: Vec<u8>, mode: Option<u32> },
+    Bytes {
+        bytes: Vec<u8>,
+        mode: Option<u32>,
+    },
     TooLarge(u64),
     /// A symlink whose target lies outside the store: not followed.
     LeavesStore(PathBuf),
@@ -45,7 +48,10 @@ pub fn read(path: &Path, within: Option<&Path>) -> Result<Read, Error> {
     if bytes.len() as u64 > MAX_FILE_SIZE {
         return Ok(Read::TooLarge(bytes.len() as u64));
     }
-    Ok(Read::Bytes { bytes, mode: mode(&meta) })
+    Ok(Read::Bytes {
+        bytes,
+        mode: mode(&meta),
+    })
 }
 
 #[cfg(unix)]

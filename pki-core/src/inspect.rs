@@ -87,20 +87,33 @@ pub fn inspect(paths: &[PathBuf]) -> Result<Vec<FileReport>, Error> {
         })
         .flatten()
         .collect();
-    Ok(decoded.into_iter().map(|(path, read)| report(&path, read, &all_certs)).collect())
+    Ok(decoded
+        .into_iter()
+        .map(|(path, read)| report(&path, read, &all_certs))
+        .collect())
 }
 
 fn report(path: &Path, read: Read, all_certs: &[Cert]) -> FileReport {
     let bytes = match read {
         Read::Bytes { bytes, .. } => bytes,
-        Read::TooLarge(size) => return problem(path, format!("{size} bytes, larger than the 1 MiB limit; not read")),
-        Read::LeavesStore(target) => return problem(path, format!("symlink to {}", target.display())),
+        Read::TooLarge(size) => {
+            return problem(
+                path,
+                format!("{size} bytes, larger than the 1 MiB limit; not read"),
+            )
+        }
+        Read::LeavesStore(target) => {
+            return problem(path, format!("symlink to {}", target.display()))
+        }
         Read::NotAFile => return problem(path, "not a regular file".into()),
     };
     let d = decode(path, &bytes);
     let mut objects: Vec<(usize, Object)> = Vec::new();
     for cert in &d.certs {
-        objects.push((cert.origin.index, Object::Certificate(Box::new(cert_report(cert)))));
+        objects.push((
+            cert.origin.index,
+            Object::Certificate(Box::new(cert_report(cert))),
+        ));
     }
     for key in &d.keys {
         let matches = all_certs
@@ -133,12 +146,22 @@ fn report(path: &Path, read: Read, all_certs: &[Cert]) -> FileReport {
     }
     objects.sort_by_key(|(i, _)| *i);
     let mut objects: Vec<Object> = objects.into_iter().map(|(_, o)| o).collect();
-    objects.extend(d.others.iter().map(|what| Object::Other { what: what.to_string() }));
-    FileReport { path: path.to_path_buf(), objects, problems: d.problems }
+    objects.extend(d.others.iter().map(|what| Object::Other {
+        what: what.to_string(),
+    }));
+    FileReport {
+        path: path.to_path_buf(),
+        objects,
+        problems: d.problems,
+    }
 }
 
 fn problem(path: &Path, why: String) -> FileReport {
-    FileReport { path: path.to_path_buf(), objects: Vec::new(), problems: vec![why] }
+    FileReport {
+        path: path.to_path_buf(),
+        objects: Vec::new(),
+        problems: vec![why],
+    }
 }
 
 fn cert_report(c: &Cert) -> CertReport {

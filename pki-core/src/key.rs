@@ -84,7 +84,14 @@ impl Key {
             },
             (_, algorithm) => (None, algorithm),
         };
-        Key { origin, format, signer, spki, algorithm, rsa_modulus }
+        Key {
+            origin,
+            format,
+            signer,
+            spki,
+            algorithm,
+            rsa_modulus,
+        }
     }
 
     /// The signer rustls would use, or why it cannot use this key.

@@ -135,7 +135,12 @@ fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
     if let crate::cert::KeyAlgorithm::Rsa { bits } = leaf.key {
         if bits >= 2048 && bits < l.policy.min_rsa_bits {
             out.push(policy(
-                format!("{} has an RSA key of {bits} bits; policy '{}' wants {}", leaf.describe(), l.policy.name, l.policy.min_rsa_bits),
+                format!(
+                    "{} has an RSA key of {bits} bits; policy '{}' wants {}",
+                    leaf.describe(),
+                    l.policy.name,
+                    l.policy.min_rsa_bits
+                ),
                 "renew with a new key: pki renew STORE --ca DIR --force",
             ));
         }
@@ -158,7 +163,10 @@ fn ca_profile(ca: &Cert, out: &mut Vec<Finding>) {
     if ca.ski.is_none() {
         out.push(Finding::new(
             Code::PolicyViolation,
-            format!("CA {} has no subjectKeyIdentifier (RFC 5280 4.2.1.2 requires one)", ca.describe()),
+            format!(
+                "CA {} has no subjectKeyIdentifier (RFC 5280 4.2.1.2 requires one)",
+                ca.describe()
+            ),
             "the CA side should reissue its CA certificate with a subjectKeyIdentifier",
         ));
     }
@@ -175,10 +183,16 @@ fn rfc5280(cert: &Cert, out: &mut Vec<Finding>) {
         defects.push("its serial number is negative".to_string());
     }
     if serial.len() > 20 {
-        defects.push(format!("its serial number is {} bytes long (at most 20)", serial.len()));
+        defects.push(format!(
+            "its serial number is {} bytes long (at most 20)",
+            serial.len()
+        ));
     }
     if cert.version != 3 {
-        defects.push(format!("it is an X.509 v{} certificate (v3 expected)", cert.version));
+        defects.push(format!(
+            "it is an X.509 v{} certificate (v3 expected)",
+            cert.version
+        ));
     }
     if cert.aki.is_none() && !cert.is_self_issued() {
         defects.push("it has no authorityKeyIdentifier".to_string());
@@ -189,7 +203,11 @@ fn rfc5280(cert: &Cert, out: &mut Vec<Finding>) {
     if !defects.is_empty() {
         out.push(Finding::new(
             Code::PolicyViolation,
-            format!("{}: {} (RFC 5280; rustls tolerates it)", cert.describe(), defects.join(", ")),
+            format!(
+                "{}: {} (RFC 5280; rustls tolerates it)",
+                cert.describe(),
+                defects.join(", ")
+            ),
             "reissue from a conforming CA (pki ca sign makes RFC 5280 certificates)",
         ));
     }

@@ -34,7 +34,10 @@ impl Default for Policy {
         // The compiled-in file is checked by a unit test; a broken build cannot ship.
         Policy::parse(DEFAULT).unwrap_or_else(|_| Policy {
             name: "device".into(),
-            renewal: Renewal { fraction: 2.0 / 3.0, before_days: Some(14) },
+            renewal: Renewal {
+                fraction: 2.0 / 3.0,
+                before_days: Some(14),
+            },
             max_lifetime_days: 398,
             min_rsa_bits: 2048,
             require_san: true,
@@ -47,7 +50,10 @@ impl Policy {
     /// Reads and checks a policy file; errors carry the file, line and column.
     pub fn load(path: &Path) -> Result<Policy, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Policy::parse(&text).map_err(|reason| Error::Policy { path: path.to_path_buf(), reason })
+        Policy::parse(&text).map_err(|reason| Error::Policy {
+            path: path.to_path_buf(),
+            reason,
+        })
     }
 
     pub fn parse(text: &str) -> Result<Policy, String> {
@@ -70,7 +76,11 @@ impl Policy {
     }
 
     /// When a certificate valid from `not_before` to `not_after` is due for renewal.
-    pub fn renewal_due(&self, not_before: OffsetDateTime, not_after: OffsetDateTime) -> OffsetDateTime {
+    pub fn renewal_due(
+        &self,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> OffsetDateTime {
         let lifetime = not_after - not_before;
         let by_fraction = not_before + lifetime * self.renewal.fraction;
         match self.renewal.before_days {
@@ -86,7 +96,10 @@ mod tests {
 
     #[test]
     fn the_shipped_default_parses() {
-        assert_eq!(Policy::parse(DEFAULT).map(|p| p.name), Ok("device".to_string()));
+        assert_eq!(
+            Policy::parse(DEFAULT).map(|p| p.name),
+            Ok("device".to_string())
+        );
     }
 
     #[test]

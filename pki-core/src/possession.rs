@@ -38,7 +38,9 @@ pub fn prove(key: &Key, leaf: &Cert) -> Result<(), Failure> {
             return Err(if key.matches(leaf) || key.algorithm.is_none() {
                 Failure::Unusable(format!("{what}: rustls cannot load it ({reason})"))
             } else {
-                Failure::Mismatch(format!("{what}, which rustls cannot load either ({reason})"))
+                Failure::Mismatch(format!(
+                    "{what}, which rustls cannot load either ({reason})"
+                ))
             });
         }
     };
@@ -63,10 +65,15 @@ pub fn prove(key: &Key, leaf: &Cert) -> Result<(), Failure> {
         .map_err(|e| Failure::Unusable(format!("{}: signing failed ({e})", key.describe())))?;
     let algs = provider().signature_verification_algorithms;
     let Some((_, verifiers)) = algs.mapping.iter().find(|(s, _)| *s == scheme) else {
-        return Err(Failure::Unusable(format!("the server does not verify {scheme:?}")));
+        return Err(Failure::Unusable(format!(
+            "the server does not verify {scheme:?}"
+        )));
     };
-    let ee = webpki::EndEntityCert::try_from(&leaf.der)
-        .map_err(|e| Failure::Unusable(format!("the certificate cannot be parsed by webpki ({e:?})")))?;
+    let ee = webpki::EndEntityCert::try_from(&leaf.der).map_err(|e| {
+        Failure::Unusable(format!(
+            "the certificate cannot be parsed by webpki ({e:?})"
+        ))
+    })?;
     let first = verifiers.first().copied();
     match first.map(|alg| ee.verify_signature(alg, &message, &signature)) {
         Some(Ok(())) => Ok(()),

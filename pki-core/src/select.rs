@@ -17,17 +17,29 @@ pub struct Selection<'m> {
 
 pub fn select(m: &Material, at: OffsetDateTime) -> Selection<'_> {
     let candidates: Vec<&Cert> = m.leaf_candidates.iter().collect();
-    let matched: Vec<&Cert> =
-        candidates.iter().copied().filter(|c| m.keys.iter().any(|k| k.matches(c))).collect();
+    let matched: Vec<&Cert> = candidates
+        .iter()
+        .copied()
+        .filter(|c| m.keys.iter().any(|k| k.matches(c)))
+        .collect();
     let (leaf, why) = if !matched.is_empty() {
         (best(&matched, at), "it matches the private key at hand")
     } else if candidates.iter().any(|c| c.is_valid_at(at)) {
-        (best(&candidates, at), "no certificate matches a key; it is the newest valid one")
+        (
+            best(&candidates, at),
+            "no certificate matches a key; it is the newest valid one",
+        )
     } else {
-        (best(&candidates, at), "no certificate matches a key or is valid; it is the newest")
+        (
+            best(&candidates, at),
+            "no certificate matches a key or is valid; it is the newest",
+        )
     };
     let key = leaf.and_then(|leaf| {
-        m.keys.iter().find(|k| k.matches(leaf)).or_else(|| m.keys.first())
+        m.keys
+            .iter()
+            .find(|k| k.matches(leaf))
+            .or_else(|| m.keys.first())
     });
     let mut findings = Vec::new();
     if let (Some(leaf), true) = (leaf, candidates.len() > 1) {
@@ -61,13 +73,21 @@ pub fn select(m: &Material, at: OffsetDateTime) -> Selection<'_> {
                 m.keys.len(),
                 key.describe(),
                 key.origin,
-                if leaf.is_some_and(|l| key.matches(l)) { " because it matches the certificate" } else { "" },
+                if leaf.is_some_and(|l| key.matches(l)) {
+                    " because it matches the certificate"
+                } else {
+                    ""
+                },
                 others.join("; ")
             ),
             "pki repair STORE keeps the matching key as device.key and moves the others to backup/",
         ));
     }
-    Selection { leaf, key, findings }
+    Selection {
+        leaf,
+        key,
+        findings,
+    }
 }
 
 /// The newest valid certificate at `at`, else the newest.

@@ -125,9 +125,14 @@ impl Gatherer {
     fn store(&mut self, dir: &Path, src: &Sources) -> Result<(), Error> {
         if !dir.is_dir() {
             return Err(if dir.exists() {
-                Error::BadRequest { path: dir.to_path_buf(), reason: "is not a folder".into() }
+                Error::BadRequest {
+                    path: dir.to_path_buf(),
+                    reason: "is not a folder".into(),
+                }
             } else {
-                Error::NotFound { path: dir.to_path_buf() }
+                Error::NotFound {
+                    path: dir.to_path_buf(),
+                }
             });
         }
         self.m.store = Some(dir.to_path_buf());
@@ -204,7 +209,9 @@ impl Gatherer {
             }
             Read::NotAFile => {
                 if role != Role::Any {
-                    self.m.findings.push(corrupt("not a regular file".to_string()));
+                    self.m
+                        .findings
+                        .push(corrupt("not a regular file".to_string()));
                 }
                 return Ok(());
             }
@@ -305,9 +312,15 @@ fn role_is_missing(path: &Path) -> bool {
 
 /// Whether a file of a foreign store that could not be read was meant to hold PKI objects.
 fn looks_like_pki(path: &Path, bytes: &[u8]) -> bool {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    matches!(ext.as_str(), "crt" | "cer" | "pem" | "der" | "key" | "crl" | "p8" | "cert")
-        || bytes.windows(11).any(|w| w == b"-----BEGIN ")
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        ext.as_str(),
+        "crt" | "cer" | "pem" | "der" | "key" | "crl" | "p8" | "cert"
+    ) || bytes.windows(11).any(|w| w == b"-----BEGIN ")
 }
 
 fn fix_for_corrupt(role: Role, path: &Path) -> String {

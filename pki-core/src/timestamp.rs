@@ -11,7 +11,10 @@ pub fn parse(text: &str) -> Result<OffsetDateTime, String> {
 
 /// RFC 3339 in UTC, to the second.
 pub fn format(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
+    let t = t
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 

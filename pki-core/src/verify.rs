@@ -68,7 +68,11 @@ impl Verifier {
         } else {
             build(Arc::new(roots), usable, purpose)
         };
-        Verifier { kind, refused_anchors, refused_crls }
+        Verifier {
+            kind,
+            refused_anchors,
+            refused_crls,
+        }
     }
 
     /// Whether there was no usable trust anchor at all.
@@ -88,9 +92,9 @@ impl Verifier {
         let now = unix_time(at);
         match &self.kind {
             Kind::Client(v) => v.verify_client_cert(&leaf.der, &chain, now).map(|_| ()),
-            Kind::Server(v, name) => {
-                v.verify_server_cert(&leaf.der, &chain, name, &[], now).map(|_| ())
-            }
+            Kind::Server(v, name) => v
+                .verify_server_cert(&leaf.der, &chain, name, &[], now)
+                .map(|_| ()),
             Kind::NoAnchors => Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::UnknownIssuer,
             )),

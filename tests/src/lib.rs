@@ -3,6 +3,7 @@
 
 pub mod pki;
 pub mod run;
+pub mod samples;
 pub mod store;
 
 pub use pki::{Ca, Leaf};

@@ -2,8 +2,8 @@
 //! may want to bend (validity, EKU, key usage, CA flag, key type, key identifiers).
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 
@@ -20,6 +20,7 @@ pub struct Leaf {
     pub pem: String,
     pub der: Vec<u8>,
     pub key: KeyPair,
+    pub serial: SerialNumber,
 }
 
 impl Leaf {
@@ -70,7 +71,12 @@ impl Ca {
         params.use_authority_key_identifier_extension = false;
         edit(&mut params);
         let cert = params.self_signed(&key).expect("self-sign");
-        Ca { pem: cert.pem(), der: cert.der().to_vec(), params, key }
+        Ca {
+            pem: cert.pem(),
+            der: cert.der().to_vec(),
+            params,
+            key,
+        }
     }
 
     pub fn intermediate(&self, cn: &str) -> Ca {
@@ -82,8 +88,15 @@ impl Ca {
         let mut params = ca_params(cn, Some(0));
         params.not_after = crate::at("2030-01-01T00:00:00Z");
         edit(&mut params);
-        let cert = params.signed_by(&key, &self.issuer()).expect("sign intermediate");
-        Ca { pem: cert.pem(), der: cert.der().to_vec(), params, key }
+        let cert = params
+            .signed_by(&key, &self.issuer())
+            .expect("sign intermediate");
+        Ca {
+            pem: cert.pem(),
+            der: cert.der().to_vec(),
+            params,
+            key,
+        }
     }
 
     /// A CA of the same name as `self` with a new key: a re-keyed CA.
@@ -97,7 +110,12 @@ impl Ca {
             None => params.self_signed(&key),
         }
         .expect("sign re-keyed CA");
-        Ca { pem: cert.pem(), der: cert.der().to_vec(), params, key }
+        Ca {
+            pem: cert.pem(),
+            der: cert.der().to_vec(),
+            params,
+            key,
+        }
     }
 
     pub fn issuer(&self) -> Issuer<'_, &KeyPair> {
@@ -125,14 +143,39 @@ impl Ca {
         let mut params = leaf_params(id);
         edit(&mut params);
         let cert = params.signed_by(&key, &self.issuer()).expect("sign leaf");
-        Leaf { pem: cert.pem(), der: cert.der().to_vec(), key }
+        let serial = params.serial_number.clone().unwrap_or_else(serial);
+        Leaf { pem: cert.pem(), der: cert.der().to_vec(), key, serial }
+    }
+
+    /// A CRL from this CA listing `revoked`, valid from `this_update` to `next_update`.
+    pub fn crl(&self, revoked: &[&Leaf], this_update: &str, next_update: &str) -> String {
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: crate::at(this_update),
+            next_update: crate::at(next_update),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|leaf| rcgen::RevokedCertParams {
+                    serial_number: leaf.serial.clone(),
+                    revocation_time: crate::at("2026-02-01T00:00:00Z"),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer()).expect("sign CRL").pem().expect("CRL PEM")
     }
 
     /// A certificate for the public key in `spki_pem` (a key rcgen cannot sign with).
     pub fn leaf_for_public_key(&self, id: &str, spki_pem: &str) -> String {
         let public = rcgen::SubjectPublicKeyInfo::from_pem(spki_pem).expect("public key");
         let params = leaf_params(id);
-        params.signed_by(&public, &self.issuer()).expect("sign leaf").pem()
+        params
+            .signed_by(&public, &self.issuer())
+            .expect("sign leaf")
+            .pem()
     }
 }
 
@@ -140,7 +183,11 @@ pub fn leaf_params(id: &str) -> CertificateParams {
     let mut p = CertificateParams::default();
     p.distinguished_name = name(id);
     p.subject_alt_names = vec![
-        SanType::DnsName(format!("{id}.devices.example").try_into().expect("dns name")),
+        SanType::DnsName(
+            format!("{id}.devices.example")
+                .try_into()
+                .expect("dns name"),
+        ),
         SanType::URI(format!("urn:device:{id}").try_into().expect("uri")),
     ];
     p.is_ca = IsCa::ExplicitNoCa;

@@ -49,15 +49,23 @@ where
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// The finding codes, in order.
     pub fn codes(&self) -> Vec<String> {
         self.json()["findings"]
             .as_array()
-            .map(|fs| fs.iter().filter_map(|f| f["code"].as_str().map(String::from)).collect())
+            .map(|fs| {
+                fs.iter()
+                    .filter_map(|f| f["code"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

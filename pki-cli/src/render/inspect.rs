@@ -20,12 +20,26 @@ fn text(reports: &[FileReport]) -> anyhow::Result<()> {
         for (i, o) in r.objects.iter().enumerate() {
             match o {
                 Object::Certificate(c) => {
-                    writeln!(out, "  [{}] certificate{}", i + 1, if c.self_signed { " (self-signed)" } else { "" })?;
+                    writeln!(
+                        out,
+                        "  [{}] certificate{}",
+                        i + 1,
+                        if c.self_signed { " (self-signed)" } else { "" }
+                    )?;
                     writeln!(out, "      subject:   {}", c.subject)?;
                     writeln!(out, "      issuer:    {}", c.issuer)?;
                     writeln!(out, "      serial:    {}", c.serial)?;
-                    writeln!(out, "      validity:  {} to {}", t(c.not_before), t(c.not_after))?;
-                    writeln!(out, "      key:       {} · signed {}", c.key, c.signature_algorithm)?;
+                    writeln!(
+                        out,
+                        "      validity:  {} to {}",
+                        t(c.not_before),
+                        t(c.not_after)
+                    )?;
+                    writeln!(
+                        out,
+                        "      key:       {} · signed {}",
+                        c.key, c.signature_algorithm
+                    )?;
                     if !c.san.is_empty() {
                         writeln!(out, "      SAN:       {}", c.san.join(", "))?;
                     }

@@ -5,9 +5,16 @@ use std::path::Path;
 
 pub fn policy_ok(path: &Path, policy: &Policy, format: Format) -> anyhow::Result<()> {
     match format {
-        Format::Json => super::json(&serde_json::json!({"file": path, "valid": true, "policy": policy})),
+        Format::Json => {
+            super::json(&serde_json::json!({"file": path, "valid": true, "policy": policy}))
+        }
         Format::Text => {
-            writeln!(std::io::stdout().lock(), "{}: policy '{}' is valid", path.display(), policy.name)?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{}: policy '{}' is valid",
+                path.display(),
+                policy.name
+            )?;
             Ok(())
         }
     }
@@ -15,7 +22,9 @@ pub fn policy_ok(path: &Path, policy: &Policy, format: Format) -> anyhow::Result
 
 pub fn policy_error(path: &Path, reason: &str, format: Format) -> anyhow::Result<()> {
     match format {
-        Format::Json => super::json(&serde_json::json!({"file": path, "valid": false, "error": reason})),
+        Format::Json => {
+            super::json(&serde_json::json!({"file": path, "valid": false, "error": reason}))
+        }
         Format::Text => {
             eprintln!("{}: {reason}", path.display());
             Ok(())

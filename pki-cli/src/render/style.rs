@@ -10,7 +10,9 @@ pub struct Style {
 impl Style {
     pub fn for_stdout() -> Style {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Style { colour: !no_color && std::io::stdout().is_terminal() }
+        Style {
+            colour: !no_color && std::io::stdout().is_terminal(),
+        }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
