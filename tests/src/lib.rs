@@ -1,11 +1,13 @@
 //! Helpers for the end-to-end suite: a PKI built fresh with rcgen in each test, endpoint
 //! stores written to temporary folders, and a runner for the `pki` binary.
 
+pub mod loose;
 pub mod pki;
 pub mod run;
 pub mod samples;
 pub mod store;
 
+pub use loose::{openssl, Files};
 pub use pki::{Ca, Leaf};
 pub use run::{pki, Run};
 pub use store::{Endpoint, TempDir};
