@@ -208,3 +208,58 @@ fn pem_error(e: &pem::Error) -> String {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pem() -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["dev".to_string()]).unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    fn pki_types_count(bytes: &[u8]) -> usize {
+        let mut reader = std::io::Cursor::new(bytes);
+        let mut n = 0;
+        while let Ok(Some(_)) = pem::from_buf(&mut reader) {
+            n += 1;
+        }
+        n
+    }
+
+    /// Evidence for the module's note: which inputs need the normalising pass.
+    #[test]
+    fn a_bom_and_indentation_need_normalising_crlf_and_text_do_not() {
+        let pem = pem();
+        let bom = format!("\u{feff}{pem}");
+        let indented: String = pem.lines().map(|l| format!("  {l}\n")).collect();
+        let crlf = pem.replace('\n', "\r\n");
+        let text = format!("Bag Attributes\n    friendlyName: dev\n{pem}");
+        assert_eq!(
+            pki_types_count(bom.as_bytes()),
+            0,
+            "pki-types misses a block behind a BOM"
+        );
+        assert_eq!(
+            pki_types_count(indented.as_bytes()),
+            0,
+            "pki-types misses indented blocks"
+        );
+        assert_eq!(pki_types_count(crlf.as_bytes()), 1);
+        assert_eq!(pki_types_count(text.as_bytes()), 1);
+        for input in [&bom, &indented, &crlf, &text] {
+            let d = decode(Path::new("x.pem"), input.as_bytes());
+            assert_eq!(d.certs.len(), 1, "{input}");
+            assert!(d.problems.is_empty(), "{:?}", d.problems);
+        }
+    }
+
+    #[test]
+    fn truncated_pem_is_a_problem_not_a_panic() {
+        let pem = pem();
+        let d = decode(Path::new("x.pem"), &pem.as_bytes()[..pem.len() / 2]);
+        assert!(d.certs.is_empty());
+        assert!(d.problems[0].contains("truncated"), "{:?}", d.problems);
+    }
+}

@@ -28,7 +28,8 @@ impl Files {
     pub fn write(&self, label: &str) -> Written {
         let dir = TempDir::new(label);
         let cert = dir.write("device.crt", &self.cert);
-        let opt = |name: &str, content: &str| (!content.is_empty()).then(|| dir.write(name, content));
+        let opt =
+            |name: &str, content: &str| (!content.is_empty()).then(|| dir.write(name, content));
         let key = opt("device.key", &self.key);
         if let Some(key) = &key {
             crate::store::set_mode(key, 0o600);
@@ -41,16 +42,33 @@ impl Files {
             .enumerate()
             .map(|(i, crl)| dir.write(&format!("crl-{i}.pem"), crl))
             .collect();
-        Written { cert, key, chain, trust, crls, dir }
+        Written {
+            cert,
+            key,
+            chain,
+            trust,
+            crls,
+            dir,
+        }
     }
 
     /// `pki diagnose` on these files at `at`, JSON output, plus `extra` flags.
     pub fn diagnose(&self, at: &str, extra: &[&str]) -> Run {
         let w = self.write("loose");
-        let mut args: Vec<String> = vec!["diagnose".into(), "--format".into(), "json".into(), "--at".into(), at.into()];
+        let mut args: Vec<String> = vec![
+            "diagnose".into(),
+            "--format".into(),
+            "json".into(),
+            "--at".into(),
+            at.into(),
+        ];
         args.push("--cert".into());
         args.push(w.cert.display().to_string());
-        for (flag, path) in [("--key", &w.key), ("--chain", &w.chain), ("--trust", &w.trust)] {
+        for (flag, path) in [
+            ("--key", &w.key),
+            ("--chain", &w.chain),
+            ("--trust", &w.trust),
+        ] {
             if let Some(path) = path {
                 args.push(flag.into());
                 args.push(path.display().to_string());
@@ -72,6 +90,10 @@ pub fn openssl(dir: &std::path::Path, args: &[&str]) -> String {
         .current_dir(dir)
         .output()
         .expect("run openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -144,7 +144,12 @@ impl Ca {
         edit(&mut params);
         let cert = params.signed_by(&key, &self.issuer()).expect("sign leaf");
         let serial = params.serial_number.clone().unwrap_or_else(serial);
-        Leaf { pem: cert.pem(), der: cert.der().to_vec(), key, serial }
+        Leaf {
+            pem: cert.pem(),
+            der: cert.der().to_vec(),
+            key,
+            serial,
+        }
     }
 
     /// A CRL from this CA listing `revoked`, valid from `this_update` to `next_update`.
@@ -165,7 +170,11 @@ impl Ca {
                 .collect(),
             key_identifier_method: rcgen::KeyIdMethod::Sha256,
         };
-        params.signed_by(&self.issuer()).expect("sign CRL").pem().expect("CRL PEM")
+        params
+            .signed_by(&self.issuer())
+            .expect("sign CRL")
+            .pem()
+            .expect("CRL PEM")
     }
 
     /// A certificate for the public key in `spki_pem` (a key rcgen cannot sign with).

@@ -13,7 +13,14 @@ fn every_sample_store_diagnoses_as_promised() {
     assert!(expected.len() >= 12);
     for e in &expected {
         let store = dir.path().join("stores").join(&e.name);
-        let run = pki(["diagnose", store.to_str().unwrap(), "--at", SAMPLE_AT, "--format", "json"]);
+        let run = pki([
+            "diagnose",
+            store.to_str().unwrap(),
+            "--at",
+            SAMPLE_AT,
+            "--format",
+            "json",
+        ]);
         assert_eq!(run.code, e.exit, "{}: {}", e.name, run.stdout);
         let first = run.root_cause().or_else(|| {
             run.json()["findings"]

@@ -20,7 +20,9 @@ fn text(r: &Report) -> anyhow::Result<()> {
         Verdict::Accepted => s.good(&format!("ACCEPTED ({status})")),
         Verdict::Rejected => s.severity(Severity::Critical, "REJECTED (critical)"),
     };
-    let first = r.root_cause().or_else(|| r.findings.iter().find(|f| f.severity == Severity::Warning));
+    let first = r
+        .root_cause()
+        .or_else(|| r.findings.iter().find(|f| f.severity == Severity::Warning));
     let why = first.map(|f| format!(": {}", f.code)).unwrap_or_default();
     writeln!(out, "{headline}{why} at {}", t(r.at))?;
     if let Some(c) = &r.certificate {

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "samples/out".into()));
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "samples/out".into()),
+    );
     match run(&out) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
