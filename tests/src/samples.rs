@@ -120,7 +120,7 @@ pub fn generate(out: &Path) -> std::io::Result<Vec<Expectation>> {
     )?;
     write(
         &dir.join("crl/issuing.crl"),
-        &issuing.crl(&[&leaf], "2026-02-01T00:00:00Z", "2026-04-01T00:00:00Z"),
+        issuing.crl(&[&leaf], "2026-02-01T00:00:00Z", "2026-04-01T00:00:00Z"),
     )?;
 
     let leaf = issuing.leaf_with("device-0009", |p| {
