@@ -222,70 +222,28 @@ fn an_rsa_1024_device_key_is_weak_algorithm() {
 
 #[test]
 fn a_sha1_signature_is_weak_algorithm() {
-    let dir = TempDir::new("sha1");
     let p = pki_();
-    dir.write("ca.key", p.issuing.key.serialize_pem());
-    dir.write("ca.pem", &p.issuing.pem);
-    dir.write("ext", "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:dev\nauthorityKeyIdentifier=keyid\n");
-    openssl(
-        dir.path(),
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "dev.key",
-            "-out",
-            "dev.csr",
-            "-subj",
-            "/CN=dev",
-        ],
-    );
-    openssl(
-        dir.path(),
-        &[
-            "x509",
-            "-req",
-            "-sha1",
-            "-in",
-            "dev.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-out",
-            "dev.pem",
-            "-days",
-            "3650",
-            "-extfile",
-            "ext",
-            "-set_serial",
-            "4660",
-        ],
-    );
+    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let cert = pki_tests::legacy::sha1_leaf(&p.issuing, &key);
     let run = Files {
-        cert: std::fs::read_to_string(dir.join("dev.pem")).unwrap(),
-        key: std::fs::read_to_string(dir.join("dev.key")).unwrap(),
+        cert,
+        key,
         chain: p.issuing.pem.clone(),
         trust: p.root.pem.clone(),
         crls: vec![],
     }
-    .diagnose("2030-01-01T00:00:00Z", &[]);
+    .diagnose(AT, &[]);
     assert_eq!(
         run.root_cause().as_deref(),
         Some("WEAK_ALGORITHM"),
         "{}",
         run.stdout
     );
-    assert!(run.finding("WEAK_ALGORITHM").unwrap()["message"]
+    let message = run.finding("WEAK_ALGORITHM").unwrap()["message"]
         .as_str()
         .unwrap()
-        .to_lowercase()
-        .contains("sha1"));
+        .to_lowercase();
+    assert!(message.contains("sha1"), "{message}");
 }
 
 #[test]
