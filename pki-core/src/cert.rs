@@ -302,7 +302,7 @@ pub(crate) fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
     let alg = &spki.algorithm.algorithm;
     if *alg == oids::OID_PKCS1_RSAENCRYPTION || *alg == oids::OID_PKCS1_RSASSAPSS {
         let bits = match spki.parsed() {
-            Ok(PublicKey::RSA(rsa)) => rsa.key_size(),
+            Ok(PublicKey::RSA(rsa)) => bit_length(strip_zeros(rsa.modulus)),
             _ => 0,
         };
         KeyAlgorithm::Rsa { bits }
@@ -411,6 +411,14 @@ pub(crate) fn colon_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// The length in bits of a big-endian unsigned integer without leading zero bytes.
+pub(crate) fn bit_length(n: &[u8]) -> usize {
+    match n.first() {
+        Some(first) => n.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
+    }
 }
 
 pub(crate) fn strip_zeros(bytes: &[u8]) -> &[u8] {

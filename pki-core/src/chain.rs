@@ -155,7 +155,12 @@ pub fn path_by_name<'a>(
         if let Some(anchor) = anchors.iter().find(|a| is_same_key(a, current)) {
             return (links, Some(anchor));
         }
-        if let Some(anchor) = anchors.iter().find(|a| current.names_issuer(a)) {
+        let by_name = |a: &&Cert| current.issuer_raw == a.subject_raw;
+        if let Some(anchor) = anchors
+            .iter()
+            .find(|a| current.names_issuer(a))
+            .or_else(|| anchors.iter().find(by_name))
+        {
             return (links, Some(anchor));
         }
         let next = intermediates.iter().find(|c| {

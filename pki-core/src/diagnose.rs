@@ -80,6 +80,11 @@ pub fn diagnose(material: &Material, req: &Request) -> Report {
 /// The same, with a verifier built beforehand (an audit shares one across stores with the
 /// same anchors and CRLs).
 pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) -> Report {
+    // rustls compares validity in whole seconds (UnixTime); so must every other check
+    let req = &Request {
+        at: crate::timestamp::whole_seconds(req.at),
+        ..req.clone()
+    };
     let mut findings = material.findings.clone();
     findings.extend(refused(material, verifier));
     let chosen = select(material, req.at);

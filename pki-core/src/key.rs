@@ -1,7 +1,7 @@
 //! A private key as read from a file. The key material never leaves this module except into
 //! rustls' signer; `Debug` shows what the key is, never its bytes.
 
-use crate::cert::{key_algorithm, strip_zeros, Cert, KeyAlgorithm};
+use crate::cert::{bit_length, key_algorithm, strip_zeros, Cert, KeyAlgorithm};
 use crate::origin::Origin;
 use rustls::sign::SigningKey;
 use rustls_pki_types::PrivateKeyDer;
@@ -77,7 +77,7 @@ impl Key {
         let (rsa_modulus, algorithm) = match (&signer, algorithm) {
             (Err(_), None) => match rsa_modulus(&der) {
                 Some(modulus) => {
-                    let bits = modulus_bits(&modulus);
+                    let bits = bit_length(&modulus);
                     (Some(modulus), Some(KeyAlgorithm::Rsa { bits }))
                 }
                 None => (None, None),
@@ -138,12 +138,5 @@ fn rsa_modulus(der: &PrivateKeyDer<'_>) -> Option<Vec<u8>> {
     match &seq.get(1)?.content {
         BerObjectContent::Integer(n) => Some(strip_zeros(n).to_vec()),
         _ => None,
-    }
-}
-
-fn modulus_bits(modulus: &[u8]) -> usize {
-    match modulus.first() {
-        Some(first) => modulus.len() * 8 - first.leading_zeros() as usize,
-        None => 0,
     }
 }

@@ -18,6 +18,7 @@ pub mod lint;
 pub mod origin;
 pub mod policy;
 pub mod possession;
+pub mod rfc5280;
 pub mod select;
 pub mod store;
 pub mod timestamp;

@@ -6,6 +6,7 @@ use crate::cert::Cert;
 use crate::chain::path_by_name;
 use crate::finding::{Code, Finding};
 use crate::policy::Policy;
+use crate::rfc5280::{crl_defects, defects, Role};
 use crate::store::Material;
 use crate::timestamp::{format, span};
 use crate::validity::issuer_validity;
@@ -27,11 +28,11 @@ pub fn lint(l: &Lint<'_>) -> Vec<Finding> {
     leaf_profile(l, &mut out);
     let (links, anchor) = path_by_name(l.leaf, &l.material.intermediates, &l.material.anchors);
     for ca in &links {
-        ca_profile(ca, &mut out);
+        ca_profile(ca, Role::Intermediate, &mut out);
     }
     if let Some(anchor) = anchor {
         out.extend(issuer_validity(anchor, l.at, true));
-        ca_profile(anchor, &mut out);
+        ca_profile(anchor, Role::Anchor, &mut out);
     }
     out
 }
@@ -73,6 +74,27 @@ fn revocation(l: &Lint<'_>, out: &mut Vec<Finding>) {
                     format(l.at)
                 ),
                 "fetch a fresh CRL: pki ca crl --ca DIR, then copy it into crl/",
+            ));
+        }
+    }
+    for crl in crls {
+        let issuer = l
+            .material
+            .anchors
+            .iter()
+            .chain(&l.material.intermediates)
+            .find(|c| c.subject_raw == crl.issuer_raw);
+        let defects = crl_defects(crl, issuer);
+        if !defects.is_empty() {
+            out.push(Finding::new(
+                Code::PolicyViolation,
+                format!(
+                    "{}: the CRL of '{}': {} (RFC 5280; rustls tolerates it)",
+                    crl.origin,
+                    crl.issuer,
+                    defects.join("; ")
+                ),
+                "the CA side should issue conforming CRLs (pki ca crl makes them)",
             ));
         }
     }
@@ -145,10 +167,11 @@ fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
             ));
         }
     }
-    rfc5280(leaf, out);
+    let server = matches!(l.purpose, Purpose::Server { .. });
+    rfc5280(leaf, Role::Leaf { server }, out);
 }
 
-fn ca_profile(ca: &Cert, out: &mut Vec<Finding>) {
+fn ca_profile(ca: &Cert, role: Role, out: &mut Vec<Finding>) {
     if let Some(ku) = ca.key_usage.filter(|ku| !ku.key_cert_sign) {
         let _ = ku;
         out.push(Finding::new(
@@ -170,43 +193,19 @@ fn ca_profile(ca: &Cert, out: &mut Vec<Finding>) {
             "the CA side should reissue its CA certificate with a subjectKeyIdentifier",
         ));
     }
-    rfc5280(ca, out);
+    rfc5280(ca, role, out);
 }
 
-/// Encoding rules of RFC 5280 that webpki does not enforce.
-fn rfc5280(cert: &Cert, out: &mut Vec<Finding>) {
-    let mut defects = Vec::new();
-    let serial = &cert.serial_raw;
-    if serial.iter().all(|b| *b == 0) {
-        defects.push("its serial number is zero".to_string());
-    } else if serial.first().is_some_and(|b| b & 0x80 != 0) {
-        defects.push("its serial number is negative".to_string());
-    }
-    if serial.len() > 20 {
-        defects.push(format!(
-            "its serial number is {} bytes long (at most 20)",
-            serial.len()
-        ));
-    }
-    if cert.version != 3 {
-        defects.push(format!(
-            "it is an X.509 v{} certificate (v3 expected)",
-            cert.version
-        ));
-    }
-    if cert.aki.is_none() && !cert.is_self_issued() {
-        defects.push("it has no authorityKeyIdentifier".to_string());
-    }
-    if cert.not_after < cert.not_before {
-        defects.push("its notAfter is before its notBefore".to_string());
-    }
+/// One POLICY_VIOLATION per certificate listing its RFC 5280 defects.
+fn rfc5280(cert: &Cert, role: Role, out: &mut Vec<Finding>) {
+    let defects = defects(cert, role);
     if !defects.is_empty() {
         out.push(Finding::new(
             Code::PolicyViolation,
             format!(
                 "{}: {} (RFC 5280; rustls tolerates it)",
                 cert.describe(),
-                defects.join(", ")
+                defects.join("; ")
             ),
             "reissue from a conforming CA (pki ca sign makes RFC 5280 certificates)",
         ));

@@ -9,6 +9,11 @@ pub fn parse(text: &str) -> Result<OffsetDateTime, String> {
         .map_err(|e| format!("'{text}' is not an RFC 3339 time like 2026-03-01T12:00:00Z ({e})"))
 }
 
+/// `t` without its fraction of a second, as rustls' clock (`UnixTime`) sees it.
+pub fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
 /// RFC 3339 in UTC, to the second.
 pub fn format(t: OffsetDateTime) -> String {
     let t = t
