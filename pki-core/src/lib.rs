@@ -15,6 +15,7 @@ pub mod input;
 pub mod inspect;
 pub mod key;
 pub mod lint;
+pub mod lock;
 pub mod origin;
 pub mod policy;
 pub mod possession;

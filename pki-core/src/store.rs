@@ -19,6 +19,7 @@ pub const DEVICE_KEY: &str = "device.key";
 pub const CHAIN: &str = "chain.pem";
 pub const TRUST: &str = "trust.pem";
 pub const CRL_DIR: &str = "crl";
+pub const LOCK: &str = ".lock";
 
 /// Which files to judge. With `store`, the other fields override the store's own files.
 #[derive(Debug, Clone, Default)]
@@ -137,8 +138,12 @@ impl Gatherer {
         }
         self.m.store = Some(dir.to_path_buf());
         self.m.key_expected = true;
+        if let Some(finding) = crate::lock::check(dir) {
+            self.m.findings.push(finding);
+        }
         if dir.join(MANIFEST).exists() {
             self.m.layout = Some(Layout::Managed);
+            self.trust_given = true; // a managed store's anchors are trust.pem, or none
             let roles = [
                 (DEVICE_CERT, Role::Cert, src.cert.is_some()),
                 (DEVICE_KEY, Role::Key, src.key.is_some()),
@@ -149,9 +154,6 @@ impl Gatherer {
                 if !overridden {
                     self.file(&dir.join(name), role, Some(dir), false)?;
                 }
-            }
-            if role_is_missing(&dir.join(TRUST)) && src.trust.is_none() {
-                self.trust_given = true; // a managed store's anchors are trust.pem, or none
             }
         } else {
             self.m.layout = Some(Layout::Foreign);
@@ -304,10 +306,6 @@ impl Gatherer {
         dedup(&mut self.m.anchors);
         self.m
     }
-}
-
-fn role_is_missing(path: &Path) -> bool {
-    !path.exists()
 }
 
 /// Whether a file of a foreign store that could not be read was meant to hold PKI objects.

@@ -174,16 +174,26 @@ pub fn generate(out: &Path) -> std::io::Result<Vec<Expectation>> {
     write_key(&dir.join("client.key"), &leaf.key_pem())?;
     write(&dir.join("README.txt"), "installed by the 2024 agent\n")?;
 
-    fleet(&out.join("fleet"), &root, &issuing)?;
+    fleet(&out.join("fleet"), &root, &issuing, 50)?;
     Ok(expect)
 }
 
-/// 50 stores: 45 healthy, and a handful broken the usual ways.
-fn fleet(dir: &Path, root: &Ca, issuing: &Ca) -> std::io::Result<()> {
-    for n in 1..=50 {
+/// A CA (in `out/ca`) and a fleet of `size` stores (in `out/fleet`), for benchmarks.
+pub fn generate_fleet(out: &Path, size: usize) -> std::io::Result<()> {
+    let _ = fs::remove_dir_all(out);
+    let root = Ca::root("Bench Fleet Root CA");
+    let issuing = root.intermediate("Bench Fleet Issuing CA");
+    write(&out.join("ca/trust.pem"), &root.pem)?;
+    write(&out.join("ca/issuing.pem"), &issuing.pem)?;
+    fleet(&out.join("fleet"), &root, &issuing, size)
+}
+
+/// `size` stores; of every 50, 45 are healthy and 5 broken the usual ways.
+fn fleet(dir: &Path, root: &Ca, issuing: &Ca, size: usize) -> std::io::Result<()> {
+    for n in 1..=size {
         let id = format!("fleet-{n:04}");
         let store = dir.join(&id);
-        match n {
+        match n % 50 {
             7 | 31 => {
                 let leaf = issuing.leaf_with(&id, |p| {
                     p.not_before = crate::at("2025-02-01T00:00:00Z");
