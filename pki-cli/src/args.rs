@@ -50,6 +50,102 @@ pub enum Command {
     /// Policy profiles.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The certificate authority: init, sign, revoke, crl, rotate, bundle.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Enroll a device: key made in the store, CSR signed by the CA, store written crash-safe.
+    #[command(
+        after_help = "Example:\n  pki enroll /var/lib/product/certs --ca /srv/fleet-ca --device-id device-0042\n\nExit: 0 enrolled (or already enrolled and healthy: nothing changed), 2 refused (a broken or foreign store: see pki repair), 3 the CA could not sign, 64 usage error."
+    )]
+    Enroll(Enroll),
+}
+
+#[derive(Debug, Args)]
+pub struct Enroll {
+    /// The endpoint store folder (made if missing).
+    pub store: PathBuf,
+    /// The CA folder.
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// The device id the certificate names.
+    #[arg(long)]
+    pub device_id: String,
+    /// Policy profile (default: the CA's).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Certify this existing private key instead of making one (e.g. an RSA key).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Replace a broken, foreign or other device's store (its files go to backup/).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Make a root and an issuing CA, the policy, the index and the endpoint bundles.
+    #[command(
+        after_help = "Example:\n  pki ca init /srv/fleet-ca --name Fleet --policy policies/device.yaml"
+    )]
+    Init {
+        dir: PathBuf,
+        /// The CA's name ("<name> Root CA", "<name> Issuing CA").
+        #[arg(long, default_value = "Fleet")]
+        name: String,
+        /// Policy profile the CA issues under (default: policies/device.yaml, built in).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Sign certificate requests under the CA's policy (nothing the request asks for is trusted).
+    #[command(
+        after_help = "Examples:\n  pki ca sign --ca /srv/fleet-ca device.csr > device.crt\n  pki ca sign --ca /srv/fleet-ca --out-dir issued/ csrs/*.csr"
+    )]
+    Sign {
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(required = true)]
+        csrs: Vec<PathBuf>,
+        /// The device id (default: the request's CN).
+        #[arg(long)]
+        device_id: Option<String>,
+        /// Write each certificate to DIR/<csr name>.crt instead of standard output.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Revoke a certificate by serial (hex, with or without colons).
+    #[command(
+        after_help = "Example:\n  pki ca revoke --ca /srv/fleet-ca 4F:1A:... --reason keyCompromise && pki ca crl --ca /srv/fleet-ca"
+    )]
+    Revoke {
+        #[arg(long)]
+        ca: PathBuf,
+        serial: String,
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// Issue a CRL per issuing CA (crl/<id>.crl), its number one more than the last.
+    #[command(after_help = "Example:\n  pki ca crl --ca /srv/fleet-ca")]
+    Crl {
+        #[arg(long)]
+        ca: PathBuf,
+    },
+    /// New issuing CA (or, with --root, a new root cross-signed by the old one), with overlap.
+    #[command(after_help = "Example:\n  pki ca rotate --ca /srv/fleet-ca --overlap-days 90")]
+    Rotate {
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long)]
+        root: bool,
+        /// How long the old CA stays trusted (default: until its last certificate expires).
+        #[arg(long)]
+        overlap_days: Option<u32>,
+    },
+    /// Rewrite trust.pem and chain.pem in the CA folder for --at (after an overlap ends).
+    #[command(after_help = "Example:\n  pki ca bundle --ca /srv/fleet-ca")]
+    Bundle {
+        #[arg(long)]
+        ca: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -27,9 +27,18 @@ pub fn code(outcome: Outcome) -> ExitCode {
 
 /// An error that stopped a command: a usage error (64) or one the tool could not judge (3).
 pub fn for_error(err: &anyhow::Error) -> ExitCode {
-    let usage = err
-        .downcast_ref::<pki_core::Error>()
-        .is_some_and(pki_core::Error::is_usage)
-        || err.downcast_ref::<crate::args::UsageError>().is_some();
-    ExitCode::from(if usage { USAGE } else { UNKNOWN })
+    use pki_core::error::Class;
+    if err.downcast_ref::<crate::args::UsageError>().is_some() {
+        return ExitCode::from(USAGE);
+    }
+    ExitCode::from(
+        match err
+            .downcast_ref::<pki_core::Error>()
+            .map(pki_core::Error::class)
+        {
+            Some(Class::Usage) => USAGE,
+            Some(Class::Refused) => 2,
+            Some(Class::Unknown) | None => UNKNOWN,
+        },
+    )
 }

@@ -87,6 +87,9 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
     };
     let mut findings = material.findings.clone();
     findings.extend(refused(material, verifier));
+    if let (Some(manifest), Some(dir)) = (&material.manifest, &material.store) {
+        findings.extend(crate::integrity::tampered(dir, manifest, &material.journal));
+    }
     let chosen = select(material, req.at);
     let Some(leaf) = chosen.leaf else {
         findings.push(no_certificate(material));
@@ -121,6 +124,9 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
         ));
     }
     findings.extend(chosen.findings);
+    if let Some(manifest) = &material.manifest {
+        findings.extend(crate::integrity::identity(leaf, manifest, &req.policy));
+    }
     findings.extend(lint(&Lint {
         leaf,
         material,

@@ -1,5 +1,6 @@
-//! Errors that stop a command before it can judge: I/O not caused by a store's content, bad
-//! requests, unreadable policies. Problems *in* the files judged are findings, not errors.
+//! Errors that stop a command before it can judge or write: I/O not caused by a store's
+//! content, bad requests, refusals, unreadable policies. Problems *in* the files judged are
+//! findings, not errors.
 
 use std::path::PathBuf;
 
@@ -20,6 +21,27 @@ pub enum Error {
     Policy { path: PathBuf, reason: String },
     #[error("{0}")]
     Usage(String),
+    /// The request was understood and refused (a hostile CSR, an existing CA, a broken store
+    /// enroll will not overwrite).
+    #[error("{path}: {reason}")]
+    Refused { path: PathBuf, reason: String },
+    /// The CA cannot do its work (a key missing, an expired issuing CA, a broken ca.yaml).
+    #[error("{path}: {reason}")]
+    Ca { path: PathBuf, reason: String },
+    /// Another operation holds the store.
+    #[error("{path}: locked by process {pid}; try again when it has finished")]
+    Locked { path: PathBuf, pid: u32 },
+}
+
+/// How an error maps to the contract's exit codes (decided in `pki-cli`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Bad flags or arguments: 64.
+    Usage,
+    /// Refused: the thing asked for would be wrong (2, like a rejection).
+    Refused,
+    /// Could not be done for reasons outside the request (I/O, a broken CA, a lock): 3.
+    Unknown,
 }
 
 impl Error {
@@ -32,15 +54,33 @@ impl Error {
         }
     }
 
-    /// Whether the fault lies with how the command was called (exit 64) rather than with the
-    /// machine (exit 3).
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+    pub(crate) fn ca(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Ca {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn refused(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Refused {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn class(&self) -> Class {
+        match self {
             Error::NotFound { .. }
-                | Error::BadRequest { .. }
-                | Error::Policy { .. }
-                | Error::Usage(_)
-        )
+            | Error::BadRequest { .. }
+            | Error::Policy { .. }
+            | Error::Usage(_) => Class::Usage,
+            Error::Refused { .. } => Class::Refused,
+            Error::Io { .. } | Error::Ca { .. } | Error::Locked { .. } => Class::Unknown,
+        }
+    }
+
+    /// Whether the fault lies with how the command was called (exit 64).
+    pub fn is_usage(&self) -> bool {
+        self.class() == Class::Usage
     }
 }

@@ -2,20 +2,27 @@
 //! judges chains as a rustls server would, and explains what it finds. It never prints and
 //! never exits: it returns reports, findings and typed errors for `pki-cli` to render.
 
+pub mod atomic;
+pub mod ca;
 pub mod cause;
 pub mod cert;
 pub mod chain;
+pub mod change;
 pub mod crl;
 pub mod decode;
 pub mod diagnose;
+pub mod enroll;
 pub mod error;
 pub mod explain;
 pub mod finding;
 pub mod input;
 pub mod inspect;
+pub mod integrity;
+pub mod journal;
 pub mod key;
 pub mod lint;
 pub mod lock;
+pub mod manifest;
 pub mod origin;
 pub mod policy;
 pub mod possession;

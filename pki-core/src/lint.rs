@@ -135,21 +135,22 @@ fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
             "reissue under the policy: pki renew STORE --ca DIR --force",
         ));
     }
-    if l.policy.require_san && leaf.sans.is_empty() {
+    let wants_san = !l.policy.san.dns.is_empty() || !l.policy.san.uri.is_empty();
+    if wants_san && leaf.sans.is_empty() {
         out.push(policy(
             format!("{} has no subjectAltName", leaf.describe()),
             "reissue under the policy (the device id goes into the SAN): pki renew STORE --ca DIR --force",
         ));
     }
     let lifetime = leaf.not_after - leaf.not_before;
-    if lifetime.whole_days() > i64::from(l.policy.max_lifetime_days) {
+    if lifetime > l.policy.max_lifetime() {
         out.push(policy(
             format!(
-                "{} is valid for {} days; policy '{}' allows {}",
+                "{} is valid for {} days; policy '{}' issues for {}",
                 leaf.describe(),
                 lifetime.whole_days(),
                 l.policy.name,
-                l.policy.max_lifetime_days
+                l.policy.lifetime_days
             ),
             "reissue under the policy: pki renew STORE --ca DIR --force",
         ));

@@ -44,3 +44,63 @@ fn is_alive(pid: u32) -> bool {
         true
     }
 }
+
+/// A held store lock; released (the file removed) on drop.
+#[derive(Debug)]
+pub struct Guard {
+    path: std::path::PathBuf,
+}
+
+/// Why a lock could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockError {
+    /// A live process holds it.
+    Held {
+        pid: u32,
+    },
+    Io(String),
+}
+
+/// Takes `dir`'s lock: creates `.lock` holding our pid. A stale lock (its process gone) is
+/// replaced, and `cleared` says whose it was.
+pub fn acquire(dir: &Path) -> Result<(Guard, Option<String>), LockError> {
+    let path = dir.join(LOCK);
+    let mut cleared = None;
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut file) => {
+                use std::io::Write;
+                file.write_all(std::process::id().to_string().as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| LockError::Io(format!("{}: {e}", path.display())))?;
+                return Ok((Guard { path }, cleared));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                match text.trim().parse::<u32>() {
+                    Ok(pid) if is_alive(pid) => return Err(LockError::Held { pid }),
+                    _ => {
+                        cleared = Some(format!("stale lock ({}) cleared", text.trim()));
+                        std::fs::remove_file(&path)
+                            .map_err(|e| LockError::Io(format!("{}: {e}", path.display())))?;
+                    }
+                }
+            }
+            Err(e) => return Err(LockError::Io(format!("{}: {e}", path.display()))),
+        }
+    }
+    Err(LockError::Io(format!(
+        "{}: could not be taken",
+        path.display()
+    )))
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

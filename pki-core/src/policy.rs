@@ -1,6 +1,7 @@
-//! The profile a device certificate is judged against (`policies/*.yaml`). The default is
+//! The profile a device certificate is issued and judged by (`policies/*.yaml`). The default is
 //! `policies/device.yaml`, compiled in so that a bare `pki diagnose` needs no file.
 
+use crate::cert::{Cert, KeyAlgorithm};
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -12,11 +13,30 @@ const DEFAULT: &str = include_str!("../../policies/device.yaml");
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     pub name: String,
-    pub renewal: Renewal,
-    pub max_lifetime_days: u32,
+    /// The key made on the device.
+    pub key_algorithm: KeyKind,
+    /// Key algorithms a CSR may carry.
+    pub accepted_keys: Vec<KeyKind>,
     pub min_rsa_bits: usize,
-    pub require_san: bool,
+    pub lifetime_days: u32,
+    pub backdate_minutes: u32,
+    pub renewal: Renewal,
+    pub subject: SubjectTemplate,
+    pub san: SanTemplate,
+    pub extended_key_usage: Vec<Eku>,
+    pub key_usage: Vec<KeyUsageBit>,
+    pub crl_validity_days: u32,
+    pub leaf_not_after: LeafNotAfter,
     pub clock_skew_hours: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyKind {
+    EcdsaP256,
+    EcdsaP384,
+    Ed25519,
+    Rsa,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,22 +47,56 @@ pub struct Renewal {
     /// Days before notAfter at which renewal is due at the latest.
     #[serde(default)]
     pub before_days: Option<u32>,
+    /// Spread of the due time, in percent of the lifetime (0–50), earlier only.
+    #[serde(default)]
+    pub jitter_percent: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectTemplate {
+    pub common_name: String,
+    #[serde(default)]
+    pub organization: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SanTemplate {
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub uri: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Eku {
+    ClientAuth,
+    ServerAuth,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KeyUsageBit {
+    DigitalSignature,
+    KeyEncipherment,
+    KeyAgreement,
+}
+
+/// What to do when a leaf would outlive its issuer (Vault's `leaf_not_after_behavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeafNotAfter {
+    Truncate,
+    Refuse,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        // The compiled-in file is checked by a unit test; a broken build cannot ship.
-        Policy::parse(DEFAULT).unwrap_or_else(|_| Policy {
-            name: "device".into(),
-            renewal: Renewal {
-                fraction: 2.0 / 3.0,
-                before_days: Some(14),
-            },
-            max_lifetime_days: 398,
-            min_rsa_bits: 2048,
-            require_san: true,
-            clock_skew_hours: 24,
-        })
+        // The compiled-in file is checked by a unit test, so this cannot fail in a build that
+        // passed its tests; the fallback keeps `default()` infallible all the same.
+        Policy::parse(DEFAULT).unwrap_or_else(|_| Policy::fallback())
     }
 }
 
@@ -56,6 +110,7 @@ impl Policy {
         })
     }
 
+    /// Parses and checks policy YAML.
     pub fn parse(text: &str) -> Result<Policy, String> {
         let policy: Policy = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
         policy.check()?;
@@ -63,19 +118,67 @@ impl Policy {
     }
 
     fn check(&self) -> Result<(), String> {
+        let bad = |field: &str, why: String| Err(format!("{field}: {why}"));
         if !(self.renewal.fraction > 0.0 && self.renewal.fraction <= 1.0) {
-            return Err(format!(
-                "renewal.fraction must be in (0, 1], not {}",
-                self.renewal.fraction
-            ));
+            return bad(
+                "renewal.fraction",
+                format!("must be in (0, 1], not {}", self.renewal.fraction),
+            );
         }
-        if self.max_lifetime_days == 0 {
-            return Err("max_lifetime_days must be at least 1".into());
+        if self.renewal.jitter_percent > 50 {
+            return bad(
+                "renewal.jitter_percent",
+                format!("must be 0 to 50, not {}", self.renewal.jitter_percent),
+            );
+        }
+        if self.lifetime_days == 0 {
+            return bad("lifetime_days", "must be at least 1".into());
+        }
+        if self.crl_validity_days == 0 {
+            return bad("crl_validity_days", "must be at least 1".into());
+        }
+        if self.min_rsa_bits < 2048 {
+            return bad(
+                "min_rsa_bits",
+                format!("{} is below 2048, which rustls refuses", self.min_rsa_bits),
+            );
+        }
+        if !self.subject.common_name.contains("{device_id}")
+            && !self
+                .san
+                .dns
+                .iter()
+                .chain(&self.san.uri)
+                .any(|s| s.contains("{device_id}"))
+        {
+            return bad(
+                "subject",
+                "neither the common name nor a SAN names {device_id}".into(),
+            );
+        }
+        if self.extended_key_usage.is_empty() {
+            return bad(
+                "extended_key_usage",
+                "must list clientAuth (a device authenticates as a client)".into(),
+            );
+        }
+        if !self.key_usage.contains(&KeyUsageBit::DigitalSignature) {
+            return bad(
+                "key_usage",
+                "must include digitalSignature (a TLS client signs)".into(),
+            );
+        }
+        if self.key_algorithm != KeyKind::Rsa && !self.accepted_keys.contains(&self.key_algorithm) {
+            return bad(
+                "accepted_keys",
+                format!("must include key_algorithm {:?}", self.key_algorithm),
+            );
         }
         Ok(())
     }
 
-    /// When a certificate valid from `not_before` to `not_after` is due for renewal.
+    /// When a certificate valid from `not_before` to `not_after` is due for renewal, before
+    /// jitter.
     pub fn renewal_due(
         &self,
         not_before: OffsetDateTime,
@@ -88,6 +191,92 @@ impl Policy {
             None => by_fraction,
         }
     }
+
+    /// The longest lifetime a certificate under this policy may have: the lifetime plus the
+    /// backdating, plus a day of slack for CAs that round.
+    pub fn max_lifetime(&self) -> Duration {
+        Duration::days(i64::from(self.lifetime_days) + 1)
+            + Duration::minutes(self.backdate_minutes.into())
+    }
+
+    /// `template` with the device id filled in.
+    pub fn fill(template: &str, device_id: &str) -> String {
+        template.replace("{device_id}", device_id)
+    }
+
+    /// Why a key of this algorithm may not be certified under this policy, if it may not.
+    pub fn refuses_key(&self, key: &KeyAlgorithm) -> Option<String> {
+        let kind = match key {
+            KeyAlgorithm::Ec { curve: "P-256", .. } => KeyKind::EcdsaP256,
+            KeyAlgorithm::Ec { curve: "P-384", .. } => KeyKind::EcdsaP384,
+            KeyAlgorithm::Ed25519 => KeyKind::Ed25519,
+            KeyAlgorithm::Rsa { bits } => {
+                if *bits < self.min_rsa_bits {
+                    return Some(format!(
+                        "an RSA key of {bits} bits; policy '{}' wants at least {}",
+                        self.name, self.min_rsa_bits
+                    ));
+                }
+                KeyKind::Rsa
+            }
+            other => return Some(format!("a {other} key, which rustls cannot use")),
+        };
+        (!self.accepted_keys.contains(&kind)).then(|| {
+            format!(
+                "a {key} key; policy '{}' accepts {:?}",
+                self.name, self.accepted_keys
+            )
+        })
+    }
+
+    /// Whether `cert` names `device_id` the way this policy's templates would.
+    pub fn names_device(&self, cert: &Cert, device_id: &str) -> bool {
+        let expected_cn = Policy::fill(&self.subject.common_name, device_id);
+        let expected_sans = self
+            .san
+            .dns
+            .iter()
+            .map(|d| format!("DNS:{}", Policy::fill(d, device_id)))
+            .chain(
+                self.san
+                    .uri
+                    .iter()
+                    .map(|u| format!("URI:{}", Policy::fill(u, device_id))),
+            );
+        cert.common_name() == expected_cn
+            || expected_sans
+                .into_iter()
+                .any(|san| cert.sans.contains(&san))
+    }
+
+    fn fallback() -> Policy {
+        Policy {
+            name: "device".into(),
+            key_algorithm: KeyKind::EcdsaP256,
+            accepted_keys: vec![KeyKind::EcdsaP256, KeyKind::EcdsaP384, KeyKind::Ed25519],
+            min_rsa_bits: 2048,
+            lifetime_days: 365,
+            backdate_minutes: 60,
+            renewal: Renewal {
+                fraction: 2.0 / 3.0,
+                before_days: Some(14),
+                jitter_percent: 5,
+            },
+            subject: SubjectTemplate {
+                common_name: "{device_id}".into(),
+                organization: None,
+            },
+            san: SanTemplate {
+                dns: vec![],
+                uri: vec!["urn:fleet:device:{device_id}".into()],
+            },
+            extended_key_usage: vec![Eku::ClientAuth],
+            key_usage: vec![KeyUsageBit::DigitalSignature],
+            crl_validity_days: 7,
+            leaf_not_after: LeafNotAfter::Truncate,
+            clock_skew_hours: 24,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -95,17 +284,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_shipped_default_parses() {
-        assert_eq!(
-            Policy::parse(DEFAULT).map(|p| p.name),
-            Ok("device".to_string())
-        );
+    fn the_shipped_default_parses_and_equals_the_fallback_in_spirit() {
+        let p = Policy::parse(DEFAULT).unwrap();
+        assert_eq!(p.name, "device");
+        assert_eq!(p.key_algorithm, KeyKind::EcdsaP256);
+        assert_eq!(Policy::default(), p);
     }
 
     #[test]
-    fn unknown_keys_are_refused_with_a_position() {
+    fn every_shipped_profile_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            Policy::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+        assert!(n >= 3);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_a_position() {
         let err = Policy::parse(&format!("{DEFAULT}\nsurprise: 1\n")).unwrap_err();
         assert!(err.contains("surprise"), "{err}");
         assert!(err.contains("line"), "{err}");
+        let err = Policy::parse(&DEFAULT.replace("lifetime_days: 365", "lifetime_days: soon"))
+            .unwrap_err();
+        assert!(err.contains("line"), "{err}");
+        let err = Policy::parse(&DEFAULT.replace("fraction: 0.6667", "fraction: 1.5")).unwrap_err();
+        assert!(err.contains("renewal.fraction"), "{err}");
+    }
+
+    #[test]
+    fn the_renewal_point_is_the_earlier_of_fraction_and_days() {
+        let p = Policy::default();
+        let nb = OffsetDateTime::UNIX_EPOCH;
+        // 365 days: 2/3 is day 243; 14 days before the end is day 351
+        assert_eq!(
+            (p.renewal_due(nb, nb + Duration::days(365)) - nb).whole_days(),
+            243
+        );
+        // 15 days: 2/3 is day 10; 14 days before the end is day 1
+        assert_eq!(
+            (p.renewal_due(nb, nb + Duration::days(15)) - nb).whole_days(),
+            1
+        );
     }
 }

@@ -62,6 +62,9 @@ pub struct Material {
     pub key_expected: bool,
     /// Findings about the files themselves (corrupt, too open), made while reading.
     pub findings: Vec<Finding>,
+    /// A managed store's manifest and journal.
+    pub manifest: Option<crate::manifest::Manifest>,
+    pub journal: Vec<crate::journal::Entry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +146,15 @@ impl Gatherer {
         }
         if dir.join(MANIFEST).exists() {
             self.m.layout = Some(Layout::Managed);
+            match crate::manifest::Manifest::load(dir) {
+                Ok(manifest) => self.m.manifest = manifest,
+                Err(why) => self.m.findings.push(Finding::new(
+                    Code::FileCorrupt,
+                    why,
+                    "pki repair STORE rewrites store.yaml from the store's files",
+                )),
+            }
+            self.m.journal = crate::journal::read(dir);
             self.trust_given = true; // a managed store's anchors are trust.pem, or none
             let roles = [
                 (DEVICE_CERT, Role::Cert, src.cert.is_some()),

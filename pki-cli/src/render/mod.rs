@@ -12,8 +12,14 @@ pub use policy::{policy_error, policy_ok};
 
 use std::io::Write;
 
+/// Writes one line of text to stdout.
+pub fn line(text: &str) -> anyhow::Result<()> {
+    writeln!(std::io::stdout().lock(), "{text}")?;
+    Ok(())
+}
+
 /// Writes `value` as pretty JSON and a newline to stdout.
-fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;

@@ -1,0 +1,228 @@
+//! `pki ca ...` and `pki enroll`: flags to pki-core requests, results to text or JSON.
+
+use crate::args::{CaCommand, Enroll, Format};
+use crate::exit::Outcome;
+use crate::render::{json, line};
+use anyhow::Result;
+use pki_core::ca::{self, Ca};
+use pki_core::enroll::{self, Enrollment};
+use pki_core::timestamp::format as t;
+use pki_core::Policy;
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+    match cmd {
+        CaCommand::Init { dir, name, policy } => {
+            let policy = match policy {
+                Some(path) => Policy::load(&path)?,
+                None => Policy::default(),
+            };
+            let ca = ca::init(&dir, &name, &policy, at)?;
+            report(
+                format,
+                json!({"ca": dir, "name": name, "policy": ca.policy.name, "trust_bundle": dir.join(ca::TRUST_BUNDLE), "chain_bundle": dir.join(ca::CHAIN_BUNDLE)}),
+                &format!(
+                    "CA '{name}' made in {} (policy '{}'); hand {} to endpoints and servers",
+                    dir.display(),
+                    ca.policy.name,
+                    dir.join(ca::TRUST_BUNDLE).display()
+                ),
+            )?;
+            Ok(Outcome::Done)
+        }
+        CaCommand::Sign {
+            ca: dir,
+            csrs,
+            device_id,
+            out_dir,
+        } => sign(
+            &dir,
+            &csrs,
+            device_id.as_deref(),
+            out_dir.as_deref(),
+            at,
+            format,
+        ),
+        CaCommand::Revoke {
+            ca: dir,
+            serial,
+            reason,
+        } => {
+            let ca = Ca::load(&dir)?;
+            let record = ca::revoke(&ca, &serial, &reason, at)?;
+            report(
+                format,
+                json!({"revoked": record}),
+                &format!(
+                    "revoked {} ({}), reason {}; publish a CRL: pki ca crl --ca {}",
+                    record.serial,
+                    record.device_id,
+                    reason,
+                    dir.display()
+                ),
+            )?;
+            Ok(Outcome::Done)
+        }
+        CaCommand::Crl { ca: dir } => {
+            let mut ca = Ca::load(&dir)?;
+            let files = ca::crl(&mut ca, at)?;
+            report(
+                format,
+                json!({"crl_number": ca.config.crl_number, "files": files}),
+                &format!(
+                    "CRL number {} written: {}",
+                    ca.config.crl_number,
+                    files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )?;
+            Ok(Outcome::Done)
+        }
+        CaCommand::Rotate {
+            ca: dir,
+            root,
+            overlap_days,
+        } => {
+            let mut ca = Ca::load(&dir)?;
+            let r = ca::rotate(
+                &mut ca,
+                root,
+                overlap_days.map(|d| Duration::days(d.into())),
+                at,
+            )?;
+            report(format, json!({"new_issuer": r.new_issuer, "new_root": r.new_root, "overlap_until": t(r.overlap_until)}),
+                &format!("new issuing CA {}{}; the old one stays in the bundles until {} (then: pki ca bundle --ca {})",
+                    r.new_issuer, r.new_root.as_ref().map(|r| format!(" under new root {r} (cross-signed by the old root)")).unwrap_or_default(), t(r.overlap_until), dir.display()))?;
+            Ok(Outcome::Done)
+        }
+        CaCommand::Bundle { ca: dir } => {
+            let ca = Ca::load(&dir)?;
+            ca.write_bundles(at)?;
+            report(
+                format,
+                json!({"trust_bundle": dir.join(ca::TRUST_BUNDLE), "chain_bundle": dir.join(ca::CHAIN_BUNDLE)}),
+                &format!("bundles rewritten for {}", t(at)),
+            )?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+fn sign(
+    dir: &std::path::Path,
+    csrs: &[std::path::PathBuf],
+    device_id: Option<&str>,
+    out_dir: Option<&std::path::Path>,
+    at: OffsetDateTime,
+    format: Format,
+) -> Result<Outcome> {
+    let ca = Ca::load(dir)?;
+    let mut inputs = Vec::new();
+    for path in csrs {
+        let bytes = std::fs::read(path).map_err(|e| pki_core::Error::BadRequest {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        inputs.push((path.clone(), bytes));
+    }
+    if out_dir.is_none() && csrs.len() > 1 && format == Format::Text {
+        return Err(crate::args::UsageError("several requests: give --out-dir DIR".into()).into());
+    }
+    let results = ca::sign_csrs(&ca, &inputs, device_id, at)?;
+    let mut refused = false;
+    let mut out = Vec::new();
+    for ((path, _), result) in inputs.iter().zip(results) {
+        match result {
+            Ok(issued) => {
+                let file = match out_dir {
+                    Some(d) => {
+                        std::fs::create_dir_all(d)?;
+                        let stem = path
+                            .file_stem()
+                            .and_then(|s| s.to_str())
+                            .unwrap_or("device");
+                        let file = d.join(format!("{stem}.crt"));
+                        std::fs::write(&file, &issued.pem)?;
+                        Some(file)
+                    }
+                    None => None,
+                };
+                if file.is_none() && format == Format::Text {
+                    print!("{}", issued.pem);
+                }
+                out.push(json!({"csr": path, "serial": issued.serial, "device_id": issued.device_id, "not_after": t(issued.not_after), "truncated": issued.truncated, "file": file, "certificate": if file.is_none() { Some(&issued.pem) } else { None }}));
+            }
+            Err(e) => {
+                refused = true;
+                eprintln!("pki: {e}");
+                out.push(json!({"csr": path, "error": e.to_string()}));
+            }
+        }
+    }
+    match format {
+        Format::Json => json(&out)?,
+        Format::Text => {
+            if out_dir.is_some() {
+                line(&format!(
+                    "{} certificate(s) issued, {} refused",
+                    out.iter().filter(|o| o.get("serial").is_some()).count(),
+                    out.iter().filter(|o| o.get("error").is_some()).count()
+                ))?;
+            }
+        }
+    }
+    Ok(if refused {
+        Outcome::Judged(pki_core::Status::Critical)
+    } else {
+        Outcome::Done
+    })
+}
+
+pub fn enroll(e: Enroll, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+    let policy = e.policy.as_deref().map(Policy::load).transpose()?;
+    let req = Enrollment {
+        store: e.store.clone(),
+        ca: e.ca,
+        device_id: e.device_id,
+        policy,
+        key: e.key,
+        at,
+        force: e.force,
+    };
+    match enroll::enroll(&req)? {
+        enroll::Outcome::Unchanged { device_id, serial } => {
+            report(format, json!({"store": e.store, "changed": false, "device_id": device_id, "serial": serial}),
+                &format!("{} is already enrolled as {device_id} (serial {serial}) and accepted: nothing changed", e.store.display()))?;
+        }
+        enroll::Outcome::Enrolled {
+            issued,
+            entry,
+            cleared_lock,
+        } => {
+            report(
+                format,
+                json!({"store": e.store, "changed": true, "device_id": issued.device_id, "serial": issued.serial, "not_after": t(issued.not_after), "journal": entry, "cleared_lock": cleared_lock}),
+                &format!(
+                    "enrolled {} in {}: serial {}, valid until {}{}",
+                    issued.device_id,
+                    e.store.display(),
+                    issued.serial,
+                    t(issued.not_after),
+                    cleared_lock.map(|c| format!(" ({c})")).unwrap_or_default()
+                ),
+            )?;
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn report(format: Format, value: serde_json::Value, text: &str) -> Result<()> {
+    match format {
+        Format::Json => json(&value),
+        Format::Text => line(text),
+    }
+}

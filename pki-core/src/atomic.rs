@@ -1,0 +1,84 @@
+//! Crash-safe writes: a temporary file in the same folder, written and fsynced, renamed over
+//! the target, then the folder fsynced. At any instant the target holds the old bytes or the
+//! new ones, never a mix.
+//!
+//! For the fault-injection tests, `PKI_CRASH_AFTER=N` aborts the process right after the N-th
+//! write step (counted across the process), so every step can be interrupted in turn.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Writes `bytes` to `dir/name` atomically with permission `mode` (Unix).
+pub fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let target = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    {
+        let mut file = create(&tmp, mode)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    step();
+    fs::rename(&tmp, &target)?;
+    step();
+    sync_dir(dir)?;
+    Ok(())
+}
+
+/// Appends `line` and a newline to `path`, fsynced (the journal).
+pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    file.sync_all()?;
+    step();
+    Ok(())
+}
+
+/// Copies `from` into `to` (a backup), fsynced, keeping `mode`.
+pub fn copy(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
+    let bytes = fs::read(from)?;
+    let mut file = create(to, mode)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    step();
+    Ok(())
+}
+
+/// fsync a folder so that a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+fn create(path: &Path, mode: u32) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    Ok(file)
+}
+
+/// One write step done; aborts here when fault injection asks for it.
+fn step() {
+    static STEPS: AtomicU32 = AtomicU32::new(0);
+    let n = STEPS.fetch_add(1, Ordering::SeqCst) + 1;
+    let crash_at = std::env::var("PKI_CRASH_AFTER")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok());
+    if crash_at == Some(n) {
+        std::process::abort();
+    }
+}

@@ -1,0 +1,123 @@
+//! `pki ca rotate`: a new issuing CA (or, with `--root`, a new root cross-signed by the old one,
+//! and a new issuing CA below it). The old generation stays in the bundles for an overlap
+//! period — by default until the last certificate it issued expires — so that endpoints
+//! enrolled under it keep working; new certificates come from the new one.
+
+use super::config::Generation;
+use super::index::{self, Status};
+use super::init::{ca_params, generation, new_key};
+use super::{write_cert, write_key, Ca};
+use crate::error::Error;
+use crate::timestamp::{format, parse};
+use rcgen::Issuer;
+use time::{Duration, OffsetDateTime};
+
+/// What a rotation made.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub new_issuer: String,
+    pub new_root: Option<String>,
+    /// Until when the old generation stays in the bundles.
+    pub overlap_until: OffsetDateTime,
+}
+
+pub fn rotate(
+    ca: &mut Ca,
+    new_root: bool,
+    overlap: Option<Duration>,
+    at: OffsetDateTime,
+) -> Result<Rotation, Error> {
+    let old_issuer = ca.current_issuer().clone();
+    let overlap_until = match overlap {
+        Some(d) => at + d,
+        None => last_expiry(ca, &old_issuer.id)?.max(at),
+    };
+    let name = ca.config.name.clone();
+    let n_issuer = ca.config.issuers.len() + 1;
+
+    // the root the new issuing CA hangs under
+    let (root_gen, root_pem, root_key) = if new_root {
+        let old_root = ca.current_root().clone();
+        let old_key = ca.key(&old_root)?;
+        let old = Issuer::from_ca_cert_pem(&ca.cert_pem(&old_root)?, &old_key)
+            .map_err(|e| Error::ca(ca.dir.join(&old_root.cert), e.to_string()))?;
+        let n_root = ca.config.roots.len() + 1;
+        let id = format!("root-{n_root}");
+        let key = new_key(&ca.dir)?;
+        let params = ca_params(
+            &format!("{name} Root CA G{n_root}"),
+            &name,
+            None,
+            at,
+            Duration::days(365 * 20),
+        )?;
+        let pem = params
+            .self_signed(&key)
+            .map_err(|e| Error::ca(&ca.dir, e.to_string()))?
+            .pem();
+        let mut cross_params = params.clone();
+        cross_params.use_authority_key_identifier_extension = true;
+        let cross = cross_params
+            .signed_by(&key, &old)
+            .map_err(|e| Error::ca(&ca.dir, e.to_string()))?
+            .pem();
+        write_key(&ca.dir, &format!("{id}.key"), &key)?;
+        write_cert(&ca.dir, &format!("{id}.crt"), &pem)?;
+        write_cert(&ca.dir, &format!("{id}.cross.crt"), &cross)?;
+        let mut g = generation(&id, None);
+        g.cross = Some(format!("{id}.cross.crt"));
+        retire(ca.config.roots.iter_mut().last(), overlap_until);
+        (g, pem, key)
+    } else {
+        let g = ca.current_root().clone();
+        let key = ca.key(&g)?;
+        let pem = ca.cert_pem(&g)?;
+        (g, pem, key)
+    };
+    let root = Issuer::from_ca_cert_pem(&root_pem, &root_key)
+        .map_err(|e| Error::ca(&ca.dir, e.to_string()))?;
+    let id = format!("issuing-{n_issuer}");
+    let key = new_key(&ca.dir)?;
+    let params = ca_params(
+        &format!("{name} Issuing CA"),
+        &name,
+        Some(0),
+        at,
+        Duration::days(365 * 10),
+    )?;
+    let pem = params
+        .signed_by(&key, &root)
+        .map_err(|e| Error::ca(&ca.dir, e.to_string()))?
+        .pem();
+    write_key(&ca.dir, &format!("{id}.key"), &key)?;
+    write_cert(&ca.dir, &format!("{id}.crt"), &pem)?;
+    retire(ca.config.issuers.iter_mut().last(), overlap_until);
+    let new_root_id = new_root.then(|| root_gen.id.clone());
+    if new_root {
+        ca.config.roots.push(root_gen.clone());
+    }
+    ca.config.issuers.push(generation(&id, Some(&root_gen.id)));
+    ca.write_bundles(at)?;
+    ca.save()?;
+    Ok(Rotation {
+        new_issuer: id,
+        new_root: new_root_id,
+        overlap_until,
+    })
+}
+
+fn retire(g: Option<&mut Generation>, until: OffsetDateTime) {
+    if let Some(g) = g {
+        g.retire_after = Some(format(until));
+    }
+}
+
+/// When the last valid certificate `issuer` issued expires.
+fn last_expiry(ca: &Ca, issuer: &str) -> Result<OffsetDateTime, Error> {
+    Ok(index::load(&ca.dir)?
+        .iter()
+        .filter(|r| r.issuer == issuer && r.status == Status::Valid)
+        .filter_map(|r| parse(&r.not_after).ok())
+        .max()
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH))
+}

@@ -1,0 +1,106 @@
+//! One change to a store, made the crash-safe way every writing command shares: under the lock,
+//! superseded files copied to `backup/` first, a journal entry with before/after hashes, each
+//! file written to a temporary file, fsynced and renamed, and the manifest updated last.
+
+use crate::atomic;
+use crate::cert::sha256_hex;
+use crate::journal::{self, Entry, FileChange};
+use crate::manifest::{file_hash, Manifest};
+use std::path::Path;
+use time::OffsetDateTime;
+
+pub const BACKUP: &str = "backup";
+
+/// Files to write into a store, and why.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub action: String,
+    pub reason: String,
+    pub writes: Vec<FileWrite>,
+}
+
+#[derive(Clone)]
+pub struct FileWrite {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+}
+
+impl std::fmt::Debug for FileWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // the bytes may be a private key
+        write!(
+            f,
+            "FileWrite({}, {} bytes, {:o})",
+            self.name,
+            self.bytes.len(),
+            self.mode
+        )
+    }
+}
+
+/// Applies `change` to the store `dir` (which the caller has locked), with `manifest` as the
+/// store's identity; returns the journal entry written.
+pub fn apply(
+    dir: &Path,
+    change: &Change,
+    mut manifest: Manifest,
+    at: OffsetDateTime,
+) -> std::io::Result<Entry> {
+    std::fs::create_dir_all(dir)?;
+    let previous = journal::read(dir);
+    let seq = previous.last().map_or(1, |e| e.seq + 1);
+    let files: Vec<FileChange> = change
+        .writes
+        .iter()
+        .map(|w| FileChange {
+            file: w.name.clone(),
+            before: file_hash(&dir.join(&w.name)),
+            after: Some(sha256_hex(&w.bytes)),
+        })
+        .collect();
+    let superseded: Vec<&FileChange> = files
+        .iter()
+        .filter(|f| f.before.is_some() && f.before != f.after)
+        .collect();
+    let backup = if superseded.is_empty() {
+        None
+    } else {
+        let name = format!(
+            "{BACKUP}/{seq:04}-{}",
+            crate::timestamp::format(at).replace(':', "")
+        );
+        let folder = dir.join(&name);
+        std::fs::create_dir_all(&folder)?;
+        for f in &superseded {
+            let mode = if is_key(&f.file) { 0o600 } else { 0o644 };
+            atomic::copy(&dir.join(&f.file), &folder.join(&f.file), mode)?;
+        }
+        atomic::sync_dir(&folder)?;
+        Some(name)
+    };
+    let entry = Entry {
+        seq,
+        at: crate::timestamp::format(at),
+        action: change.action.clone(),
+        reason: change.reason.clone(),
+        files: files.clone(),
+        backup,
+    };
+    journal::append(dir, &entry)?;
+    for w in &change.writes {
+        atomic::write(dir, &w.name, &w.bytes, w.mode)?;
+    }
+    for f in files {
+        if let Some(after) = f.after {
+            manifest.files.insert(f.file, after);
+        }
+    }
+    manifest.save(dir)?;
+    Ok(entry)
+}
+
+/// Whether a store file holds a private key by its name (backups of keys stay 0600).
+pub fn is_key(name: &str) -> bool {
+    name.ends_with(".key")
+}

@@ -1,0 +1,251 @@
+//! `pki enroll`: what an installer runs. The device key is made in the store (it never leaves
+//! it), a CSR is signed by the CA under the policy, the pair is checked, and the store is
+//! written the crash-safe way with its manifest and journal. Idempotent: a healthy store with
+//! the same device id is left alone.
+
+use crate::ca::{self, Ca, Issued};
+use crate::change::{self, Change, FileWrite};
+use crate::diagnose::{diagnose, Request, Verdict};
+use crate::error::Error;
+use crate::journal::Entry;
+use crate::key::Key;
+use crate::lock;
+use crate::manifest::Manifest;
+use crate::policy::{KeyKind, Policy};
+use crate::store::{self, Sources};
+use crate::verify::Purpose;
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    pub store: PathBuf,
+    pub ca: PathBuf,
+    pub device_id: String,
+    /// Overrides the CA's policy.
+    pub policy: Option<Policy>,
+    /// An existing private key to certify instead of making one (e.g. an RSA key).
+    pub key: Option<PathBuf>,
+    pub at: OffsetDateTime,
+    pub force: bool,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// Already enrolled and accepted: nothing was written.
+    Unchanged { device_id: String, serial: String },
+    Enrolled {
+        issued: Box<Issued>,
+        entry: Entry,
+        cleared_lock: Option<String>,
+    },
+}
+
+pub fn enroll(req: &Enrollment) -> Result<Outcome, Error> {
+    ca::issue::check_device_id(&req.device_id).map_err(Error::Usage)?;
+    let mut authority = Ca::load(&req.ca)?;
+    if let Some(policy) = &req.policy {
+        authority.policy = policy.clone();
+    }
+    if let Some(unchanged) = existing(req, &authority.policy)? {
+        return Ok(unchanged);
+    }
+    std::fs::create_dir_all(&req.store).map_err(|e| Error::io(&req.store, e))?;
+    let (_guard, cleared_lock) = lock::acquire(&req.store).map_err(|e| match e {
+        lock::LockError::Held { pid } => Error::Locked {
+            path: req.store.clone(),
+            pid,
+        },
+        lock::LockError::Io(why) => Error::BadRequest {
+            path: req.store.clone(),
+            reason: why,
+        },
+    })?;
+
+    let key = device_key(req, &authority.policy)?;
+    let csr = csr(&req.device_id, &key).map_err(|e| Error::ca(&req.ca, e))?;
+    let issued = ca::sign_csr(
+        &authority,
+        &req.store.join("device.csr"),
+        &csr,
+        Some(&req.device_id),
+        req.at,
+    )?;
+    let key_pem = pkcs8_pem(&key);
+    check_pair(&key, &issued, &req.store)?;
+
+    let change = Change {
+        action: "enroll".into(),
+        reason: format!(
+            "enrolled device {} (serial {})",
+            req.device_id, issued.serial
+        ),
+        writes: vec![
+            FileWrite {
+                name: store::DEVICE_KEY.into(),
+                bytes: key_pem.into_bytes(),
+                mode: 0o600,
+            },
+            FileWrite {
+                name: store::DEVICE_CERT.into(),
+                bytes: issued.pem.clone().into_bytes(),
+                mode: 0o644,
+            },
+            FileWrite {
+                name: store::CHAIN.into(),
+                bytes: authority.chain_bundle(req.at)?.into_bytes(),
+                mode: 0o644,
+            },
+            FileWrite {
+                name: store::TRUST.into(),
+                bytes: authority.trust_bundle(req.at)?.into_bytes(),
+                mode: 0o644,
+            },
+        ],
+    };
+    let manifest = Manifest::new(&req.device_id, &authority.policy.name);
+    let entry = change::apply(&req.store, &change, manifest, req.at)
+        .map_err(|e| Error::io(&req.store, e))?;
+    Ok(Outcome::Enrolled {
+        issued: Box::new(issued),
+        entry,
+        cleared_lock,
+    })
+}
+
+/// `Some` when the store is already enrolled as this device and accepted; an error when it
+/// holds something enroll must not replace without `--force`.
+fn existing(req: &Enrollment, policy: &Policy) -> Result<Option<Outcome>, Error> {
+    let empty = std::fs::read_dir(&req.store)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true);
+    if empty {
+        return Ok(None);
+    }
+    let manifest = Manifest::load(&req.store).map_err(|why| Error::refused(&req.store, why))?;
+    let material = store::gather(&Sources {
+        store: Some(req.store.clone()),
+        ..Sources::default()
+    })?;
+    let report = diagnose(
+        &material,
+        &Request {
+            at: req.at,
+            purpose: Purpose::Client,
+            policy: policy.clone(),
+        },
+    );
+    let same_device = manifest
+        .as_ref()
+        .is_some_and(|m| m.device_id == req.device_id);
+    if same_device && report.verdict == Verdict::Accepted {
+        let serial = report.certificate.map(|c| c.serial).unwrap_or_default();
+        return Ok(Some(Outcome::Unchanged {
+            device_id: req.device_id.clone(),
+            serial,
+        }));
+    }
+    if req.force {
+        return Ok(None);
+    }
+    let what = match (&manifest, report.root_cause()) {
+        (None, _) => "a foreign store (no store.yaml)".to_string(),
+        (Some(m), _) if m.device_id != req.device_id => {
+            format!("the store of another device ({})", m.device_id)
+        }
+        (Some(_), Some(cause)) => format!("a store that is rejected ({})", cause.code),
+        (Some(_), None) => "a store enroll will not touch".to_string(),
+    };
+    Err(Error::refused(
+        &req.store,
+        format!("holds {what}; run `pki repair {}` to fix it in place, or `pki enroll --force` to replace it (the old files go to backup/)", req.store.display()),
+    ))
+}
+
+fn device_key(req: &Enrollment, policy: &Policy) -> Result<KeyPair, Error> {
+    if let Some(path) = &req.key {
+        let pem = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        return KeyPair::from_pem(&pem).map_err(|e| Error::BadRequest {
+            path: path.clone(),
+            reason: format!("not a usable private key ({e})"),
+        });
+    }
+    let alg = match policy.key_algorithm {
+        KeyKind::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+        KeyKind::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        KeyKind::Ed25519 => &rcgen::PKCS_ED25519,
+        KeyKind::Rsa => {
+            return Err(Error::Usage(format!(
+                "policy '{}' wants an RSA key, which cannot be generated here (ring cannot): pass the device's existing key with --key FILE",
+                policy.name
+            )))
+        }
+    };
+    KeyPair::generate_for(alg)
+        .map_err(|e| Error::ca(&req.store, format!("key generation failed: {e}")))
+}
+
+fn csr(device_id: &str, key: &KeyPair) -> Result<Vec<u8>, String> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, device_id);
+    params.distinguished_name = dn;
+    params
+        .serialize_request(key)
+        .map(|csr| csr.der().to_vec())
+        .map_err(|e| e.to_string())
+}
+
+/// The issued certificate and the key must be a pair rustls accepts, before anything is
+/// written (a renewal must never install a mismatched pair).
+fn check_pair(key: &KeyPair, issued: &Issued, store: &Path) -> Result<(), Error> {
+    let cert = crate::decode::decode(Path::new("issued"), issued.pem.as_bytes())
+        .certs
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::ca(store, "the CA returned no certificate"))?;
+    let der = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let key = Key::from_der(
+        der,
+        crate::origin::Origin {
+            path: store.join("device.key"),
+            index: 0,
+            of: 1,
+        },
+    );
+    crate::possession::prove(&key, &cert).map_err(|f| {
+        Error::ca(
+            store,
+            format!("the issued certificate does not fit the device key: {f:?}"),
+        )
+    })
+}
+
+/// The key as PKCS#8 PEM that OpenSSL reads too: ring writes Ed25519 keys as PKCS#8 v2 (with
+/// the public key), which OpenSSL 3.0 refuses, so those are rewritten as v1.
+fn pkcs8_pem(key: &KeyPair) -> String {
+    const V2_PREFIX: &[u8] = &[
+        0x30, 0x53, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    const V1_PREFIX: &[u8] = &[
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let der = key.serialize_der();
+    match der.strip_prefix(V2_PREFIX) {
+        Some(rest) if rest.len() >= 32 => {
+            let mut v1 = V1_PREFIX.to_vec();
+            v1.extend_from_slice(&rest[..32]);
+            pem_encode("PRIVATE KEY", &v1)
+        }
+        _ => key.serialize_pem(),
+    }
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new(label, der), config)
+}

@@ -1,0 +1,66 @@
+//! What only a managed store can tell: whether its files are what the toolkit last wrote
+//! (STORE_TAMPERED) and whether its certificate names the device the store belongs to
+//! (IDENTITY_MISMATCH).
+
+use crate::cert::Cert;
+use crate::finding::{Code, Finding};
+use crate::journal::{self, Entry};
+use crate::manifest::{file_hash, Manifest};
+use crate::policy::Policy;
+use std::path::Path;
+
+/// STORE_TAMPERED for every file that differs from the manifest with no journal entry that
+/// wrote its present bytes. The toolkit journals before it writes, so its own writes, even one
+/// cut short by a crash, are always explained; a hand edit never is.
+pub fn tampered(dir: &Path, manifest: &Manifest, journal: &[Entry]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (file, recorded) in &manifest.files {
+        let now = file_hash(&dir.join(file));
+        if now.as_deref() == Some(recorded.as_str())
+            || journal::explains(journal, file, now.as_deref())
+        {
+            continue;
+        }
+        let what = match &now {
+            Some(hash) => format!(
+                "now has SHA-256 {}…, the toolkit last wrote {}…",
+                &hash[..12],
+                &recorded[..recorded.len().min(12)]
+            ),
+            None => "was deleted".to_string(),
+        };
+        out.push(Finding::new(
+            Code::StoreTampered,
+            format!("{}: {what}, and no journal entry explains it: changed by hand or by another program", dir.join(file).display()),
+            "find out who changed it; pki store rollback STORE restores the toolkit's last version, pki repair STORE re-checks and re-records the store",
+        ));
+    }
+    out
+}
+
+/// IDENTITY_MISMATCH when `leaf` does not name the store's device id.
+pub fn identity(leaf: &Cert, manifest: &Manifest, policy: &Policy) -> Option<Finding> {
+    let id = &manifest.device_id;
+    if policy.names_device(leaf, id) || names_as_token(leaf, id) {
+        return None;
+    }
+    Some(Finding::new(
+        Code::IdentityMismatch,
+        format!(
+            "{} is for '{}' ({}), but this store belongs to device '{id}' (store.yaml)",
+            leaf.describe(),
+            leaf.common_name(),
+            if leaf.sans.is_empty() { "no SAN".to_string() } else { leaf.sans.join(", ") }
+        ),
+        format!("a certificate of another device was copied in: reissue for '{id}' (pki repair STORE --ca DIR), or check the device id"),
+    ))
+}
+
+/// Whether the id appears as the CN or as a whole label/segment of a SAN.
+fn names_as_token(leaf: &Cert, id: &str) -> bool {
+    leaf.common_name() == id
+        || leaf.sans.iter().any(|san| {
+            let value = san.split_once(':').map_or(san.as_str(), |(_, v)| v);
+            value.split(['.', ':', '/']).any(|token| token == id)
+        })
+}

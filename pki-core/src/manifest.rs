@@ -1,0 +1,57 @@
+//! `store.yaml`: what the toolkit last wrote into a store (device id, policy, the SHA-256 of
+//! each file). A file that differs from it with no journal entry to explain is a hand edit.
+
+use crate::atomic;
+use crate::cert::sha256_hex;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema: u32,
+    pub device_id: String,
+    pub policy: String,
+    /// File name → SHA-256 of its bytes as the toolkit last wrote them.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    pub fn new(device_id: &str, policy: &str) -> Manifest {
+        Manifest {
+            schema: SCHEMA,
+            device_id: device_id.to_string(),
+            policy: policy.to_string(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Reads `dir/store.yaml`; `Ok(None)` when there is none, `Err` naming the problem when it
+    /// cannot be parsed.
+    pub fn load(dir: &Path) -> Result<Option<Manifest>, String> {
+        let path = dir.join(crate::store::MANIFEST);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        serde_saphyr::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes `dir/store.yaml` atomically.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let text = serde_saphyr::to_string(self).map_err(std::io::Error::other)?;
+        atomic::write(dir, crate::store::MANIFEST, text.as_bytes(), 0o644)
+    }
+}
+
+/// SHA-256 of a file's bytes, or `None` when it does not exist.
+pub fn file_hash(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|bytes| sha256_hex(&bytes))
+}
