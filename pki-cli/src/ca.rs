@@ -152,7 +152,7 @@ fn sign(
                     None => None,
                 };
                 if file.is_none() && format == Format::Text {
-                    print!("{}", issued.pem);
+                    crate::render::raw(&issued.pem)?;
                 }
                 out.push(json!({"csr": path, "serial": issued.serial, "device_id": issued.device_id, "not_after": t(issued.not_after), "truncated": issued.truncated, "file": file, "certificate": if file.is_none() { Some(&issued.pem) } else { None }}));
             }

@@ -12,6 +12,12 @@ pub use policy::{policy_error, policy_ok};
 
 use std::io::Write;
 
+/// Writes `text` as it is to stdout (a PEM certificate).
+pub fn raw(text: &str) -> anyhow::Result<()> {
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
 /// Writes one line of text to stdout.
 pub fn line(text: &str) -> anyhow::Result<()> {
     writeln!(std::io::stdout().lock(), "{text}")?;
