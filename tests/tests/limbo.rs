@@ -95,10 +95,11 @@ fn web_pki_policy() -> Policy {
     let device = Policy::default();
     Policy {
         name: "limbo".into(),
-        max_lifetime_days: u32::MAX,
+        lifetime_days: u32::MAX / 2,
         renewal: pki_core::policy::Renewal {
             fraction: 1.0,
             before_days: None,
+            jitter_percent: 0,
         },
         ..device
     }
