@@ -226,17 +226,17 @@ fn check_pair(key: &KeyPair, issued: &Issued, store: &Path) -> Result<(), Error>
 /// The key as PKCS#8 PEM that OpenSSL reads too: ring writes Ed25519 keys as PKCS#8 v2 (with
 /// the public key), which OpenSSL 3.0 refuses, so those are rewritten as v1.
 fn pkcs8_pem(key: &KeyPair) -> String {
-    const V2_PREFIX: &[u8] = &[
-        0x30, 0x53, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
+    // SEQUENCE { INTEGER 1, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed }, [1] public }
+    const V2_BODY: &[u8] = &[
+        0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
     ];
     const V1_PREFIX: &[u8] = &[
         0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
         0x20,
     ];
     let der = key.serialize_der();
-    match der.strip_prefix(V2_PREFIX) {
-        Some(rest) if rest.len() >= 32 => {
+    match der.get(2..).and_then(|body| body.strip_prefix(V2_BODY)) {
+        Some(rest) if der[0] == 0x30 && rest.len() >= 32 => {
             let mut v1 = V1_PREFIX.to_vec();
             v1.extend_from_slice(&rest[..32]);
             pem_encode("PRIVATE KEY", &v1)

@@ -268,7 +268,7 @@ impl Policy {
             },
             san: SanTemplate {
                 dns: vec![],
-                uri: vec!["urn:fleet:device:{device_id}".into()],
+                uri: vec!["https://fleet.internal/devices/{device_id}".into()],
             },
             extended_key_usage: vec![Eku::ClientAuth],
             key_usage: vec![KeyUsageBit::DigitalSignature],

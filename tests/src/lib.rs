@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end suite: a PKI built fresh with rcgen in each test, endpoint
 //! stores written to temporary folders, and a runner for the `pki` binary.
 
+pub mod ca;
 pub mod legacy;
 pub mod loose;
 pub mod pki;

@@ -123,16 +123,16 @@ fn read_csr(
             "trailing data after the certificate request",
         ));
     }
+    let spki = &csr.certification_request_info.subject_pki;
+    if let Some(why) = policy.refuses_key(&key_algorithm(spki)) {
+        return Err(Error::refused(path, format!("the request carries {why}")));
+    }
     csr.verify_signature().map_err(|_| {
         Error::refused(
             path,
             "the request's signature does not verify: it was not made with the key it carries",
         )
     })?;
-    let spki = &csr.certification_request_info.subject_pki;
-    if let Some(why) = policy.refuses_key(&key_algorithm(spki)) {
-        return Err(Error::refused(path, format!("the request carries {why}")));
-    }
     let from_csr = csr
         .certification_request_info
         .subject
