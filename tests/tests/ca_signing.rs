@@ -11,6 +11,9 @@ use rcgen::{
     KeyPair, KeyUsagePurpose, SanType,
 };
 
+/// A change a hostile request makes to its parameters.
+type Edit = Box<dyn FnOnce(&mut CertificateParams)>;
+
 fn csr(edit: impl FnOnce(&mut CertificateParams)) -> (String, KeyPair) {
     let key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::default();
@@ -44,7 +47,7 @@ fn inspect(pem: &str, dir: &TempDir) -> serde_json::Value {
 fn hostile_requests_end_in_a_policy_certificate_or_a_clear_refusal() {
     let dir = TempDir::new("hostile");
     let ca = init(&dir, AT, &[]);
-    let asks: Vec<(&str, Box<dyn FnOnce(&mut CertificateParams)>)> = vec![
+    let asks: Vec<(&str, Edit)> = vec![
         (
             "ca-true",
             Box::new(|p: &mut CertificateParams| {
