@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The README's main command: make the samples, then diagnose every sample store at the
-# samples' fixed instant, checking each verdict against samples/out/expected.tsv, and show
-# the full diagnosis of one broken store.
+# The README's main command: make the samples with pki itself (samples/make.sh), then diagnose
+# every sample store at the samples' fixed instant, checking each verdict against
+# samples/out/expected.tsv, and show the full diagnosis of one broken store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AT=2026-03-01T00:00:00Z
-cargo build -q -p pki-cli -p pki-tests --bin pki --bin make-samples
-target/debug/make-samples samples/out
+cargo build -q -p pki-cli --bin pki
+PKI=target/debug/pki bash samples/make.sh samples/out
 
 status=0
 while IFS=$'\t' read -r name exit code; do

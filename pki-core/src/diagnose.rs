@@ -87,12 +87,15 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
     };
     let mut findings = material.findings.clone();
     findings.extend(refused(material, verifier));
-    if let (Some(manifest), Some(dir)) = (&material.manifest, &material.store) {
-        findings.extend(crate::integrity::tampered(dir, manifest, &material.journal));
-    }
+    // hand edits stand beside the reasons rustls rejects for, after them
+    let tampered = match (&material.manifest, &material.store) {
+        (Some(manifest), Some(dir)) => crate::integrity::tampered(dir, manifest, &material.journal),
+        _ => Vec::new(),
+    };
     let chosen = select(material, req.at);
     let Some(leaf) = chosen.leaf else {
         findings.push(no_certificate(material));
+        findings.extend(tampered);
         return Report::new(findings, None, material, req);
     };
     let skew = Duration::hours(req.policy.clock_skew_hours.into());
@@ -113,6 +116,7 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
     findings.extend(root_cause);
     findings.extend(leaf_validity(leaf, req.at, skew));
     findings.extend(possession(material, chosen.key, leaf));
+    findings.extend(tampered);
     if let Some(weak) = leaf.key.weakness() {
         findings.push(Finding::new(
             Code::WeakAlgorithm,

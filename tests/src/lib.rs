@@ -8,6 +8,7 @@ pub mod pki;
 pub mod run;
 pub mod samples;
 pub mod store;
+pub mod tls;
 
 pub use loose::{openssl, Files};
 pub use pki::{Ca, Leaf};

@@ -1,0 +1,133 @@
+//! A real mutual-TLS handshake on loopback: a rustls server that requires a client certificate
+//! chaining to the given trust anchors, and a rustls client presenting a store's certificate,
+//! chain and key. Both sides read the clock from a fixed instant, never the wall clock.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug)]
+struct FixedTime(UnixTime);
+
+impl rustls::time_provider::TimeProvider for FixedTime {
+    fn current_time(&self) -> Option<UnixTime> {
+        Some(self.0)
+    }
+}
+
+fn certs(pem: &[u8]) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .collect()
+}
+
+/// Runs the handshake at `at` (RFC 3339): the server trusts `server_trust` (PEM) for client
+/// certificates; the client presents `store`'s device.crt + chain.pem with device.key. Returns
+/// the subject-bearing DER of the certificate the server saw, or the error either side hit.
+pub fn mutual_tls(store: &Path, server_trust: &str, at: &str) -> Result<Vec<u8>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        crate::at(at).unix_timestamp() as u64,
+    ));
+    let clock = Arc::new(FixedTime(now));
+
+    // the server's own identity, from a CA of its own
+    let server_ca = crate::Ca::root("Loopback Server CA");
+    let server_leaf = server_ca.leaf_with("server", |p| {
+        p.subject_alt_names = vec![rcgen::SanType::DnsName(
+            "server.fleet.internal".try_into().expect("dns"),
+        )];
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        p.not_before = crate::at("2020-01-01T00:00:00Z");
+        p.not_after = crate::at("2040-01-01T00:00:00Z");
+    });
+
+    let mut client_roots = RootCertStore::empty();
+    for c in certs(server_trust.as_bytes()) {
+        client_roots
+            .add(c)
+            .map_err(|e| format!("server trust: {e}"))?;
+    }
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider.clone())
+            .build()
+            .map_err(|e| format!("client verifier: {e}"))?;
+    let server_key = PrivateKeyDer::from_pem_slice(server_leaf.key_pem().as_bytes())
+        .map_err(|e| e.to_string())?;
+    let server_config = ServerConfig::builder_with_details(provider.clone(), clock.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(server_leaf.der.clone())],
+            server_key,
+        )
+        .map_err(|e| e.to_string())?;
+
+    let read = |name: &str| std::fs::read(store.join(name)).map_err(|e| format!("{name}: {e}"));
+    let mut chain = certs(&read("device.crt")?);
+    chain.extend(certs(&read("chain.pem")?));
+    let key = PrivateKeyDer::from_pem_slice(&read("device.key")?)
+        .map_err(|e| format!("device.key: {e}"))?;
+    let mut server_roots = RootCertStore::empty();
+    server_roots
+        .add(CertificateDer::from(server_ca.der.clone()))
+        .map_err(|e| e.to_string())?;
+    let client_config = ClientConfig::builder_with_details(provider, clock)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(server_roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("client certificate: {e}"))?;
+
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let server = std::thread::spawn(move || -> Result<Vec<u8>, String> {
+        let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
+        let conn =
+            rustls::ServerConnection::new(Arc::new(server_config)).map_err(|e| e.to_string())?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut line = String::new();
+        BufReader::new(&mut tls)
+            .read_line(&mut line)
+            .map_err(|e| format!("server: {e}"))?;
+        let peer = tls
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.to_vec())
+            .ok_or("no client certificate")?;
+        tls.write_all(b"accepted\n").map_err(|e| e.to_string())?;
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+        Ok(peer)
+    });
+    let client = (|| -> Result<String, String> {
+        let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        let name = ServerName::try_from("server.fleet.internal").map_err(|e| e.to_string())?;
+        let conn = rustls::ClientConnection::new(Arc::new(client_config), name)
+            .map_err(|e| e.to_string())?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        tls.write_all(b"hello\n")
+            .map_err(|e| format!("client: {e}"))?;
+        let mut reply = String::new();
+        BufReader::new(&mut tls)
+            .read_line(&mut reply)
+            .map_err(|e| format!("client: {e}"))?;
+        Ok(reply)
+    })();
+    let seen = server
+        .join()
+        .map_err(|_| "server thread panicked".to_string())?;
+    let reply = client?;
+    let seen = seen?;
+    if reply.trim() != "accepted" {
+        return Err(format!("unexpected reply {reply:?}"));
+    }
+    Ok(seen)
+}
