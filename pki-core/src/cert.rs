@@ -337,7 +337,10 @@ pub(crate) fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
     }
 }
 
-fn signature_algorithm(oid: &x509_parser::der_parser::oid::Oid<'_>) -> SignatureAlgorithm {
+/// The name and weakness of a signature algorithm OID.
+pub(crate) fn signature_algorithm(
+    oid: &x509_parser::der_parser::oid::Oid<'_>,
+) -> SignatureAlgorithm {
     let known: &[(&x509_parser::der_parser::oid::Oid<'_>, &str, bool)] = &[
         (
             &oids::OID_PKCS1_SHA256WITHRSA,

@@ -135,6 +135,18 @@ fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
             "reissue under the policy: pki renew STORE --ca DIR --force",
         ));
     }
+    if !l.policy.signature_algorithms.contains(&leaf.signature.name) && !leaf.signature.weak {
+        out.push(policy(
+            format!(
+                "{} is signed with {}; policy '{}' accepts {}",
+                leaf.describe(),
+                leaf.signature.name,
+                l.policy.name,
+                l.policy.signature_algorithms.join(", ")
+            ),
+            "reissue from a CA whose key the policy accepts",
+        ));
+    }
     let wants_san = !l.policy.san.dns.is_empty() || !l.policy.san.uri.is_empty();
     if wants_san && leaf.sans.is_empty() {
         out.push(policy(

@@ -23,6 +23,9 @@ pub struct Policy {
     pub renewal: Renewal,
     pub subject: SubjectTemplate,
     pub san: SanTemplate,
+    /// Signature algorithms accepted on requests and on certificates judged (names as
+    /// `pki inspect` prints them, e.g. `ecdsa-with-SHA256`).
+    pub signature_algorithms: Vec<String>,
     pub extended_key_usage: Vec<Eku>,
     pub key_usage: Vec<KeyUsageBit>,
     pub crl_validity_days: u32,
@@ -168,6 +171,12 @@ impl Policy {
                 "must include digitalSignature (a TLS client signs)".into(),
             );
         }
+        if self.signature_algorithms.is_empty() {
+            return bad(
+                "signature_algorithms",
+                "must list at least one algorithm".into(),
+            );
+        }
         if self.key_algorithm != KeyKind::Rsa && !self.accepted_keys.contains(&self.key_algorithm) {
             return bad(
                 "accepted_keys",
@@ -270,6 +279,11 @@ impl Policy {
                 dns: vec![],
                 uri: vec!["https://fleet.internal/devices/{device_id}".into()],
             },
+            signature_algorithms: vec![
+                "ecdsa-with-SHA256".into(),
+                "ecdsa-with-SHA384".into(),
+                "Ed25519".into(),
+            ],
             extended_key_usage: vec![Eku::ClientAuth],
             key_usage: vec![KeyUsageBit::DigitalSignature],
             crl_validity_days: 7,

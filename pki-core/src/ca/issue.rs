@@ -127,6 +127,18 @@ fn read_csr(
     if let Some(why) = policy.refuses_key(&key_algorithm(spki)) {
         return Err(Error::refused(path, format!("the request carries {why}")));
     }
+    let algorithm = crate::cert::signature_algorithm(&csr.signature_algorithm.algorithm);
+    if !policy.signature_algorithms.contains(&algorithm.name) {
+        return Err(Error::refused(
+            path,
+            format!(
+                "the request is signed with {}; policy '{}' accepts {}",
+                algorithm.name,
+                policy.name,
+                policy.signature_algorithms.join(", ")
+            ),
+        ));
+    }
     csr.verify_signature().map_err(|_| {
         Error::refused(
             path,
