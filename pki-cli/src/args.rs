@@ -58,6 +58,41 @@ pub enum Command {
         after_help = "Example:\n  pki enroll /var/lib/product/certs --ca /srv/fleet-ca --device-id device-0042\n\nExit: 0 enrolled (or already enrolled and healthy: nothing changed), 2 refused (a broken or foreign store: see pki repair), 3 the CA could not sign, 64 usage error."
     )]
     Enroll(Enroll),
+    /// Diagnose, plan the least invasive fix, and repair the store in place.
+    #[command(
+        after_help = "Examples:\n  pki repair /var/lib/product/certs --dry-run\n  pki repair /var/lib/product/certs --ca /srv/fleet-ca\n  pki repair /var/lib/product/certs --trust new-roots.pem\n\nExit: 0 accepted afterwards (or nothing to do), 1 accepted with warnings, 2 still rejected (the remaining finding is named), 3 could not run (locked, I/O), 64 usage error. With --dry-run: the store's present status."
+    )]
+    Repair(Repair),
+    /// Store maintenance: undo the last change, install a certificate signed elsewhere.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct Repair {
+    pub store: PathBuf,
+    /// The CA folder: its bundles, and a new certificate when nothing else can work.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// The server's current trust anchors (to refresh trust.pem after a CA rotation).
+    #[arg(long)]
+    pub trust: Option<PathBuf>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Policy profile (default: the built-in device policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Undo the last change recorded in the journal, from backup/.
+    #[command(after_help = "Example:\n  pki store rollback /var/lib/product/certs")]
+    Rollback { store: PathBuf },
+    /// Install a certificate signed elsewhere for the store's pending key (after repair left a CSR).
+    #[command(after_help = "Example:\n  pki store install /var/lib/product/certs device.crt")]
+    Install { store: PathBuf, cert: PathBuf },
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Policy(PolicyCommand::Check { file }) => policy_check(&file, format),
         Command::Ca(cmd) => crate::ca::run(cmd, at, format),
         Command::Enroll(e) => crate::ca::enroll(e, at, format),
+        Command::Repair(r) => crate::repair::repair(r, at, format),
+        Command::Store(cmd) => crate::repair::store(cmd, at, format),
     }
 }
 

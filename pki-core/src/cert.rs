@@ -203,6 +203,12 @@ impl Cert {
         cert
     }
 
+    /// The certificate as PEM.
+    pub fn der_pem(&self) -> Vec<u8> {
+        let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+        pem::encode_config(&pem::Pem::new("CERTIFICATE", self.der.to_vec()), config).into_bytes()
+    }
+
     /// A CA certificate: basicConstraints with cA set.
     pub fn is_ca(&self) -> bool {
         matches!(self.basic_constraints, Some((true, _)))

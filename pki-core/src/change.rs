@@ -17,6 +17,8 @@ pub struct Change {
     pub action: String,
     pub reason: String,
     pub writes: Vec<FileWrite>,
+    /// Files taken out of the store: moved into the change's backup folder, never deleted.
+    pub removes: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -50,6 +52,7 @@ pub fn apply(
     std::fs::create_dir_all(dir)?;
     let previous = journal::read(dir);
     let seq = previous.last().map_or(1, |e| e.seq + 1);
+    let removes = change.removes.iter().filter(|name| dir.join(name).exists());
     let files: Vec<FileChange> = change
         .writes
         .iter()
@@ -58,6 +61,11 @@ pub fn apply(
             before: file_hash(&dir.join(&w.name)),
             after: Some(sha256_hex(&w.bytes)),
         })
+        .chain(removes.map(|name| FileChange {
+            file: name.clone(),
+            before: file_hash(&dir.join(name)),
+            after: None,
+        }))
         .collect();
     let superseded: Vec<&FileChange> = files
         .iter()
@@ -74,8 +82,13 @@ pub fn apply(
         std::fs::create_dir_all(&folder)?;
         for f in &superseded {
             let mode = if is_key(&f.file) { 0o600 } else { 0o644 };
-            atomic::copy(&dir.join(&f.file), &folder.join(&f.file), mode)?;
+            let to = folder.join(&f.file);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            atomic::copy(&dir.join(&f.file), &to, mode)?;
         }
+        // a removed file is in the backup now; the store keeps no second copy of a key
         atomic::sync_dir(&folder)?;
         Some(name)
     };
@@ -91,10 +104,15 @@ pub fn apply(
     for w in &change.writes {
         atomic::write(dir, &w.name, &w.bytes, w.mode)?;
     }
+    for f in files.iter().filter(|f| f.after.is_none()) {
+        std::fs::remove_file(dir.join(&f.file))?;
+    }
+    atomic::sync_dir(dir)?;
     for f in files {
-        if let Some(after) = f.after {
-            manifest.files.insert(f.file, after);
-        }
+        match f.after {
+            Some(after) => manifest.files.insert(f.file, after),
+            None => manifest.files.remove(&f.file),
+        };
     }
     manifest.save(dir)?;
     Ok(entry)
@@ -102,5 +120,5 @@ pub fn apply(
 
 /// Whether a store file holds a private key by its name (backups of keys stay 0600).
 pub fn is_key(name: &str) -> bool {
-    name.ends_with(".key")
+    name.ends_with(".key") || name.contains(".key.")
 }

@@ -104,6 +104,7 @@ pub fn enroll(req: &Enrollment) -> Result<Outcome, Error> {
                 mode: 0o644,
             },
         ],
+        removes: Vec::new(),
     };
     let manifest = Manifest::new(&req.device_id, &authority.policy.name);
     let entry = change::apply(&req.store, &change, manifest, req.at)
@@ -172,6 +173,11 @@ fn device_key(req: &Enrollment, policy: &Policy) -> Result<KeyPair, Error> {
             reason: format!("not a usable private key ({e})"),
         });
     }
+    new_key(policy, &req.store)
+}
+
+/// A new device key of the policy's algorithm.
+pub(crate) fn new_key(policy: &Policy, store: &Path) -> Result<KeyPair, Error> {
     let alg = match policy.key_algorithm {
         KeyKind::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
         KeyKind::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
@@ -183,11 +189,10 @@ fn device_key(req: &Enrollment, policy: &Policy) -> Result<KeyPair, Error> {
             )))
         }
     };
-    KeyPair::generate_for(alg)
-        .map_err(|e| Error::ca(&req.store, format!("key generation failed: {e}")))
+    KeyPair::generate_for(alg).map_err(|e| Error::ca(store, format!("key generation failed: {e}")))
 }
 
-fn csr(device_id: &str, key: &KeyPair) -> Result<Vec<u8>, String> {
+pub(crate) fn csr(device_id: &str, key: &KeyPair) -> Result<Vec<u8>, String> {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, device_id);
@@ -200,7 +205,7 @@ fn csr(device_id: &str, key: &KeyPair) -> Result<Vec<u8>, String> {
 
 /// The issued certificate and the key must be a pair rustls accepts, before anything is
 /// written (a renewal must never install a mismatched pair).
-fn check_pair(key: &KeyPair, issued: &Issued, store: &Path) -> Result<(), Error> {
+pub(crate) fn check_pair(key: &KeyPair, issued: &Issued, store: &Path) -> Result<(), Error> {
     let cert = crate::decode::decode(Path::new("issued"), issued.pem.as_bytes())
         .certs
         .into_iter()
@@ -225,7 +230,7 @@ fn check_pair(key: &KeyPair, issued: &Issued, store: &Path) -> Result<(), Error>
 
 /// The key as PKCS#8 PEM that OpenSSL reads too: ring writes Ed25519 keys as PKCS#8 v2 (with
 /// the public key), which OpenSSL 3.0 refuses, so those are rewritten as v1.
-fn pkcs8_pem(key: &KeyPair) -> String {
+pub(crate) fn pkcs8_pem(key: &KeyPair) -> String {
     // SEQUENCE { INTEGER 1, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed }, [1] public }
     const V2_BODY: &[u8] = &[
         0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,

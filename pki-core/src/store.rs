@@ -85,6 +85,49 @@ impl Role {
     }
 }
 
+/// The role files of a managed store as bytes not yet written (a repair's candidate).
+#[derive(Clone, Default)]
+pub struct Candidate {
+    pub cert: Option<Vec<u8>>,
+    pub key: Option<Vec<u8>>,
+    pub chain: Option<Vec<u8>>,
+    pub trust: Option<Vec<u8>>,
+    pub crls: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Candidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Candidate")
+            .field("cert", &self.cert.as_ref().map(Vec::len))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The material a managed store in `dir` would hold with the `candidate` files (for judging
+/// a repair before it is written). Key permissions are taken as 0600.
+pub fn material_from(dir: &Path, candidate: &Candidate) -> Material {
+    let mut g = Gatherer::default();
+    g.m.layout = Some(Layout::Managed);
+    g.m.store = Some(dir.to_path_buf());
+    g.m.key_expected = true;
+    g.trust_given = true;
+    let roles = [
+        (DEVICE_CERT, Role::Cert, &candidate.cert),
+        (DEVICE_KEY, Role::Key, &candidate.key),
+        (CHAIN, Role::Chain, &candidate.chain),
+        (TRUST, Role::Trust, &candidate.trust),
+    ];
+    for (name, role, bytes) in roles {
+        if let Some(bytes) = bytes {
+            g.ingest(&dir.join(name), role, bytes, Some(0o600));
+        }
+    }
+    for (path, bytes) in &candidate.crls {
+        g.ingest(path, Role::Crl, bytes, None);
+    }
+    g.finish()
+}
+
 /// Reads the files `src` names and sorts their content into a [`Material`].
 pub fn gather(src: &Sources) -> Result<Material, Error> {
     let mut g = Gatherer::default();
@@ -230,8 +273,21 @@ impl Gatherer {
                 return Ok(());
             }
         };
-        let decoded = decode(path, &bytes);
-        self.report_problems(path, role, &bytes, &decoded, corrupt);
+        self.ingest(path, role, &bytes, mode);
+        Ok(())
+    }
+
+    /// Sorts the content of one file (already read) into the material.
+    fn ingest(&mut self, path: &Path, role: Role, bytes: &[u8], mode: Option<u32>) {
+        let decoded = decode(path, bytes);
+        let corrupt = |why: String| {
+            Finding::new(
+                Code::FileCorrupt,
+                format!("{}: {why}", path.display()),
+                fix_for_corrupt(role, path),
+            )
+        };
+        self.report_problems(path, role, bytes, &decoded, corrupt);
         if !decoded.keys.is_empty() {
             self.check_mode(path, mode);
         }
@@ -240,7 +296,6 @@ impl Gatherer {
             self.trust_given = true;
             self.m.anchors_from = Some(path.to_path_buf());
         }
-        Ok(())
     }
 
     fn report_problems(

@@ -19,6 +19,9 @@ use time::{Duration, OffsetDateTime};
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer;
 
+/// The folder of the CA that keeps a copy of every certificate issued (`<serial hex>.crt`).
+pub const ISSUED: &str = "issued";
+
 /// A certificate the CA issued.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -84,7 +87,12 @@ pub fn sign_csrs(
             Ok(issued)
         })
         .collect();
+    let issued_dir = ca.dir.join(ISSUED);
+    std::fs::create_dir_all(&issued_dir).map_err(|e| Error::io(&issued_dir, e))?;
     for issued in results.iter().flatten() {
+        let name = format!("{}.crt", issued.serial.replace(':', ""));
+        crate::atomic::write(&issued_dir, &name, issued.pem.as_bytes(), 0o644)
+            .map_err(|e| Error::io(issued_dir.join(&name), e))?;
         records.push(Record {
             serial: issued.serial.clone(),
             device_id: issued.device_id.clone(),

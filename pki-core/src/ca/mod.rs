@@ -142,6 +142,23 @@ impl Ca {
         Ok(out)
     }
 
+    /// The certificates this CA issued to `device_id` that are not revoked, PEM each.
+    pub fn issued_to(&self, device_id: &str) -> Result<Vec<(PathBuf, Vec<u8>)>, Error> {
+        let mut out = Vec::new();
+        for r in index::load(&self.dir)?.iter().rev() {
+            if r.device_id == device_id && r.status == index::Status::Valid {
+                let path = self
+                    .dir
+                    .join(issue::ISSUED)
+                    .join(format!("{}.crt", r.serial.replace(':', "")));
+                if let Ok(bytes) = std::fs::read(&path) {
+                    out.push((path, bytes));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Rewrites `trust.pem` and `chain.pem` in the CA folder for `at`.
     pub fn write_bundles(&self, at: OffsetDateTime) -> Result<(), Error> {
         for (name, text) in [

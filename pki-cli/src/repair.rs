@@ -1,0 +1,114 @@
+//! `pki repair` and `pki store rollback|install`: flags to pki-core requests, plans and
+//! outcomes to text or JSON.
+
+use crate::args::{Format, Repair, StoreCommand};
+use crate::exit::Outcome;
+use crate::render::{json, line};
+use anyhow::Result;
+use pki_core::diagnose::Report;
+use pki_core::repair::{self, Request};
+use pki_core::{Policy, Status};
+use serde_json::json;
+use time::OffsetDateTime;
+
+pub fn repair(r: Repair, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+    let policy = match &r.policy {
+        Some(path) => Policy::load(path)?,
+        None => Policy::default(),
+    };
+    let req = Request {
+        store: r.store.clone(),
+        ca: r.ca,
+        trust: r.trust,
+        dry_run: r.dry_run,
+        at,
+        policy,
+    };
+    let outcome = repair::repair(&req)?;
+    let status = outcome.after.as_ref().unwrap_or(&outcome.before).status;
+    match format {
+        Format::Json => json(&outcome)?,
+        Format::Text => {
+            line(&format!("before: {}", headline(&outcome.before)))?;
+            if outcome.plan.is_empty() {
+                line("plan: nothing to do")?;
+            } else {
+                line(&format!(
+                    "plan{}:",
+                    if r.dry_run {
+                        " (dry run: nothing changed)"
+                    } else {
+                        ""
+                    }
+                ))?;
+            }
+            for (i, step) in outcome.plan.iter().enumerate() {
+                let fixes: Vec<&str> = step.fixes.iter().map(|c| c.as_str()).collect();
+                line(&format!(
+                    "  {}. {} [{}]: {}",
+                    i + 1,
+                    step.action,
+                    fixes.join(", "),
+                    step.detail
+                ))?;
+            }
+            if let Some(entry) = &outcome.journal {
+                line(&format!(
+                    "applied: journal entry #{}{}",
+                    entry.seq,
+                    entry
+                        .backup
+                        .as_ref()
+                        .map(|b| format!(", superseded files in {b}"))
+                        .unwrap_or_default()
+                ))?;
+            }
+            if let Some(after) = &outcome.after {
+                line(&format!("after:  {}", headline(after)))?;
+                if let Some(f) = after.root_cause() {
+                    line(&format!(
+                        "  remaining: {} — {}\n  fix: {}",
+                        f.code, f.message, f.fix
+                    ))?;
+                }
+            }
+        }
+    }
+    Ok(Outcome::Judged(status))
+}
+
+fn headline(r: &Report) -> String {
+    let first = r.root_cause().or_else(|| {
+        r.findings
+            .iter()
+            .find(|f| f.severity == pki_core::Severity::Warning)
+    });
+    format!(
+        "{}{}",
+        match r.status {
+            Status::Ok => "ACCEPTED (ok)",
+            Status::Warning => "ACCEPTED (warning)",
+            Status::Critical => "REJECTED (critical)",
+        },
+        first.map(|f| format!(": {}", f.code)).unwrap_or_default()
+    )
+}
+
+pub fn store(cmd: StoreCommand, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+    let (entry, what) = match cmd {
+        StoreCommand::Rollback { store } => {
+            (pki_core::rollback::rollback(&store, at)?, "rolled back")
+        }
+        StoreCommand::Install { store, cert } => {
+            (pki_core::install::install(&store, &cert, at)?, "installed")
+        }
+    };
+    match format {
+        Format::Json => json(&json!({"journal": entry}))?,
+        Format::Text => line(&format!(
+            "{what}: {} (journal entry #{})",
+            entry.reason, entry.seq
+        ))?,
+    }
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,108 @@
+//! `pki store install STORE CERT`: install a certificate signed elsewhere — for the request
+//! that `repair` left in the store when no CA was at hand. The certificate must belong to the
+//! pending key (or the present one); the pair is proven before anything is written.
+
+use crate::change::{self, Change, FileWrite};
+use crate::decode::decode;
+use crate::error::Error;
+use crate::journal::Entry;
+use crate::lock;
+use crate::manifest::Manifest;
+use crate::possession::prove;
+use crate::store;
+use std::path::Path;
+use time::OffsetDateTime;
+
+pub const PENDING_KEY: &str = "device.key.pending";
+pub const CSR: &str = "device.csr";
+
+pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry, Error> {
+    let manifest = Manifest::load(dir)
+        .map_err(|why| Error::refused(dir, why))?
+        .ok_or_else(|| Error::refused(dir, "not a managed store (no store.yaml)"))?;
+    let bytes = std::fs::read(cert_file).map_err(|e| Error::io(cert_file, e))?;
+    let decoded = decode(cert_file, &bytes);
+    let (cas, leaves): (Vec<_>, Vec<_>) = decoded.certs.into_iter().partition(|c| c.is_ca());
+    let leaf = leaves
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::refused(cert_file, "holds no device certificate"))?;
+    let (_guard, _) = lock::acquire(dir).map_err(|e| match e {
+        lock::LockError::Held { pid } => Error::Locked {
+            path: dir.to_path_buf(),
+            pid,
+        },
+        lock::LockError::Io(why) => Error::BadRequest {
+            path: dir.to_path_buf(),
+            reason: why,
+        },
+    })?;
+    let mut writes = vec![FileWrite {
+        name: store::DEVICE_CERT.into(),
+        bytes: leaf.der_pem(),
+        mode: 0o644,
+    }];
+    let mut removes = Vec::new();
+    let pending = std::fs::read(dir.join(PENDING_KEY)).ok();
+    let present = std::fs::read(dir.join(store::DEVICE_KEY)).ok();
+    let matching = |bytes: &Option<Vec<u8>>| {
+        bytes
+            .as_ref()
+            .and_then(|b| {
+                decode(&dir.join("key"), b)
+                    .keys
+                    .into_iter()
+                    .find(|k| k.matches(&leaf))
+            })
+            .map(|k| (k, b_clone(bytes)))
+    };
+    let (key, key_bytes, from_pending) = match (matching(&pending), matching(&present)) {
+        (Some((k, b)), _) => (k, b, true),
+        (None, Some((k, b))) => (k, b, false),
+        (None, None) => {
+            return Err(Error::refused(
+                cert_file,
+                format!(
+                    "{} belongs to neither {PENDING_KEY} nor device.key of {}",
+                    leaf.describe(),
+                    dir.display()
+                ),
+            ))
+        }
+    };
+    prove(&key, &leaf).map_err(|f| {
+        Error::refused(
+            cert_file,
+            format!("the certificate and key do not work together: {f:?}"),
+        )
+    })?;
+    if from_pending {
+        writes.push(FileWrite {
+            name: store::DEVICE_KEY.into(),
+            bytes: key_bytes,
+            mode: 0o600,
+        });
+        removes.push(PENDING_KEY.to_string());
+    }
+    if !cas.is_empty() {
+        writes.push(FileWrite {
+            name: store::CHAIN.into(),
+            bytes: cas.iter().flat_map(|c| c.der_pem()).collect(),
+            mode: 0o644,
+        });
+    }
+    if dir.join(CSR).exists() {
+        removes.push(CSR.to_string());
+    }
+    let change = Change {
+        action: "install".into(),
+        reason: format!("installed {} from {}", leaf.describe(), cert_file.display()),
+        writes,
+        removes,
+    };
+    change::apply(dir, &change, manifest, at).map_err(|e| Error::io(dir, e))
+}
+
+fn b_clone(bytes: &Option<Vec<u8>>) -> Vec<u8> {
+    bytes.clone().unwrap_or_default()
+}
