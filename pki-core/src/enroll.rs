@@ -125,6 +125,9 @@ fn existing(req: &Enrollment, policy: &Policy) -> Result<Option<Outcome>, Error>
     if empty {
         return Ok(None);
     }
+    if req.force {
+        return Ok(None); // --force re-enrolls whatever is there (the old files go to backup/)
+    }
     let manifest = Manifest::load(&req.store).map_err(|why| Error::refused(&req.store, why))?;
     let material = store::gather(&Sources {
         store: Some(req.store.clone()),
@@ -147,9 +150,6 @@ fn existing(req: &Enrollment, policy: &Policy) -> Result<Option<Outcome>, Error>
             device_id: req.device_id.clone(),
             serial,
         }));
-    }
-    if req.force {
-        return Ok(None);
     }
     let what = match (&manifest, report.root_cause()) {
         (None, _) => "a foreign store (no store.yaml)".to_string(),

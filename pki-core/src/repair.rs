@@ -165,6 +165,31 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
             }
         }
     }
+    // a change cut short (files renamed, manifest not yet updated): record what it wrote
+    let journal = crate::journal::read(dir);
+    for (file, recorded) in &manifest.files {
+        let now = crate::manifest::file_hash(&dir.join(file));
+        let explained = now.as_deref() != Some(recorded.as_str())
+            && now.is_some()
+            && crate::journal::explains(&journal, file, now.as_deref());
+        if explained && !writes.iter().any(|w| &w.name == file) {
+            if let Some(bytes) = read(dir, file) {
+                let mode = if change::is_key(file) { 0o600 } else { 0o644 };
+                writes.push(FileWrite {
+                    name: file.clone(),
+                    bytes,
+                    mode,
+                });
+                plan.push(Step {
+                    action: "finish-interrupted-change",
+                    fixes: vec![],
+                    detail: format!(
+                        "{file} was written by a change cut short; recorded in store.yaml"
+                    ),
+                });
+            }
+        }
+    }
     if before.has(Code::KeyPermissionsTooOpen)
         && !plan
             .iter()
@@ -186,11 +211,20 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
 
     if req.dry_run || (writes.is_empty() && stale.is_empty()) {
         drop(guard);
+        let after = (!req.dry_run && !plan.is_empty())
+            .then(|| {
+                store::gather(&Sources {
+                    store: Some(dir.clone()),
+                    ..Sources::default()
+                })
+                .map(|m| diagnose(&m, &judge))
+            })
+            .transpose()?;
         return Ok(Outcome {
             before,
             plan,
             applied: false,
-            after: None,
+            after,
             journal: None,
             csr,
         });
