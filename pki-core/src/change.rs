@@ -115,8 +115,29 @@ pub fn apply(
         };
     }
     manifest.save(dir)?;
+    own_like_the_store(dir, change);
     Ok(entry)
 }
+
+/// Run as root, files written take the store folder's owner, so that the product's service
+/// account can still read its key (a root-owned 0600 key is a key it cannot use).
+#[cfg(unix)]
+fn own_like_the_store(dir: &Path, change: &Change) {
+    use std::os::unix::fs::MetadataExt;
+    let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let Ok(owner) = std::fs::metadata(dir) else {
+        return;
+    };
+    if !running_as_root || owner.uid() == 0 {
+        return;
+    }
+    for w in &change.writes {
+        let _ = std::os::unix::fs::chown(dir.join(&w.name), Some(owner.uid()), Some(owner.gid()));
+    }
+}
+
+#[cfg(not(unix))]
+fn own_like_the_store(_dir: &Path, _change: &Change) {}
 
 /// Whether a store file holds a private key by its name (backups of keys stay 0600).
 pub fn is_key(name: &str) -> bool {

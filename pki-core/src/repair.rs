@@ -294,14 +294,14 @@ impl AtHand {
         for path in crate::input::list(dir)? {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if path.is_file() && !roles.contains(&name) && !name.starts_with(".device") {
-                files.extend(read_path(&path).map(|b| (path.clone(), b)));
+                files.extend(read_path(&path, dir).map(|b| (path.clone(), b)));
             }
         }
         let backup = dir.join(BACKUP);
         if backup.is_dir() {
             for gen in crate::input::list(&backup)?.into_iter().rev() {
                 for path in crate::input::list(&gen).unwrap_or_default() {
-                    files.extend(read_path(&path).map(|b| (path.clone(), b)));
+                    files.extend(read_path(&path, dir).map(|b| (path.clone(), b)));
                 }
             }
         }
@@ -693,11 +693,12 @@ fn is_backup_of(path: &Path, name: &str) -> bool {
 }
 
 fn read(dir: &Path, name: &str) -> Option<Vec<u8>> {
-    read_path(&dir.join(name))
+    read_path(&dir.join(name), dir)
 }
 
-fn read_path(path: &Path) -> Option<Vec<u8>> {
-    match crate::input::read(path, None) {
+/// A file's bytes; a symlink leading out of the store `within` is not followed.
+fn read_path(path: &Path, within: &Path) -> Option<Vec<u8>> {
+    match crate::input::read(path, Some(within)) {
         Ok(crate::input::Read::Bytes { bytes, .. }) => Some(bytes),
         _ => None,
     }
@@ -707,6 +708,6 @@ fn crls(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     crate::input::list(&dir.join(store::CRL_DIR))
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|p| read_path(&p).map(|b| (p, b)))
+        .filter_map(|p| read_path(&p, dir).map(|b| (p, b)))
         .collect()
 }

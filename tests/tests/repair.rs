@@ -494,3 +494,65 @@ fn a_crash_at_any_write_step_leaves_the_old_or_the_new_store_and_repair_finishes
         }
     }
 }
+
+#[test]
+fn a_symlink_out_of_the_store_is_replaced_not_followed_and_the_outside_is_untouched() {
+    let case = enrolled("fix-symlink");
+    let outside = TempDir::new("outside");
+    let target = outside.write("device.crt", "not mine\n");
+    std::fs::remove_file(case.store.join("device.crt")).unwrap();
+    std::os::unix::fs::symlink(&target, case.store.join("device.crt")).unwrap();
+    let run = repair(&case.store, &["--ca", case.ca.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "not mine\n",
+        "nothing outside the store is written"
+    );
+    assert!(!std::fs::symlink_metadata(case.store.join("device.crt"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        serial(&case.store),
+        case.serial,
+        "the CA's copy of the same certificate"
+    );
+}
+
+#[test]
+fn two_repairs_at_once_neither_corrupts() {
+    let case = enrolled("fix-race");
+    std::fs::remove_file(case.store.join("chain.pem")).unwrap();
+    let spawn = || {
+        std::process::Command::new(pki_tests::run::binary())
+            .args([
+                "repair",
+                case.store.to_str().unwrap(),
+                "--ca",
+                case.ca.to_str().unwrap(),
+                "--at",
+                AT,
+            ])
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    for out in [&a, &b] {
+        let code = out.status.code().unwrap();
+        assert!(
+            code == 0 || code == 3,
+            "{code}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        a.status.success() || b.status.success(),
+        "one of them repaired"
+    );
+    let d = diagnose(&case.store);
+    assert_eq!(d.code, 0, "{}", d.stdout);
+}
