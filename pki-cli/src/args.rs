@@ -63,6 +63,11 @@ pub enum Command {
         after_help = "Examples:\n  pki repair /var/lib/product/certs --dry-run\n  pki repair /var/lib/product/certs --ca /srv/fleet-ca\n  pki repair /var/lib/product/certs --trust new-roots.pem\n\nExit: 0 accepted afterwards (or nothing to do), 1 accepted with warnings, 2 still rejected (the remaining finding is named), 3 could not run (locked, I/O), 64 usage error. With --dry-run: the store's present status."
     )]
     Repair(Repair),
+    /// Renew when the policy says it is time (or now, with --force); --check only says whether.
+    #[command(
+        after_help = "Examples:\n  pki renew /var/lib/product/certs --ca /srv/fleet-ca --exec 'systemctl reload product'\n  pki renew --check /var/lib/product/certs   # for systemd ExecCondition=\n\nExit: 0 the store is good afterwards (renewed, or not yet due: the JSON says when it will be), 1 renewed but the --exec hook failed (the new certificate is kept), 2 due but refused (expired or not yet valid without --force), 3 due but the CA could not sign, 64 usage error. With --check: 0 due, 1 not due.\n\n--exec CMD is split into argv like a POSIX shell would (quotes, backslashes), but no shell runs it: no pipes, globs or variables. The hook gets PKI_STORE and PKI_SERIAL in its environment."
+    )]
+    Renew(Renew),
     /// Store maintenance: undo the last change, install a certificate signed elsewhere.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -81,6 +86,26 @@ pub struct Repair {
     #[arg(long)]
     pub dry_run: bool,
     /// Policy profile (default: the built-in device policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Renew {
+    pub store: PathBuf,
+    /// The CA folder (not needed with --check).
+    #[arg(long, required_unless_present = "check")]
+    pub ca: Option<PathBuf>,
+    /// Renew now, due or not (also an expired or not-yet-valid certificate).
+    #[arg(long)]
+    pub force: bool,
+    /// Only say whether renewal is due: exit 0 due, 1 not due.
+    #[arg(long, conflicts_with_all = ["force", "exec"])]
+    pub check: bool,
+    /// A command to run after a successful renewal (e.g. reload the product).
+    #[arg(long)]
+    pub exec: Option<String>,
+    /// Policy profile (default: the CA's; with --check the built-in device policy).
     #[arg(long)]
     pub policy: Option<PathBuf>,
 }

@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Ca(cmd) => crate::ca::run(cmd, at, format),
         Command::Enroll(e) => crate::ca::enroll(e, at, format),
         Command::Repair(r) => crate::repair::repair(r, at, format),
+        Command::Renew(r) => crate::renew::renew(r, at, format),
         Command::Store(cmd) => crate::repair::store(cmd, at, format),
     }
 }

@@ -11,6 +11,8 @@ pub enum Outcome {
     Done,
     /// The input was refused as a usage error (e.g. an invalid policy): 64.
     Usage,
+    /// A command-specific code (`renew --check`: 0 due, 1 not due).
+    Code(u8),
 }
 
 pub const USAGE: u8 = 64;
@@ -22,6 +24,7 @@ pub fn code(outcome: Outcome) -> ExitCode {
         Outcome::Judged(Status::Warning) => 1,
         Outcome::Judged(Status::Critical) => 2,
         Outcome::Usage => USAGE,
+        Outcome::Code(code) => code,
     })
 }
 

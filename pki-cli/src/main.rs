@@ -6,6 +6,7 @@ mod ca;
 mod commands;
 mod exit;
 mod render;
+mod renew;
 mod repair;
 
 use std::process::ExitCode;

@@ -27,6 +27,7 @@ pub mod manifest;
 pub mod origin;
 pub mod policy;
 pub mod possession;
+pub mod renew;
 pub mod repair;
 pub mod rfc5280;
 pub mod rollback;

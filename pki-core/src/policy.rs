@@ -53,6 +53,13 @@ pub struct Renewal {
     /// Spread of the due time, in percent of the lifetime (0–50), earlier only.
     #[serde(default)]
     pub jitter_percent: u32,
+    /// Keep the device key on renewal instead of making a new one (default: a new key).
+    #[serde(default)]
+    pub reuse_key: bool,
+    /// Days after notAfter in which an expired certificate may still be renewed without
+    /// `--force` (default 0: an expired certificate is not renewed silently).
+    #[serde(default)]
+    pub grace_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,6 +208,23 @@ impl Policy {
         }
     }
 
+    /// When a certificate is due for renewal, jittered: moved earlier by a fraction of
+    /// `jitter_percent` of its lifetime that depends only on `seed` and the certificate's serial,
+    /// so a fleet enrolled in one minute spreads its renewals, and each endpoint always gets
+    /// the same answer.
+    pub fn renewal_due_jittered(&self, cert: &Cert, seed: &str) -> OffsetDateTime {
+        let base = self.renewal_due(cert.not_before, cert.not_after);
+        let lifetime = cert.not_after - cert.not_before;
+        let digest = ring::digest::digest(
+            &ring::digest::SHA256,
+            format!("{seed}/{}", cert.serial).as_bytes(),
+        );
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest.as_ref()[..8]);
+        let unit = u64::from_be_bytes(first) as f64 / u64::MAX as f64;
+        base - lifetime * (f64::from(self.renewal.jitter_percent) / 100.0 * unit)
+    }
+
     /// The longest lifetime a certificate under this policy may have: the lifetime plus the
     /// backdating, plus a day of slack for CAs that round.
     pub fn max_lifetime(&self) -> Duration {
@@ -270,6 +294,8 @@ impl Policy {
                 fraction: 2.0 / 3.0,
                 before_days: Some(14),
                 jitter_percent: 5,
+                reuse_key: false,
+                grace_days: 0,
             },
             subject: SubjectTemplate {
                 common_name: "{device_id}".into(),
@@ -327,6 +353,50 @@ mod tests {
         assert!(err.contains("line"), "{err}");
         let err = Policy::parse(&DEFAULT.replace("fraction: 0.6667", "fraction: 1.5")).unwrap_err();
         assert!(err.contains("renewal.fraction"), "{err}");
+    }
+
+    #[test]
+    fn jitter_is_deterministic_and_spreads_a_fleet_over_the_window() {
+        let p = Policy::default();
+        let nb = OffsetDateTime::UNIX_EPOCH;
+        let cert = |n: u32| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::new(vec![format!("dev-{n}")]).unwrap();
+            params.not_before = nb;
+            params.not_after = nb + Duration::days(365);
+            params.serial_number = Some(rcgen::SerialNumber::from(u64::from(n) + 1));
+            let pem = params.self_signed(&key).unwrap().pem();
+            crate::decode::decode(Path::new("c"), pem.as_bytes())
+                .certs
+                .remove(0)
+        };
+        let base = p.renewal_due(nb, nb + Duration::days(365));
+        let window = Duration::days(365) * (f64::from(p.renewal.jitter_percent) / 100.0);
+        let fleet: Vec<OffsetDateTime> = (0..1000)
+            .map(|n| p.renewal_due_jittered(&cert(n), "fleet-seed"))
+            .collect();
+        let first = cert(0);
+        assert_eq!(
+            p.renewal_due_jittered(&first, "fleet-seed"),
+            fleet[0],
+            "same seed, same answer"
+        );
+        assert_ne!(
+            p.renewal_due_jittered(&first, "other-seed"),
+            fleet[0],
+            "another seed moves it"
+        );
+        assert!(
+            fleet.iter().all(|d| *d <= base && *d >= base - window),
+            "inside the window, earlier only"
+        );
+        // ten equal slices of the window each hold a share of the fleet (uniform: ~100 each)
+        let mut slices = [0u32; 10];
+        for d in &fleet {
+            let slice = (((base - *d) / window) * 10.0).floor().clamp(0.0, 9.0) as usize;
+            slices[slice] += 1;
+        }
+        assert!(slices.iter().all(|n| (50..=150).contains(n)), "{slices:?}");
     }
 
     #[test]

@@ -100,6 +100,8 @@ fn web_pki_policy() -> Policy {
             fraction: 1.0,
             before_days: None,
             jitter_percent: 0,
+            reuse_key: false,
+            grace_days: 0,
         },
         ..device
     }

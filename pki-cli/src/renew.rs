@@ -1,0 +1,116 @@
+//! `pki renew`: flags to a pki-core request, the outcome to text or JSON, and the `--exec` hook.
+
+use crate::args::{Format, Renew, UsageError};
+use crate::exit::Outcome;
+use crate::render::{json, line};
+use anyhow::Result;
+use pki_core::renew::{self, Request};
+use pki_core::timestamp::format as t;
+use pki_core::{Policy, Status};
+use serde_json::json;
+use time::OffsetDateTime;
+
+pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+    let policy = r.policy.as_deref().map(Policy::load).transpose()?;
+    if r.check {
+        let policy = match (policy, &r.ca) {
+            (Some(p), _) => p,
+            (None, Some(ca)) => pki_core::ca::Ca::load(ca)?.policy,
+            (None, None) => Policy::default(),
+        };
+        let due = renew::check(&r.store, &policy, at)?;
+        match format {
+            Format::Json => json(&due)?,
+            Format::Text => line(&format!(
+                "{}: renewal {} (due at {})",
+                r.store.display(),
+                if due.due { "is due" } else { "is not due" },
+                t(due.due_at)
+            ))?,
+        }
+        // ExecCondition=: 0 runs the renewal, 1 skips it without marking the unit failed
+        return Ok(Outcome::Code(if due.due { 0 } else { 1 }));
+    }
+    let argv = match &r.exec {
+        Some(cmd) => Some(
+            shlex::split(cmd)
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| UsageError(format!("--exec '{cmd}': unbalanced quotes")))?,
+        ),
+        None => None,
+    };
+    let ca =
+        r.ca.clone()
+            .ok_or_else(|| UsageError("pki renew needs --ca DIR (or --check)".into()))?;
+    let req = Request {
+        store: r.store.clone(),
+        ca,
+        force: r.force,
+        at,
+        policy,
+    };
+    match renew::renew(&req)? {
+        renew::Outcome::NotDue(due) => {
+            match format {
+                Format::Json => {
+                    json(&json!({"renewed": false, "due_at": t(due.due_at), "serial": due.serial}))?
+                }
+                Format::Text => line(&format!(
+                    "not due: serial {} renews at {} (nothing changed)",
+                    due.serial,
+                    t(due.due_at)
+                ))?,
+            }
+            Ok(Outcome::Judged(Status::Ok))
+        }
+        renew::Outcome::Renewed(done) => {
+            let hook = argv.map(|argv| run_hook(&argv, &r.store, &done.issued_serial));
+            let hook_ok = hook.as_ref().is_none_or(|h| h.is_ok());
+            match format {
+                Format::Json => json(&json!({
+                    "renewed": true,
+                    "serial": done.issued_serial,
+                    "not_after": t(done.not_after),
+                    "next_due": t(done.next_due),
+                    "issuer": done.issuer,
+                    "verdict": done.after.verdict,
+                    "journal": done.journal,
+                    "hook": hook.as_ref().map(|h| match h { Ok(()) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e}) }),
+                }))?,
+                Format::Text => {
+                    line(&format!(
+                        "renewed: serial {} valid until {}, next renewal due {}",
+                        done.issued_serial,
+                        t(done.not_after),
+                        t(done.next_due)
+                    ))?;
+                    if let Some(Err(e)) = &hook {
+                        line(&format!(
+                            "the --exec hook failed ({e}); the new certificate is kept"
+                        ))?;
+                    }
+                }
+            }
+            Ok(match (done.after.status, hook_ok) {
+                (Status::Critical, _) => Outcome::Judged(Status::Critical),
+                (_, false) => Outcome::Judged(Status::Warning),
+                (status, true) => Outcome::Judged(status),
+            })
+        }
+    }
+}
+
+/// Runs the hook without a shell; its failure is reported, never undone.
+fn run_hook(argv: &[String], store: &std::path::Path, serial: &str) -> Result<(), String> {
+    let status = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("PKI_STORE", store)
+        .env("PKI_SERIAL", serial)
+        .status()
+        .map_err(|e| format!("{}: {e}", argv[0]))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} exited with {status}", argv[0]))
+    }
+}

@@ -1,0 +1,247 @@
+//! `pki renew`: renew a store when its policy says it is time (or now, with `force`), with a
+//! new key by default, from the CA's current issuing CA, the crash-safe way every write takes.
+//! An expired or not-yet-valid certificate is not renewed silently. Before anything is
+//! written the new pair is proven (a renewal must never install a mismatched pair).
+
+use crate::ca::{self, Ca, Issued};
+use crate::change::{self, Change, FileWrite};
+use crate::diagnose::{diagnose, Report, Request as Judge};
+use crate::error::Error;
+use crate::journal::Entry;
+use crate::lock;
+use crate::manifest::Manifest;
+use crate::policy::Policy;
+use crate::store::{self, Sources};
+use crate::timestamp::format;
+use crate::verify::Purpose;
+use rcgen::KeyPair;
+use serde::Serialize;
+use std::path::PathBuf;
+use time::{Duration, OffsetDateTime};
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub store: PathBuf,
+    pub ca: PathBuf,
+    pub force: bool,
+    pub at: OffsetDateTime,
+    /// Overrides the CA's policy.
+    pub policy: Option<Policy>,
+}
+
+/// Whether a store is due, and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct Due {
+    pub due: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+    pub serial: String,
+    /// Set when the certificate is outside its validity: renewal then needs `--force`.
+    pub outside_validity: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Renewed {
+    pub issued_serial: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_due: OffsetDateTime,
+    pub issuer: String,
+    pub journal: Entry,
+    pub after: Report,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    NotDue(Due),
+    Renewed(Box<Renewed>),
+}
+
+/// Whether the store's certificate is due at `at` under `policy`.
+pub fn check(dir: &std::path::Path, policy: &Policy, at: OffsetDateTime) -> Result<Due, Error> {
+    let material = store::gather(&Sources {
+        store: Some(dir.to_path_buf()),
+        ..Sources::default()
+    })?;
+    let chosen = crate::select::select(&material, at);
+    let leaf = chosen.leaf.ok_or_else(|| {
+        Error::refused(
+            dir,
+            "holds no device certificate: enroll it (pki enroll) or repair it (pki repair)",
+        )
+    })?;
+    let seed = material
+        .manifest
+        .as_ref()
+        .map_or(leaf.common_name(), |m| m.device_id.clone());
+    let due_at = policy.renewal_due_jittered(leaf, &seed);
+    let outside_validity = if at > leaf.not_after {
+        Some(format!(
+            "the certificate expired at {}",
+            format(leaf.not_after)
+        ))
+    } else if at < leaf.not_before {
+        Some(format!(
+            "the certificate is not valid until {}",
+            format(leaf.not_before)
+        ))
+    } else {
+        None
+    };
+    Ok(Due {
+        due: at >= due_at,
+        due_at,
+        serial: leaf.serial.clone(),
+        outside_validity,
+    })
+}
+
+pub fn renew(req: &Request) -> Result<Outcome, Error> {
+    let dir = &req.store;
+    let manifest = Manifest::load(dir)
+        .map_err(|why| Error::refused(dir, why))?
+        .ok_or_else(|| {
+            Error::refused(
+                dir,
+                "not a managed store (no store.yaml): enroll it first (pki enroll)",
+            )
+        })?;
+    let mut authority = Ca::load(&req.ca)?;
+    if let Some(policy) = &req.policy {
+        authority.policy = policy.clone();
+    }
+    let policy = authority.policy.clone();
+    let due = check(dir, &policy, req.at)?;
+    if !req.force {
+        if let Some(why) = &due.outside_validity {
+            let in_grace = req.at <= due_at_grace(dir, &policy, req.at)?;
+            if !in_grace {
+                return Err(Error::refused(dir, format!("{why}: renewal does not replace an invalid certificate silently; check the clock, then pki renew --force (or pki repair --ca)")));
+            }
+        } else if !due.due {
+            return Ok(Outcome::NotDue(due));
+        }
+    }
+    let (_guard, _) = lock::acquire(dir).map_err(|e| match e {
+        lock::LockError::Held { pid } => Error::Locked {
+            path: dir.clone(),
+            pid,
+        },
+        lock::LockError::Io(why) => Error::BadRequest {
+            path: dir.clone(),
+            reason: why,
+        },
+    })?;
+    let (key, key_is_new) = if policy.renewal.reuse_key {
+        let pem = std::fs::read_to_string(dir.join(store::DEVICE_KEY))
+            .map_err(|e| Error::io(dir.join(store::DEVICE_KEY), e))?;
+        (
+            KeyPair::from_pem(&pem).map_err(|e| {
+                Error::refused(
+                    dir.join(store::DEVICE_KEY),
+                    format!("cannot reuse the key ({e})"),
+                )
+            })?,
+            false,
+        )
+    } else {
+        (crate::enroll::new_key(&policy, dir)?, true)
+    };
+    let csr = crate::enroll::csr(&manifest.device_id, &key).map_err(|e| Error::ca(dir, e))?;
+    let issued: Issued = ca::sign_csr(
+        &authority,
+        &dir.join("device.csr"),
+        &csr,
+        Some(&manifest.device_id),
+        req.at,
+    )?;
+    crate::enroll::check_pair(&key, &issued, dir)?;
+
+    let mut writes = vec![FileWrite {
+        name: store::DEVICE_CERT.into(),
+        bytes: issued.pem.clone().into_bytes(),
+        mode: 0o644,
+    }];
+    if key_is_new {
+        writes.push(FileWrite {
+            name: store::DEVICE_KEY.into(),
+            bytes: crate::enroll::pkcs8_pem(&key).into_bytes(),
+            mode: 0o600,
+        });
+    }
+    writes.push(FileWrite {
+        name: store::CHAIN.into(),
+        bytes: authority.chain_bundle(req.at)?.into_bytes(),
+        mode: 0o644,
+    });
+    writes.push(FileWrite {
+        name: store::TRUST.into(),
+        bytes: authority.trust_bundle(req.at)?.into_bytes(),
+        mode: 0o644,
+    });
+    let change = Change {
+        action: "renew".into(),
+        reason: format!(
+            "{} serial {} -> {} ({}){}",
+            if req.force {
+                "forced renewal of".to_string()
+            } else {
+                "renewal was due at ".to_string() + &format(due.due_at) + " for"
+            },
+            due.serial,
+            issued.serial,
+            if key_is_new { "new key" } else { "same key" },
+            if issued.truncated {
+                ", notAfter cut to the issuing CA's"
+            } else {
+                ""
+            }
+        ),
+        writes,
+        removes: Vec::new(),
+    };
+    let journal = change::apply(dir, &change, manifest, req.at).map_err(|e| Error::io(dir, e))?;
+    let judge = Judge {
+        at: req.at,
+        purpose: Purpose::Client,
+        policy: policy.clone(),
+    };
+    let after = diagnose(
+        &store::gather(&Sources {
+            store: Some(dir.clone()),
+            ..Sources::default()
+        })?,
+        &judge,
+    );
+    let next_due = check(dir, &policy, req.at)?.due_at;
+    Ok(Outcome::Renewed(Box::new(Renewed {
+        issued_serial: issued.serial,
+        not_after: issued.not_after,
+        next_due,
+        issuer: issued.issuer,
+        journal,
+        after,
+    })))
+}
+
+/// The last instant an expired certificate may still be renewed without `--force`.
+fn due_at_grace(
+    dir: &std::path::Path,
+    policy: &Policy,
+    at: OffsetDateTime,
+) -> Result<OffsetDateTime, Error> {
+    let material = store::gather(&Sources {
+        store: Some(dir.to_path_buf()),
+        ..Sources::default()
+    })?;
+    let chosen = crate::select::select(&material, at);
+    Ok(chosen.leaf.map_or(OffsetDateTime::UNIX_EPOCH, |l| {
+        if at < l.not_before {
+            OffsetDateTime::UNIX_EPOCH // not yet valid: never in grace
+        } else {
+            l.not_after + Duration::days(policy.renewal.grace_days.into())
+        }
+    }))
+}
