@@ -31,8 +31,11 @@ pub struct Common {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    #[value(alias = "table")]
     Text,
     Json,
+    /// Prometheus text exposition (audit only).
+    Prometheus,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +71,11 @@ pub enum Command {
         after_help = "Examples:\n  pki renew /var/lib/product/certs --ca /srv/fleet-ca --exec 'systemctl reload product'\n  pki renew --check /var/lib/product/certs   # for systemd ExecCondition=\n\nExit: 0 the store is good afterwards (renewed, or not yet due: the JSON says when it will be), 1 renewed but the --exec hook failed (the new certificate is kept), 2 due but refused (expired or not yet valid without --force), 3 due but the CA could not sign, 64 usage error. With --check: 0 due, 1 not due.\n\n--exec CMD is split into argv like a POSIX shell would (quotes, backslashes), but no shell runs it: no pipes, globs or variables. The hook gets PKI_STORE and PKI_SERIAL in its environment."
     )]
     Renew(Renew),
+    /// Audit a store or a folder of stores in parallel: text table, JSON or Prometheus metrics.
+    #[command(
+        after_help = "Examples:\n  pki audit /srv/collected-stores --format json\n  pki audit /var/lib/product/certs --format prometheus --output /var/lib/node_exporter/textfile/pki.prom\n\nExit: the worst status found: 0 ok, 1 warning, 2 critical, 3 unknown (a store could not be read; the audit goes on), 64 usage error."
+    )]
+    Audit(Audit),
     /// Store maintenance: undo the last change, install a certificate signed elsewhere.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -106,6 +114,23 @@ pub struct Renew {
     #[arg(long)]
     pub exec: Option<String>,
     /// Policy profile (default: the CA's; with --check the built-in device policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Audit {
+    /// Stores, or folders whose sub-folders are stores.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The server's trust anchors, for every store (default: each store's own trust.pem).
+    #[arg(long)]
+    pub trust: Option<PathBuf>,
+    /// Write the output to FILE atomically (temporary file and rename, as node_exporter's
+    /// textfile collector requires) instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Policy profile (default: the built-in device policy).
     #[arg(long)]
     pub policy: Option<PathBuf>,
 }

@@ -165,7 +165,7 @@ fn sign(
     }
     match format {
         Format::Json => json(&out)?,
-        Format::Text => {
+        Format::Text | Format::Prometheus => {
             if out_dir.is_some() {
                 line(&format!(
                     "{} certificate(s) issued, {} refused",
@@ -223,6 +223,6 @@ pub fn enroll(e: Enroll, at: OffsetDateTime, format: Format) -> Result<Outcome> 
 fn report(format: Format, value: serde_json::Value, text: &str) -> Result<()> {
     match format {
         Format::Json => json(&value),
-        Format::Text => line(text),
+        Format::Text | Format::Prometheus => line(text),
     }
 }

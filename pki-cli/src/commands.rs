@@ -12,6 +12,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     // The one place the clock is read: every judgement below uses `at`.
     let at = cli.common.at.unwrap_or_else(OffsetDateTime::now_utc);
     let format = cli.common.format;
+    if format == Format::Prometheus && !matches!(cli.command, Command::Audit(_)) {
+        return Err(UsageError("--format prometheus is for pki audit".into()).into());
+    }
     match cli.command {
         Command::Diagnose(d) => diagnose(d, at, format),
         Command::Inspect(i) => {
@@ -29,6 +32,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Enroll(e) => crate::ca::enroll(e, at, format),
         Command::Repair(r) => crate::repair::repair(r, at, format),
         Command::Renew(r) => crate::renew::renew(r, at, format),
+        Command::Audit(a) => crate::audit::audit(a, at, format),
         Command::Store(cmd) => crate::repair::store(cmd, at, format),
     }
 }

@@ -2,6 +2,7 @@
 //! requests, renders what comes back, and decides the exit code in one place ([`exit`]).
 
 mod args;
+mod audit;
 mod ca;
 mod commands;
 mod exit;

@@ -21,7 +21,7 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
         let due = renew::check(&r.store, &policy, at)?;
         match format {
             Format::Json => json(&due)?,
-            Format::Text => line(&format!(
+            Format::Text | Format::Prometheus => line(&format!(
                 "{}: renewal {} (due at {})",
                 r.store.display(),
                 if due.due { "is due" } else { "is not due" },
@@ -55,7 +55,7 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
                 Format::Json => {
                     json(&json!({"renewed": false, "due_at": t(due.due_at), "serial": due.serial}))?
                 }
-                Format::Text => line(&format!(
+                Format::Text | Format::Prometheus => line(&format!(
                     "not due: serial {} renews at {} (nothing changed)",
                     due.serial,
                     t(due.due_at)
@@ -77,7 +77,7 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
                     "journal": done.journal,
                     "hook": hook.as_ref().map(|h| match h { Ok(()) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e}) }),
                 }))?,
-                Format::Text => {
+                Format::Text | Format::Prometheus => {
                     line(&format!(
                         "renewed: serial {} valid until {}, next renewal due {}",
                         done.issued_serial,

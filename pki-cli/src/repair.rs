@@ -28,7 +28,7 @@ pub fn repair(r: Repair, at: OffsetDateTime, format: Format) -> Result<Outcome> 
     let status = outcome.after.as_ref().unwrap_or(&outcome.before).status;
     match format {
         Format::Json => json(&outcome)?,
-        Format::Text => {
+        Format::Text | Format::Prometheus => {
             line(&format!("before: {}", headline(&outcome.before)))?;
             if outcome.plan.is_empty() {
                 line("plan: nothing to do")?;
@@ -105,7 +105,7 @@ pub fn store(cmd: StoreCommand, at: OffsetDateTime, format: Format) -> Result<Ou
     };
     match format {
         Format::Json => json(&json!({"journal": entry}))?,
-        Format::Text => line(&format!(
+        Format::Text | Format::Prometheus => line(&format!(
             "{what}: {} (journal entry #{})",
             entry.reason, entry.seq
         ))?,

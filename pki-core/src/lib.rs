@@ -3,6 +3,7 @@
 //! never exits: it returns reports, findings and typed errors for `pki-cli` to render.
 
 pub mod atomic;
+pub mod audit;
 pub mod ca;
 pub mod cause;
 pub mod cert;

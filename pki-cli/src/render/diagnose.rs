@@ -8,7 +8,7 @@ use std::io::Write;
 pub fn diagnose(report: &Report, format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => super::json(report),
-        Format::Text => text(report),
+        Format::Text | Format::Prometheus => text(report),
     }
 }
 

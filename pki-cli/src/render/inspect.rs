@@ -6,7 +6,7 @@ use std::io::Write;
 pub fn inspect(reports: &[FileReport], format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => super::json(&reports),
-        Format::Text => text(reports),
+        Format::Text | Format::Prometheus => text(reports),
     }
 }
 

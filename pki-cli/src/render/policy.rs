@@ -8,7 +8,7 @@ pub fn policy_ok(path: &Path, policy: &Policy, format: Format) -> anyhow::Result
         Format::Json => {
             super::json(&serde_json::json!({"file": path, "valid": true, "policy": policy}))
         }
-        Format::Text => {
+        Format::Text | Format::Prometheus => {
             writeln!(
                 std::io::stdout().lock(),
                 "{}: policy '{}' is valid",
@@ -25,7 +25,7 @@ pub fn policy_error(path: &Path, reason: &str, format: Format) -> anyhow::Result
         Format::Json => {
             super::json(&serde_json::json!({"file": path, "valid": false, "error": reason}))
         }
-        Format::Text => {
+        Format::Text | Format::Prometheus => {
             eprintln!("{}: {reason}", path.display());
             Ok(())
         }

@@ -1,0 +1,254 @@
+//! `pki audit`: the fleet report as a table for people, the contract's JSON, or Prometheus
+//! text exposition (enix x509-certificate-exporter's metric names where they fit), written
+//! atomically with `--output`.
+
+use crate::args::{Audit, Format};
+use crate::exit::Outcome;
+use anyhow::Result;
+use pki_core::audit::{self, AuditStatus, Report, Request};
+use pki_core::timestamp::format as t;
+use pki_core::Policy;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use time::OffsetDateTime;
+
+pub fn audit(a: Audit, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+    let policy = match &a.policy {
+        Some(path) => Policy::load(path)?,
+        None => Policy::default(),
+    };
+    let req = Request {
+        paths: a.paths.clone(),
+        trust: a.trust.clone(),
+        at,
+        policy,
+    };
+    let bar = progress_bar(&req)?;
+    let report = audit::audit(&req, &|n| {
+        if let Some(bar) = &bar {
+            bar.inc(n as u64);
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+        Format::Prometheus => prometheus(&report),
+        Format::Text => table(&report),
+    };
+    match &a.output {
+        Some(path) => write_atomically(path, &text)?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(Outcome::Code(match report.worst() {
+        AuditStatus::Ok => 0,
+        AuditStatus::Warning => 1,
+        AuditStatus::Critical => 2,
+        AuditStatus::Unknown => 3,
+    }))
+}
+
+/// A progress bar on a terminal for runs of more than a few stores; nothing when piped.
+fn progress_bar(req: &Request) -> Result<Option<indicatif::ProgressBar>> {
+    if !std::io::stderr().is_terminal() {
+        return Ok(None);
+    }
+    let n = audit::discover(&req.paths)?.len();
+    Ok((n > 200).then(|| indicatif::ProgressBar::new(n as u64)))
+}
+
+fn table(r: &Report) -> String {
+    let mut out = String::new();
+    let mut rows: Vec<_> = r
+        .stores
+        .iter()
+        .filter(|s| s.status != AuditStatus::Ok)
+        .collect();
+    // most urgent first: status, then the soonest expiry
+    rows.sort_by_key(|s| {
+        (
+            std::cmp::Reverse(s.status),
+            s.certificate.as_ref().map(|c| c.not_after),
+        )
+    });
+    for s in rows {
+        let first = s
+            .findings
+            .iter()
+            .find(|f| f.is_critical())
+            .or_else(|| s.findings.first());
+        let _ = writeln!(
+            out,
+            "{:<8} {:<40} {:<22} {}",
+            format!("{:?}", s.status).to_uppercase(),
+            s.path.display(),
+            first.map(|f| f.code.as_str()).unwrap_or("-"),
+            s.certificate
+                .as_ref()
+                .map(|c| format!("notAfter {}", t(c.not_after)))
+                .unwrap_or_default()
+        );
+    }
+    let m = &r.summary;
+    let _ = writeln!(
+        out,
+        "{} stores at {}: {} ok, {} warning, {} critical, {} unknown",
+        m.stores,
+        t(r.at),
+        m.ok,
+        m.warning,
+        m.critical,
+        m.unknown
+    );
+    let _ = writeln!(
+        out,
+        "expiring within 7/30/90 days: {}/{}/{}",
+        r.expiring["7d"], r.expiring["30d"], r.expiring["90d"]
+    );
+    if !r.codes.is_empty() {
+        let codes: Vec<String> = r.codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        let _ = writeln!(out, "findings: {}", codes.join(", "));
+    }
+    out
+}
+
+fn prometheus(r: &Report) -> String {
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, samples: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let certs: Vec<_> = r
+        .stores
+        .iter()
+        .filter_map(|s| s.certificate.as_ref().map(|c| (s, c)))
+        .collect();
+    let cert_labels = |c: &pki_core::audit::CertFacts| {
+        labels(&[
+            ("filepath", &c.file.display().to_string()),
+            ("serial_number", &c.serial),
+            ("subject_CN", &c.subject_cn),
+            ("issuer_CN", &c.issuer_cn),
+        ])
+    };
+    gauge(
+        "x509_cert_not_after",
+        "Device certificate notAfter, seconds since the epoch.",
+        certs
+            .iter()
+            .map(|(_, c)| (cert_labels(c), c.not_after.unix_timestamp().to_string()))
+            .collect(),
+    );
+    gauge(
+        "x509_cert_not_before",
+        "Device certificate notBefore, seconds since the epoch.",
+        certs
+            .iter()
+            .map(|(_, c)| (cert_labels(c), c.not_before.unix_timestamp().to_string()))
+            .collect(),
+    );
+    gauge(
+        "x509_cert_expired",
+        "1 if the device certificate is expired at the audit time.",
+        certs
+            .iter()
+            .map(|(_, c)| (cert_labels(c), u8::from(c.not_after < r.at).to_string()))
+            .collect(),
+    );
+    gauge(
+        "pki_store_status",
+        "Store status: 0 ok, 1 warning, 2 critical, 3 unknown.",
+        r.stores
+            .iter()
+            .map(|s| {
+                (
+                    labels(&[
+                        ("path", &s.path.display().to_string()),
+                        ("device_id", s.device_id.as_deref().unwrap_or("")),
+                    ]),
+                    (s.status as u8).to_string(),
+                )
+            })
+            .collect(),
+    );
+    gauge(
+        "pki_findings",
+        "Stores carrying each finding code.",
+        r.codes
+            .iter()
+            .map(|(c, n)| (labels(&[("code", c.as_str())]), n.to_string()))
+            .collect(),
+    );
+    let m = &r.summary;
+    gauge(
+        "pki_stores",
+        "Stores by status.",
+        [
+            ("ok", m.ok),
+            ("warning", m.warning),
+            ("critical", m.critical),
+            ("unknown", m.unknown),
+        ]
+        .iter()
+        .map(|(s, n)| (labels(&[("status", s)]), n.to_string()))
+        .collect(),
+    );
+    gauge(
+        "pki_stores_expiring",
+        "Stores whose certificate expires within the window.",
+        r.expiring
+            .iter()
+            .map(|(w, n)| (labels(&[("within", w)]), n.to_string()))
+            .collect(),
+    );
+    gauge(
+        "pki_stores_scanned",
+        "Stores scanned by the audit.",
+        vec![(String::new(), m.stores.to_string())],
+    );
+    gauge(
+        "pki_audit_duration_seconds",
+        "Wall time of the audit.",
+        vec![(String::new(), format!("{:.3}", r.duration.as_secs_f64()))],
+    );
+    gauge(
+        "pki_audit_timestamp_seconds",
+        "The instant the audit judged at.",
+        vec![(String::new(), r.at.unix_timestamp().to_string())],
+    );
+    out
+}
+
+/// `{a="x",b="y"}` with the exposition format's escaping (backslash, quote, newline).
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}=\"{}\"",
+                v.replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n")
+            )
+        })
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// Temporary file beside the target, fsynced, renamed: a collector never reads half a file.
+fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| crate::args::UsageError(format!("{}: not a file name", path.display())))?;
+    pki_core::atomic::write(dir, name, text.as_bytes(), 0o644)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}
