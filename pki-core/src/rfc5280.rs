@@ -211,9 +211,11 @@ fn bad_dns_name(dns: &str) -> Option<&'static str> {
     }
 }
 
+/// An extension's short name (the registry is built once: it is a large map).
 fn extension_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
-    oids::OidRegistry::default()
-        .with_x509()
+    static REGISTRY: std::sync::OnceLock<oids::OidRegistry<'static>> = std::sync::OnceLock::new();
+    REGISTRY
+        .get_or_init(|| oids::OidRegistry::default().with_x509())
         .get(oid)
         .map(|entry| entry.sn().to_string())
         .unwrap_or_else(|| oid.to_id_string())
