@@ -12,7 +12,7 @@ use crate::key::Key;
 use crate::lock;
 use crate::manifest::Manifest;
 use crate::policy::{KeyKind, Policy};
-use crate::store::{self, Sources};
+use crate::store;
 use crate::verify::Purpose;
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -53,16 +53,7 @@ pub fn enroll(req: &Enrollment) -> Result<Outcome, Error> {
         return Ok(unchanged);
     }
     std::fs::create_dir_all(&req.store).map_err(|e| Error::io(&req.store, e))?;
-    let (_guard, cleared_lock) = lock::acquire(&req.store).map_err(|e| match e {
-        lock::LockError::Held { pid } => Error::Locked {
-            path: req.store.clone(),
-            pid,
-        },
-        lock::LockError::Io(why) => Error::BadRequest {
-            path: req.store.clone(),
-            reason: why,
-        },
-    })?;
+    let (_guard, cleared_lock) = lock::hold(&req.store)?;
 
     let key = device_key(req, &authority.policy)?;
     let csr = csr(&req.device_id, &key).map_err(|e| Error::ca(&req.ca, e))?;
@@ -129,10 +120,7 @@ fn existing(req: &Enrollment, policy: &Policy) -> Result<Option<Outcome>, Error>
         return Ok(None); // --force re-enrolls whatever is there (the old files go to backup/)
     }
     let manifest = Manifest::load(&req.store).map_err(|why| Error::refused(&req.store, why))?;
-    let material = store::gather(&Sources {
-        store: Some(req.store.clone()),
-        ..Sources::default()
-    })?;
+    let material = store::gather_store(&req.store)?;
     let report = diagnose(
         &material,
         &Request {

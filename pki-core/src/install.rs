@@ -27,16 +27,7 @@ pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry
         .into_iter()
         .next()
         .ok_or_else(|| Error::refused(cert_file, "holds no device certificate"))?;
-    let (_guard, _) = lock::acquire(dir).map_err(|e| match e {
-        lock::LockError::Held { pid } => Error::Locked {
-            path: dir.to_path_buf(),
-            pid,
-        },
-        lock::LockError::Io(why) => Error::BadRequest {
-            path: dir.to_path_buf(),
-            reason: why,
-        },
-    })?;
+    let (_guard, _) = lock::hold(dir)?;
     let mut writes = vec![FileWrite {
         name: store::DEVICE_CERT.into(),
         bytes: leaf.der_pem(),

@@ -61,6 +61,21 @@ pub enum LockError {
     Io(String),
 }
 
+/// [`acquire`], with its failures in the crate's error vocabulary (a live holder is
+/// `Error::Locked`, exit 3), for every command that writes.
+pub fn hold(dir: &Path) -> Result<(Guard, Option<String>), crate::error::Error> {
+    acquire(dir).map_err(|e| match e {
+        LockError::Held { pid } => crate::error::Error::Locked {
+            path: dir.to_path_buf(),
+            pid,
+        },
+        LockError::Io(why) => crate::error::Error::BadRequest {
+            path: dir.to_path_buf(),
+            reason: why,
+        },
+    })
+}
+
 /// Takes `dir`'s lock: creates `.lock` holding our pid. A stale lock (its process gone) is
 /// replaced, and `cleared` says whose it was.
 pub fn acquire(dir: &Path) -> Result<(Guard, Option<String>), LockError> {

@@ -11,7 +11,7 @@ use crate::journal::Entry;
 use crate::lock;
 use crate::manifest::Manifest;
 use crate::policy::Policy;
-use crate::store::{self, Sources};
+use crate::store;
 use crate::timestamp::format;
 use crate::verify::Purpose;
 use rcgen::KeyPair;
@@ -61,10 +61,7 @@ pub enum Outcome {
 
 /// Whether the store's certificate is due at `at` under `policy`.
 pub fn check(dir: &std::path::Path, policy: &Policy, at: OffsetDateTime) -> Result<Due, Error> {
-    let material = store::gather(&Sources {
-        store: Some(dir.to_path_buf()),
-        ..Sources::default()
-    })?;
+    let material = store::gather_store(dir)?;
     let chosen = crate::select::select(&material, at);
     let leaf = chosen.leaf.ok_or_else(|| {
         Error::refused(
@@ -124,16 +121,7 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
             return Ok(Outcome::NotDue(due));
         }
     }
-    let (_guard, _) = lock::acquire(dir).map_err(|e| match e {
-        lock::LockError::Held { pid } => Error::Locked {
-            path: dir.clone(),
-            pid,
-        },
-        lock::LockError::Io(why) => Error::BadRequest {
-            path: dir.clone(),
-            reason: why,
-        },
-    })?;
+    let (_guard, _) = lock::hold(dir)?;
     let (key, key_is_new) = if policy.renewal.reuse_key {
         let pem = std::fs::read_to_string(dir.join(store::DEVICE_KEY))
             .map_err(|e| Error::io(dir.join(store::DEVICE_KEY), e))?;
@@ -208,13 +196,7 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
         purpose: Purpose::Client,
         policy: policy.clone(),
     };
-    let after = diagnose(
-        &store::gather(&Sources {
-            store: Some(dir.clone()),
-            ..Sources::default()
-        })?,
-        &judge,
-    );
+    let after = diagnose(&store::gather_store(dir)?, &judge);
     let next_due = check(dir, &policy, req.at)?.due_at;
     Ok(Outcome::Renewed(Box::new(Renewed {
         issued_serial: issued.serial,
@@ -232,10 +214,7 @@ fn due_at_grace(
     policy: &Policy,
     at: OffsetDateTime,
 ) -> Result<OffsetDateTime, Error> {
-    let material = store::gather(&Sources {
-        store: Some(dir.to_path_buf()),
-        ..Sources::default()
-    })?;
+    let material = store::gather_store(dir)?;
     let chosen = crate::select::select(&material, at);
     Ok(chosen.leaf.map_or(OffsetDateTime::UNIX_EPOCH, |l| {
         if at < l.not_before {

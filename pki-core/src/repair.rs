@@ -17,7 +17,7 @@ use crate::key::Key;
 use crate::lock;
 use crate::manifest::Manifest;
 use crate::policy::Policy;
-use crate::store::{self, material_from, Candidate, Sources};
+use crate::store::{self, material_from, Candidate};
 use crate::verify::Purpose;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -63,13 +63,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         purpose: Purpose::Client,
         policy: req.policy.clone(),
     };
-    let before = diagnose(
-        &store::gather(&Sources {
-            store: Some(dir.clone()),
-            ..Sources::default()
-        })?,
-        &judge,
-    );
+    let before = diagnose(&store::gather_store(dir)?, &judge);
     let manifest = Manifest::load(dir)
         .map_err(|why| Error::refused(dir, why))?
         .unwrap_or_else(|| Manifest::new("unknown", &req.policy.name));
@@ -87,16 +81,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         }
         None
     } else {
-        let (guard, cleared) = lock::acquire(dir).map_err(|e| match e {
-            lock::LockError::Held { pid } => Error::Locked {
-                path: dir.clone(),
-                pid,
-            },
-            lock::LockError::Io(why) => Error::BadRequest {
-                path: dir.clone(),
-                reason: why,
-            },
-        })?;
+        let (guard, cleared) = lock::hold(dir)?;
         if let Some(cleared) = cleared {
             plan.push(Step {
                 action: "clear-stale-lock",
@@ -212,13 +197,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
     if req.dry_run || (writes.is_empty() && stale.is_empty()) {
         drop(guard);
         let after = (!req.dry_run && !plan.is_empty())
-            .then(|| {
-                store::gather(&Sources {
-                    store: Some(dir.clone()),
-                    ..Sources::default()
-                })
-                .map(|m| diagnose(&m, &judge))
-            })
+            .then(|| store::gather_store(dir).map(|m| diagnose(&m, &judge)))
             .transpose()?;
         return Ok(Outcome {
             before,
@@ -242,13 +221,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
     };
     let entry = Some(change::apply(dir, &change, manifest, req.at).map_err(|e| Error::io(dir, e))?);
     drop(guard);
-    let after = diagnose(
-        &store::gather(&Sources {
-            store: Some(dir.clone()),
-            ..Sources::default()
-        })?,
-        &judge,
-    );
+    let after = diagnose(&store::gather_store(dir)?, &judge);
     Ok(Outcome {
         before,
         plan,

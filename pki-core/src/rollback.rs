@@ -20,16 +20,7 @@ pub fn rollback(dir: &Path, at: OffsetDateTime) -> Result<Entry, Error> {
                 "not a managed store (no store.yaml): nothing the toolkit did to undo",
             )
         })?;
-    let (_guard, _) = lock::acquire(dir).map_err(|e| match e {
-        lock::LockError::Held { pid } => Error::Locked {
-            path: dir.to_path_buf(),
-            pid,
-        },
-        lock::LockError::Io(why) => Error::BadRequest {
-            path: dir.to_path_buf(),
-            reason: why,
-        },
-    })?;
+    let (_guard, _) = lock::hold(dir)?;
     let entries = journal::read(dir);
     let last = entries
         .last()

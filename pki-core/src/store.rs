@@ -128,6 +128,14 @@ pub fn material_from(dir: &Path, candidate: &Candidate) -> Material {
     g.finish()
 }
 
+/// A store folder's material, its own files only.
+pub fn gather_store(dir: &Path) -> Result<Material, Error> {
+    gather(&Sources {
+        store: Some(dir.to_path_buf()),
+        ..Sources::default()
+    })
+}
+
 /// Reads the files `src` names and sorts their content into a [`Material`].
 pub fn gather(src: &Sources) -> Result<Material, Error> {
     let mut g = Gatherer::default();
