@@ -556,3 +556,31 @@ fn two_repairs_at_once_neither_corrupts() {
     let d = diagnose(&case.store);
     assert_eq!(d.code, 0, "{}", d.stdout);
 }
+
+#[test]
+fn an_expired_generation_in_backup_is_never_restored() {
+    // enrolled for 10 days, then re-enrolled: the expired generation sits in backup/
+    let case = enrolled_for("fix-noexpired", 10);
+    assert_eq!(
+        enroll(
+            &case.store,
+            &case.ca,
+            "dev-fix",
+            "2026-02-20T00:00:00Z",
+            &["--force"]
+        )
+        .code,
+        0
+    );
+    std::fs::write(case.store.join("device.crt"), "").unwrap();
+    // no CA at hand: the only certificate left is the expired one
+    let run = repair(&case.store, &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(actions(&run), ["request-certificate"], "{}", run.stdout);
+    assert!(
+        std::fs::read(case.store.join("device.crt"))
+            .unwrap()
+            .is_empty(),
+        "the expired certificate was not put back"
+    );
+}
