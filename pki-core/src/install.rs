@@ -36,18 +36,16 @@ pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry
     let mut removes = Vec::new();
     let pending = std::fs::read(dir.join(PENDING_KEY)).ok();
     let present = std::fs::read(dir.join(store::DEVICE_KEY)).ok();
-    let matching = |bytes: &Option<Vec<u8>>| {
-        bytes
-            .as_ref()
-            .and_then(|b| {
-                decode(&dir.join("key"), b)
-                    .keys
-                    .into_iter()
-                    .find(|k| k.matches(&leaf))
-            })
-            .map(|k| (k, b_clone(bytes)))
+    // the key in `bytes` that belongs to the certificate, with the bytes to install
+    let matching = |bytes: Option<Vec<u8>>| {
+        let bytes = bytes?;
+        let key = decode(&dir.join("key"), &bytes)
+            .keys
+            .into_iter()
+            .find(|k| k.matches(&leaf))?;
+        Some((key, bytes))
     };
-    let (key, key_bytes, from_pending) = match (matching(&pending), matching(&present)) {
+    let (key, key_bytes, from_pending) = match (matching(pending), matching(present)) {
         (Some((k, b)), _) => (k, b, true),
         (None, Some((k, b))) => (k, b, false),
         (None, None) => {
@@ -92,8 +90,4 @@ pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry
         removes,
     };
     change::apply(dir, &change, manifest, at).map_err(|e| Error::io(dir, e))
-}
-
-fn b_clone(bytes: &Option<Vec<u8>>) -> Vec<u8> {
-    bytes.clone().unwrap_or_default()
 }
