@@ -265,6 +265,7 @@ impl Gatherer {
                 )));
                 return Ok(());
             }
+            Read::LeavesStore(_) if role == Role::Any => return Ok(()), // a foreign stray: not ours to follow
             Read::LeavesStore(target) => {
                 self.m.findings.push(corrupt(format!(
                     "a symlink leading out of the store (to {}); not followed",

@@ -260,6 +260,10 @@ fn a_foreign_folder_is_classified_by_content_not_name() {
     pki_tests::store::set_mode(&key, 0o600);
     dir.write("d.bin", &issuing.pem);
     dir.write("notes.txt", "not a certificate\n");
+    // a stray symlink to somewhere else on the machine is not followed, and not held against it
+    let elsewhere = TempDir::new("elsewhere");
+    let outside = elsewhere.write("other.pem", &root.pem);
+    std::os::unix::fs::symlink(&outside, dir.join("linked.pem")).unwrap();
     for n in 0..3000 {
         dir.write(&format!("junk/{n}.txt"), "x");
         if n < 2000 {
