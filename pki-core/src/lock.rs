@@ -81,27 +81,32 @@ pub fn hold(dir: &Path) -> Result<(Guard, Option<String>), crate::error::Error> 
 pub fn acquire(dir: &Path) -> Result<(Guard, Option<String>), LockError> {
     let path = dir.join(LOCK);
     let mut cleared = None;
-    for _ in 0..2 {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut file) => {
-                use std::io::Write;
-                file.write_all(std::process::id().to_string().as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| LockError::Io(format!("{}: {e}", path.display())))?;
-                return Ok((Guard { path }, cleared));
-            }
+    for _ in 0..3 {
+        // the pid goes in first and the lock appears whole (hard link), so nobody ever
+        // reads an empty lock and takes it for a stale one
+        let mine = dir.join(format!("{LOCK}.{}", std::process::id()));
+        std::fs::write(&mine, std::process::id().to_string())
+            .and_then(|()| std::fs::File::open(&mine).and_then(|f| f.sync_all()))
+            .map_err(|e| LockError::Io(format!("{}: {e}", mine.display())))?;
+        let linked = std::fs::hard_link(&mine, &path);
+        let _ = std::fs::remove_file(&mine);
+        match linked {
+            Ok(()) => return Ok((Guard { path }, cleared)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
                 match text.trim().parse::<u32>() {
                     Ok(pid) if is_alive(pid) => return Err(LockError::Held { pid }),
                     _ => {
-                        cleared = Some(format!("stale lock ({}) cleared", text.trim()));
-                        std::fs::remove_file(&path)
-                            .map_err(|e| LockError::Io(format!("{}: {e}", path.display())))?;
+                        match std::fs::remove_file(&path) {
+                            Ok(()) => {
+                                cleared = Some(format!("stale lock ({}) cleared", text.trim()))
+                            }
+                            // its holder finished meanwhile and removed it: just try again
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(e) => {
+                                return Err(LockError::Io(format!("{}: {e}", path.display())))
+                            }
+                        }
                     }
                 }
             }
