@@ -584,3 +584,22 @@ fn an_expired_generation_in_backup_is_never_restored() {
         "the expired certificate was not put back"
     );
 }
+
+#[test]
+fn rolling_back_an_enrollment_moves_its_files_out_and_keeps_the_key() {
+    let case = enrolled("rollback-enroll");
+    let key = std::fs::read(case.store.join("device.key")).unwrap();
+    let run = pki(["store", "rollback", case.store.to_str().unwrap(), "--at", AT, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for f in ["device.crt", "device.key", "chain.pem", "trust.pem"] {
+        assert!(!case.store.join(f).exists(), "{f} is out of the store");
+    }
+    let backup = run.json()["journal"]["backup"].as_str().unwrap().to_string();
+    let saved = case.store.join(backup).join("device.key");
+    assert_eq!(std::fs::read(&saved).unwrap(), key, "the key is never deleted");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600);
+    // and the rollback itself can be undone
+    assert_eq!(pki(["store", "rollback", case.store.to_str().unwrap(), "--at", AT]).code, 0);
+    assert_eq!(serial(&case.store), case.serial);
+}
