@@ -411,7 +411,12 @@ fn plan_files(
         };
         let Some(key_bytes) = key_bytes else { continue };
         let mut candidate = target.clone();
-        candidate.cert = Some(cert.der_pem());
+        // the present file as it is when it holds just this certificate (no needless rewrite)
+        candidate.cert = if whence == "present" && present.len() == 1 {
+            current.cert.clone()
+        } else {
+            Some(cert.der_pem())
+        };
         candidate.key = Some(key_bytes.clone());
         if !accepted(&candidate) {
             candidate.chain = rebuild_chain(cert, &candidate, at_hand);

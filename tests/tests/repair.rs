@@ -589,17 +589,71 @@ fn an_expired_generation_in_backup_is_never_restored() {
 fn rolling_back_an_enrollment_moves_its_files_out_and_keeps_the_key() {
     let case = enrolled("rollback-enroll");
     let key = std::fs::read(case.store.join("device.key")).unwrap();
-    let run = pki(["store", "rollback", case.store.to_str().unwrap(), "--at", AT, "--format", "json"]);
+    let run = pki([
+        "store",
+        "rollback",
+        case.store.to_str().unwrap(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     for f in ["device.crt", "device.key", "chain.pem", "trust.pem"] {
         assert!(!case.store.join(f).exists(), "{f} is out of the store");
     }
-    let backup = run.json()["journal"]["backup"].as_str().unwrap().to_string();
+    let backup = run.json()["journal"]["backup"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let saved = case.store.join(backup).join("device.key");
-    assert_eq!(std::fs::read(&saved).unwrap(), key, "the key is never deleted");
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        key,
+        "the key is never deleted"
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     // and the rollback itself can be undone
-    assert_eq!(pki(["store", "rollback", case.store.to_str().unwrap(), "--at", AT]).code, 0);
+    assert_eq!(
+        pki([
+            "store",
+            "rollback",
+            case.store.to_str().unwrap(),
+            "--at",
+            AT
+        ])
+        .code,
+        0
+    );
     assert_eq!(serial(&case.store), case.serial);
+}
+
+#[test]
+fn a_harmless_hand_edit_is_recorded_not_rewritten() {
+    let case = enrolled("fix-record");
+    let crlf = std::fs::read_to_string(case.store.join("device.crt"))
+        .unwrap()
+        .replace('\n', "\r\n");
+    std::fs::write(case.store.join("device.crt"), &crlf).unwrap();
+    assert_eq!(
+        diagnose(&case.store).root_cause().as_deref(),
+        Some("STORE_TAMPERED")
+    );
+    let run = repair(&case.store, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(actions(&run), ["record-hand-edits"]);
+    assert_eq!(
+        std::fs::read_to_string(case.store.join("device.crt")).unwrap(),
+        crlf,
+        "the bytes are kept as they are"
+    );
+    assert_eq!(diagnose(&case.store).code, 0);
+    assert!(repair(&case.store, &[]).json()["plan"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
