@@ -47,6 +47,20 @@ where
     }
 }
 
+/// `pki diagnose STORE --at AT --format json` plus `extra` flags.
+pub fn diagnose(store: &std::path::Path, at: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "diagnose",
+        store.to_str().expect("utf-8 path"),
+        "--at",
+        at,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    pki(&args)
+}
+
 impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {

@@ -4,24 +4,12 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use pki_tests::ca::{enroll, init, snapshot};
+use pki_tests::run::diagnose;
 use pki_tests::{openssl, pki, TempDir, AT};
 use std::os::unix::fs::PermissionsExt;
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-fn diagnose(store: &std::path::Path, at: &str, extra: &[&str]) -> pki_tests::Run {
-    let mut args = vec![
-        "diagnose",
-        store.to_str().unwrap(),
-        "--at",
-        at,
-        "--format",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    pki(&args)
 }
 
 #[test]

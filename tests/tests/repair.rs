@@ -60,14 +60,7 @@ fn repair(store: &Path, extra: &[&str]) -> Run {
 }
 
 fn diagnose(store: &Path) -> Run {
-    pki([
-        "diagnose",
-        store.to_str().unwrap(),
-        "--at",
-        AT,
-        "--format",
-        "json",
-    ])
+    pki_tests::run::diagnose(store, AT, &[])
 }
 
 fn serial(store: &Path) -> String {

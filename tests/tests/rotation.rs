@@ -5,24 +5,12 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use pki_tests::ca::{enroll, init};
+use pki_tests::run::diagnose;
 use pki_tests::tls::mutual_tls;
 use pki_tests::{pki, TempDir, AT};
 
 const LATER: &str = "2026-04-01T00:00:00Z";
 const AFTER_OVERLAP: &str = "2026-06-01T00:00:00Z";
-
-fn diagnose(store: &std::path::Path, at: &str, extra: &[&str]) -> pki_tests::Run {
-    let mut args = vec![
-        "diagnose",
-        store.to_str().unwrap(),
-        "--at",
-        at,
-        "--format",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    pki(&args)
-}
 
 #[test]
 fn issuing_ca_rotation_keeps_old_endpoints_during_the_overlap_then_names_ca_rotated() {
