@@ -8,7 +8,6 @@ use crate::diagnose::{diagnose_with, Request as Judge, Status, Verdict};
 use crate::error::Error;
 use crate::finding::{Code, Finding};
 use crate::policy::Policy;
-use crate::select::select;
 use crate::store::{self, Sources};
 use crate::verify::{Purpose, Verifier};
 use rayon::prelude::*;
@@ -261,32 +260,26 @@ fn judge_store(
             .clone()
     };
     let report = diagnose_with(&material, judge, &verifier);
-    let chosen = select(&material, judge.at);
-    let certificate = chosen.leaf.map(|leaf| CertFacts {
-        serial: leaf.serial.clone(),
-        subject_cn: leaf.common_name(),
-        issuer_cn: leaf
-            .issuer
-            .split(", ")
-            .find_map(|p| p.strip_prefix("CN="))
-            .unwrap_or(&leaf.issuer)
-            .to_string(),
-        not_before: leaf.not_before,
-        not_after: leaf.not_after,
-        sha256: leaf.sha256.clone(),
-        file: leaf.origin.path.clone(),
+    let certificate = report.certificate.as_ref().map(|c| CertFacts {
+        serial: c.serial.clone(),
+        subject_cn: common_name(&c.subject),
+        issuer_cn: common_name(&c.issuer),
+        not_before: c.not_before,
+        not_after: c.not_after,
+        sha256: c.sha256.clone(),
+        file: c.file.clone(),
     });
-    let key_fingerprint = chosen
-        .key
-        .filter(|k| chosen.leaf.is_some_and(|l| k.matches(l)))
-        .and_then(|k| k.fingerprint());
+    let key_fingerprint = report
+        .certificate
+        .as_ref()
+        .and_then(|c| c.key_sha256.clone());
     StoreResult {
         path: path.to_path_buf(),
         device_id: material
             .manifest
             .as_ref()
             .map(|m| m.device_id.clone())
-            .or_else(|| chosen.leaf.map(|l| l.common_name())),
+            .or_else(|| certificate.as_ref().map(|c| c.subject_cn.clone())),
         verdict: Some(report.verdict),
         status: match report.status {
             Status::Ok => AuditStatus::Ok,
@@ -297,6 +290,14 @@ fn judge_store(
         certificate,
         key_fingerprint,
     }
+}
+
+/// The first CN of an RFC 4514-style name, or the whole name.
+fn common_name(name: &str) -> String {
+    name.split(", ")
+        .find_map(|p| p.strip_prefix("CN="))
+        .unwrap_or(name)
+        .to_string()
 }
 
 /// DUPLICATE_IDENTITY on every store that shares its private key or its certificate with

@@ -66,6 +66,8 @@ pub struct Summary {
     pub file: PathBuf,
     pub key_algorithm: String,
     pub san: Vec<String>,
+    /// SHA-256 of the public key of the private key at hand, when it is the certificate's.
+    pub key_sha256: Option<String>,
     /// When the policy makes it due for renewal.
     #[serde(with = "time::serde::rfc3339")]
     pub renewal_due: OffsetDateTime,
@@ -138,7 +140,11 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
         purpose: &req.purpose,
         at: req.at,
     }));
-    let summary = summary(leaf, &req.policy);
+    let mut summary = summary(leaf, &req.policy);
+    summary.key_sha256 = chosen
+        .key
+        .filter(|k| k.matches(leaf))
+        .and_then(|k| k.fingerprint());
     Report::new(findings, Some(summary), material, req)
 }
 
@@ -287,6 +293,7 @@ fn summary(leaf: &Cert, policy: &Policy) -> Summary {
         file: leaf.origin.path.clone(),
         key_algorithm: leaf.key.to_string(),
         san: leaf.sans.clone(),
+        key_sha256: None,
         renewal_due: policy.renewal_due(leaf.not_before, leaf.not_after),
     }
 }
