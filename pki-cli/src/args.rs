@@ -51,10 +51,16 @@ pub enum Command {
     )]
     Inspect(Inspect),
     /// Policy profiles.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  pki policy check policies/device.yaml"
+    )]
     Policy(PolicyCommand),
     /// The certificate authority: init, sign, revoke, crl, rotate, bundle.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  pki ca init /srv/fleet-ca --name Fleet && pki ca sign --ca /srv/fleet-ca device.csr > device.crt"
+    )]
     Ca(CaCommand),
     /// Enroll a device: key made in the store, CSR signed by the CA, store written crash-safe.
     #[command(
@@ -77,7 +83,10 @@ pub enum Command {
     )]
     Audit(Audit),
     /// Store maintenance: undo the last change, install a certificate signed elsewhere.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  pki store rollback /var/lib/product/certs"
+    )]
     Store(StoreCommand),
 }
 
