@@ -650,3 +650,28 @@ fn a_harmless_hand_edit_is_recorded_not_rewritten() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn run_as_root_written_files_take_the_store_folders_owner() {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        != 0
+    {
+        return; // only root can hand files to another owner; nothing to check otherwise
+    }
+    let case = enrolled("fix-owner");
+    // the product's service account owns its store
+    std::os::unix::fs::chown(&case.store, Some(4242), Some(4242)).unwrap();
+    pki_tests::store::set_mode(&case.store.join("device.key"), 0o644);
+    let run = repair(&case.store, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let key = std::fs::metadata(case.store.join("device.key")).unwrap();
+    assert_eq!(
+        (key.uid(), key.gid()),
+        (4242, 4242),
+        "the service account can still read its key"
+    );
+    assert_eq!(key.mode() & 0o777, 0o600);
+}
