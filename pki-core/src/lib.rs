@@ -25,6 +25,7 @@ pub mod key;
 pub mod lint;
 pub mod lock;
 pub mod manifest;
+pub mod memo;
 pub mod origin;
 pub mod policy;
 pub mod possession;

@@ -23,10 +23,18 @@ pub enum Purpose {
     Server { name: String },
 }
 
-/// The ring provider, chosen explicitly and built once per process.
+/// The ring provider, chosen explicitly and built once per process, its signature checks
+/// remembered ([`crate::memo`]) so a fleet's shared intermediate is checked once.
 pub fn provider() -> &'static Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+    PROVIDER.get_or_init(|| {
+        let ring = rustls::crypto::ring::default_provider();
+        let algorithms = crate::memo::memoized(ring.signature_verification_algorithms);
+        Arc::new(CryptoProvider {
+            signature_verification_algorithms: algorithms,
+            ..ring
+        })
+    })
 }
 
 /// A verifier configured like the server that will judge the certificate.
