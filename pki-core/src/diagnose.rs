@@ -91,7 +91,9 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
     findings.extend(refused(material, verifier));
     // hand edits stand beside the reasons rustls rejects for, after them
     let tampered = match (&material.manifest, &material.store) {
-        (Some(manifest), Some(dir)) => crate::integrity::tampered(dir, manifest, &material.journal),
+        (Some(manifest), Some(dir)) => {
+            crate::integrity::tampered(dir, manifest, &material.journal, &material.file_hashes)
+        }
         _ => Vec::new(),
     };
     let chosen = select(material, req.at);

@@ -7,15 +7,25 @@ use crate::finding::{Code, Finding};
 use crate::journal::{self, Entry};
 use crate::manifest::{file_hash, Manifest};
 use crate::policy::Policy;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// STORE_TAMPERED for every file that differs from the manifest with no journal entry that
 /// wrote its present bytes. The toolkit journals before it writes, so its own writes, even one
 /// cut short by a crash, are always explained; a hand edit never is.
-pub fn tampered(dir: &Path, manifest: &Manifest, journal: &[Entry]) -> Vec<Finding> {
+/// `read` holds the hashes of files already read (the others are read here).
+pub fn tampered(
+    dir: &Path,
+    manifest: &Manifest,
+    journal: &[Entry],
+    read: &BTreeMap<String, String>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for (file, recorded) in &manifest.files {
-        let now = file_hash(&dir.join(file));
+        let now = read
+            .get(file)
+            .cloned()
+            .or_else(|| file_hash(&dir.join(file)));
         if now.as_deref() == Some(recorded.as_str())
             || journal::explains(journal, file, now.as_deref())
         {

@@ -38,6 +38,9 @@ pub struct Due {
     pub serial: String,
     /// Set when the certificate is outside its validity: renewal then needs `--force`.
     pub outside_validity: Option<String>,
+    /// Expired, but within the policy's `grace_days`: renewal may go ahead without `--force`.
+    #[serde(skip)]
+    pub in_grace: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,11 +90,13 @@ pub fn check(dir: &std::path::Path, policy: &Policy, at: OffsetDateTime) -> Resu
     } else {
         None
     };
+    let grace = Duration::days(policy.renewal.grace_days.into());
     Ok(Due {
         due: at >= due_at,
         due_at,
         serial: leaf.serial.clone(),
         outside_validity,
+        in_grace: at > leaf.not_after && at <= leaf.not_after + grace,
     })
 }
 
@@ -113,8 +118,7 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
     let due = check(dir, &policy, req.at)?;
     if !req.force {
         if let Some(why) = &due.outside_validity {
-            let in_grace = req.at <= due_at_grace(dir, &policy, req.at)?;
-            if !in_grace {
+            if !due.in_grace {
                 return Err(Error::refused(dir, format!("{why}: renewal does not replace an invalid certificate silently; check the clock, then pki renew --force (or pki repair --ca)")));
             }
         } else if !due.due {
@@ -190,6 +194,7 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
         writes,
         removes: Vec::new(),
     };
+    let device_id = manifest.device_id.clone();
     let journal = change::apply(dir, &change, manifest, req.at).map_err(|e| Error::io(dir, e))?;
     let judge = Judge {
         at: req.at,
@@ -197,7 +202,13 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
         policy: policy.clone(),
     };
     let after = diagnose(&store::gather_store(dir)?, &judge);
-    let next_due = check(dir, &policy, req.at)?.due_at;
+    // the next due time, from the certificate just issued (no need to read the store again)
+    let next_due = crate::decode::decode(&dir.join(store::DEVICE_CERT), issued.pem.as_bytes())
+        .certs
+        .first()
+        .map_or(issued.not_after, |c| {
+            policy.renewal_due_jittered(c, &device_id)
+        });
     Ok(Outcome::Renewed(Box::new(Renewed {
         issued_serial: issued.serial,
         not_after: issued.not_after,
@@ -206,21 +217,4 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
         journal,
         after,
     })))
-}
-
-/// The last instant an expired certificate may still be renewed without `--force`.
-fn due_at_grace(
-    dir: &std::path::Path,
-    policy: &Policy,
-    at: OffsetDateTime,
-) -> Result<OffsetDateTime, Error> {
-    let material = store::gather_store(dir)?;
-    let chosen = crate::select::select(&material, at);
-    Ok(chosen.leaf.map_or(OffsetDateTime::UNIX_EPOCH, |l| {
-        if at < l.not_before {
-            OffsetDateTime::UNIX_EPOCH // not yet valid: never in grace
-        } else {
-            l.not_after + Duration::days(policy.renewal.grace_days.into())
-        }
-    }))
 }

@@ -62,6 +62,9 @@ pub struct Material {
     pub key_expected: bool,
     /// Findings about the files themselves (corrupt, too open), made while reading.
     pub findings: Vec<Finding>,
+    /// SHA-256 of the store's own files as they were read (file name → hash), so that the
+    /// tamper check does not read them a second time.
+    pub file_hashes: std::collections::BTreeMap<String, String>,
     /// A managed store's manifest and journal.
     pub manifest: Option<crate::manifest::Manifest>,
     pub journal: Vec<crate::journal::Entry>,
@@ -249,13 +252,7 @@ impl Gatherer {
             Err(Error::NotFound { .. }) if !required => return Ok(()),
             other => other?,
         };
-        let corrupt = |why: String| {
-            Finding::new(
-                Code::FileCorrupt,
-                format!("{}: {why}", path.display()),
-                fix_for_corrupt(role, path),
-            )
-        };
+        let corrupt = |why: String| corrupt(role, path, why);
         let (bytes, mode) = match read {
             Read::Bytes { bytes, mode } => (bytes, mode),
             Read::TooLarge(size) => {
@@ -282,6 +279,12 @@ impl Gatherer {
                 return Ok(());
             }
         };
+        if let (Some(root), Some(name)) = (within, path.file_name().and_then(|n| n.to_str())) {
+            if path.parent() == Some(root) {
+                let hash = crate::cert::sha256_hex(&bytes);
+                self.m.file_hashes.insert(name.to_string(), hash);
+            }
+        }
         self.ingest(path, role, &bytes, mode);
         Ok(())
     }
@@ -289,13 +292,7 @@ impl Gatherer {
     /// Sorts the content of one file (already read) into the material.
     fn ingest(&mut self, path: &Path, role: Role, bytes: &[u8], mode: Option<u32>) {
         let decoded = decode(path, bytes);
-        let corrupt = |why: String| {
-            Finding::new(
-                Code::FileCorrupt,
-                format!("{}: {why}", path.display()),
-                fix_for_corrupt(role, path),
-            )
-        };
+        let corrupt = |why: String| corrupt(role, path, why);
         self.report_problems(path, role, bytes, &decoded, corrupt);
         if !decoded.keys.is_empty() {
             self.check_mode(path, mode);
@@ -395,6 +392,15 @@ fn looks_like_pki(path: &Path, bytes: &[u8]) -> bool {
         ext.as_str(),
         "crt" | "cer" | "pem" | "der" | "key" | "crl" | "p8" | "cert"
     ) || bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// FILE_CORRUPT for `path`, with the fix its role calls for.
+fn corrupt(role: Role, path: &Path, why: String) -> Finding {
+    Finding::new(
+        Code::FileCorrupt,
+        format!("{}: {why}", path.display()),
+        fix_for_corrupt(role, path),
+    )
 }
 
 fn fix_for_corrupt(role: Role, path: &Path) -> String {

@@ -21,64 +21,30 @@ pub fn generate_fleet(out: &Path, size: usize) -> std::io::Result<()> {
 fn fleet(dir: &Path, root: &Ca, issuing: &Ca, size: usize) -> std::io::Result<()> {
     for n in 1..=size {
         let id = format!("fleet-{n:04}");
-        let store = dir.join(&id);
-        match n % 50 {
-            7 | 31 => {
-                let leaf = issuing.leaf_with(&id, |p| {
-                    p.not_before = crate::at("2025-02-01T00:00:00Z");
-                    p.not_after = crate::at("2026-02-15T00:00:00Z");
-                });
-                managed(
-                    &store,
-                    &id,
-                    &leaf.pem,
-                    &leaf.key_pem(),
-                    &issuing.pem,
-                    &root.pem,
-                )?
-            }
-            13 => {
-                let leaf = issuing.leaf(&id);
-                managed(&store, &id, &leaf.pem, &leaf.key_pem(), "", &root.pem)?
-            }
-            22 => {
-                let leaf = issuing.leaf(&id);
-                let other = issuing.leaf(&id);
-                managed(
-                    &store,
-                    &id,
-                    &leaf.pem,
-                    &other.key_pem(),
-                    &issuing.pem,
-                    &root.pem,
-                )?
-            }
-            40 => {
-                let leaf = issuing.leaf_with(&id, |p| {
-                    p.not_before = crate::at("2025-06-01T00:00:00Z");
-                    p.not_after = crate::at("2026-03-10T00:00:00Z");
-                });
-                managed(
-                    &store,
-                    &id,
-                    &leaf.pem,
-                    &leaf.key_pem(),
-                    &issuing.pem,
-                    &root.pem,
-                )?
-            }
-            _ => {
-                let leaf = issuing.leaf(&id);
-                managed(
-                    &store,
-                    &id,
-                    &leaf.pem,
-                    &leaf.key_pem(),
-                    &issuing.pem,
-                    &root.pem,
-                )?
-            }
-        }
+        let validity = |from: &str, to: &str| {
+            let (from, to) = (crate::at(from), crate::at(to));
+            issuing.leaf_with(&id, move |p| {
+                p.not_before = from;
+                p.not_after = to;
+            })
+        };
+        let leaf = match n % 50 {
+            7 | 31 => validity("2025-02-01T00:00:00Z", "2026-02-15T00:00:00Z"), // expired
+            40 => validity("2025-06-01T00:00:00Z", "2026-03-10T00:00:00Z"),     // expiring
+            _ => issuing.leaf(&id),
+        };
+        // 22: a key from a reinstall; 13: the chain missing
+        let key = if n % 50 == 22 {
+            issuing.leaf(&id).key_pem()
+        } else {
+            leaf.key_pem()
+        };
+        let chain = if n % 50 == 13 {
+            ""
+        } else {
+            issuing.pem.as_str()
+        };
+        managed(&dir.join(&id), &id, &leaf.pem, &key, chain, &root.pem)?;
     }
     Ok(())
 }
