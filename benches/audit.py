@@ -2,7 +2,7 @@
 """Speed of `pki audit` over a fleet, against pyca/cryptography's own verifier and `openssl
 verify`, in the same run, and whether they agree on which stores are accepted.
 
-  .venv/bin/python benches/audit.py [--stores 10000]
+  .venv/bin/python benches/audit.py [--stores 10000] [--scale 100000]
 
 The fleet is made with pyca/cryptography: a root, an issuing CA, N stores (store.yaml,
 device.crt, device.key, chain.pem, trust.pem), 3% broken: 1% expired, 1% key mismatch, 1%
@@ -12,6 +12,10 @@ chain missing. Then:
     read the files, verify the chain, compare the key's public key with the certificate's;
   * `openssl verify -purpose sslclient` on all leaves in one process (one -untrusted bundle
     for the fleet, so it cannot see a missing chain; its agreement is on the other stores).
+Then the floor: `cargo bench -p pki-core --bench floor`, the per-store cryptography no audit
+can skip (load the key, which derives its public half; check the certificate's signature), on
+all cores. With --scale N, peak memory of `pki audit` on fleets of 10,000 and N stores made by
+`make-samples` (pki's own generator, much faster than pyca's), to show how memory grows.
 Prints wall times, ratios and the agreement. Numbers only: nothing here asserts a time.
 """
 import argparse, datetime, json, os, resource, subprocess, sys, tempfile, time
@@ -108,6 +112,7 @@ def pyca_audit(fleet):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--stores", type=int, default=10000)
+    ap.add_argument("--scale", type=int, default=0, help="also measure peak memory at this many stores")
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "pki-cli", "--bin", "pki"], cwd=ROOT, check=True)
     pki = os.path.join(ROOT, "target", "release", "pki")
@@ -154,6 +159,26 @@ def main():
         print(f"openssl verify (one process, chain only): {openssl_wall:6.2f} s wall  -> pki is {openssl_wall / pki_wall:.1f}x faster")
         print(f"accepted: pki {sum(pki_ok.values())}, pyca {sum(pyca_ok.values())}, expected {sum(expected.values())}")
         print(f"agreement pki/pyca: {agree_pyca}/{len(expected)}; pki/openssl on stores with their chain and key: {agree_openssl}/{len(chain_present)}")
+
+    floor = subprocess.run(["cargo", "bench", "-q", "-p", "pki-core", "--bench", "floor", "--", str(a.stores)],
+                           cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
+    floor_s = float(floor[1])
+    print(f"floor (key load + one P-256 verify per store, all cores): {floor_s:6.2f} s  -> pki is {pki_wall / floor_s:.1f}x the floor;"
+          f" 10x the pyca loop would be {pyca_wall / 10:.2f} s")
+
+    if a.scale:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "pki-tests", "--bin", "make-samples"], cwd=ROOT, check=True)
+        make = os.path.join(ROOT, "target", "release", "make-samples")
+        for n in (a.stores, a.scale):
+            with tempfile.TemporaryDirectory() as tmp:
+                subprocess.run([make, tmp, "--fleet", str(n)], check=True)
+                rss_file = os.path.join(tmp, "rss")
+                t0 = time.perf_counter()
+                subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file, pki, "audit", os.path.join(tmp, "fleet"),
+                                "--at", "2026-03-01T00:00:00Z", "--format", "json"], stdout=subprocess.DEVNULL)
+                wall = time.perf_counter() - t0
+                peak = int(open(rss_file).read().split()[-1]) / 1024
+                print(f"pki audit on {n:>7} make-samples stores: {wall:6.2f} s wall, peak RSS {peak:.0f} MiB")
 
 
 if __name__ == "__main__":

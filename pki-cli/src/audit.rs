@@ -5,10 +5,9 @@
 use crate::args::{Audit, Format};
 use crate::exit::Outcome;
 use anyhow::Result;
-use pki_core::audit::{self, AuditStatus, Report, Request};
+use pki_core::audit::{self, AuditStatus, CertFacts, Report, Request};
 use pki_core::timestamp::format as t;
 use pki_core::Policy;
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use time::OffsetDateTime;
 
@@ -32,14 +31,23 @@ pub fn audit(a: Audit, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let text = match format {
-        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
-        Format::Prometheus => prometheus(&report),
-        Format::Text => table(&report),
+    let render = |w: &mut dyn Write| -> std::io::Result<()> {
+        match format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut *w, &report)?;
+                w.write_all(b"\n")
+            }
+            Format::Prometheus => prometheus(&report, w),
+            Format::Text => table(&report, w),
+        }
     };
     match &a.output {
-        Some(path) => write_atomically(path, &text)?,
-        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+        Some(path) => write_atomically(path, render)?,
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            render(&mut out)?;
+            out.flush()?;
+        }
     }
     Ok(Outcome::Code(match report.worst() {
         AuditStatus::Ok => 0,
@@ -58,13 +66,15 @@ fn progress_bar(req: &Request) -> Result<Option<indicatif::ProgressBar>> {
     Ok((n > 200).then(|| indicatif::ProgressBar::new(n as u64)))
 }
 
-fn table(r: &Report) -> String {
-    let mut out = String::new();
-    let mut rows: Vec<_> = r
-        .stores
-        .iter()
-        .filter(|s| s.status != AuditStatus::Ok)
-        .collect();
+fn table(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    // only the stores that are not ok are held, to be sorted by urgency
+    let mut rows = Vec::new();
+    for s in r.stores() {
+        let s = s.map_err(std::io::Error::other)?;
+        if s.status != AuditStatus::Ok {
+            rows.push(s);
+        }
+    }
     // most urgent first: status, then the soonest expiry
     rows.sort_by_key(|s| {
         (
@@ -78,7 +88,7 @@ fn table(r: &Report) -> String {
             .iter()
             .find(|f| f.is_critical())
             .or_else(|| s.findings.first());
-        let _ = writeln!(
+        writeln!(
             out,
             "{:<8} {:<40} {:<22} {}",
             format!("{:?}", s.status).to_uppercase(),
@@ -88,10 +98,10 @@ fn table(r: &Report) -> String {
                 .as_ref()
                 .map(|c| format!("notAfter {}", t(c.not_after)))
                 .unwrap_or_default()
-        );
+        )?;
     }
     let m = &r.summary;
-    let _ = writeln!(
+    writeln!(
         out,
         "{} stores at {}: {} ok, {} warning, {} critical, {} unknown",
         m.stores,
@@ -100,126 +110,127 @@ fn table(r: &Report) -> String {
         m.warning,
         m.critical,
         m.unknown
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         out,
         "expiring within 7/30/90 days: {}/{}/{}",
         r.expiring["7d"], r.expiring["30d"], r.expiring["90d"]
-    );
+    )?;
     if !r.codes.is_empty() {
         let codes: Vec<String> = r.codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
-        let _ = writeln!(out, "findings: {}", codes.join(", "));
+        writeln!(out, "findings: {}", codes.join(", "))?;
     }
-    out
+    Ok(())
 }
 
-fn prometheus(r: &Report) -> String {
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, samples: Vec<(String, String)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
+fn prometheus(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    type Value = fn(&CertFacts, OffsetDateTime) -> i64;
+    let per_certificate: [(&str, &str, Value); 3] = [
+        (
+            "x509_cert_not_after",
+            "Device certificate notAfter, seconds since the epoch.",
+            |c, _| c.not_after.unix_timestamp(),
+        ),
+        (
+            "x509_cert_not_before",
+            "Device certificate notBefore, seconds since the epoch.",
+            |c, _| c.not_before.unix_timestamp(),
+        ),
+        (
+            "x509_cert_expired",
+            "1 if the device certificate is expired at the audit time.",
+            |c, at| i64::from(c.not_after < at),
+        ),
+    ];
+    // a metric's samples must follow its TYPE line: one pass over the stores per metric
+    for (name, help, value) in per_certificate {
+        head(out, name, help)?;
+        for s in r.stores() {
+            if let Some(c) = &s.map_err(std::io::Error::other)?.certificate {
+                let labels = labels(&[
+                    ("filepath", &c.file.display().to_string()),
+                    ("serial_number", &c.serial),
+                    ("subject_CN", &c.subject_cn),
+                    ("issuer_CN", &c.issuer_cn),
+                ]);
+                writeln!(out, "{name}{labels} {}", value(c, r.at))?;
+            }
         }
-    };
-    let certs: Vec<_> = r
-        .stores
-        .iter()
-        .filter_map(|s| s.certificate.as_ref().map(|c| (s, c)))
-        .collect();
-    let cert_labels = |c: &pki_core::audit::CertFacts| {
-        labels(&[
-            ("filepath", &c.file.display().to_string()),
-            ("serial_number", &c.serial),
-            ("subject_CN", &c.subject_cn),
-            ("issuer_CN", &c.issuer_cn),
-        ])
-    };
-    gauge(
-        "x509_cert_not_after",
-        "Device certificate notAfter, seconds since the epoch.",
-        certs
-            .iter()
-            .map(|(_, c)| (cert_labels(c), c.not_after.unix_timestamp().to_string()))
-            .collect(),
-    );
-    gauge(
-        "x509_cert_not_before",
-        "Device certificate notBefore, seconds since the epoch.",
-        certs
-            .iter()
-            .map(|(_, c)| (cert_labels(c), c.not_before.unix_timestamp().to_string()))
-            .collect(),
-    );
-    gauge(
-        "x509_cert_expired",
-        "1 if the device certificate is expired at the audit time.",
-        certs
-            .iter()
-            .map(|(_, c)| (cert_labels(c), u8::from(c.not_after < r.at).to_string()))
-            .collect(),
-    );
-    gauge(
-        "pki_store_status",
+    }
+    let name = "pki_store_status";
+    head(
+        out,
+        name,
         "Store status: 0 ok, 1 warning, 2 critical, 3 unknown.",
-        r.stores
-            .iter()
-            .map(|s| {
-                (
-                    labels(&[
-                        ("path", &s.path.display().to_string()),
-                        ("device_id", s.device_id.as_deref().unwrap_or("")),
-                    ]),
-                    (s.status as u8).to_string(),
-                )
-            })
-            .collect(),
-    );
-    gauge(
-        "pki_findings",
-        "Stores carrying each finding code.",
-        r.codes
-            .iter()
-            .map(|(c, n)| (labels(&[("code", c.as_str())]), n.to_string()))
-            .collect(),
-    );
+    )?;
+    for s in r.stores() {
+        let s = s.map_err(std::io::Error::other)?;
+        let labels = labels(&[
+            ("path", &s.path.display().to_string()),
+            ("device_id", s.device_id.as_deref().unwrap_or("")),
+        ]);
+        writeln!(out, "{name}{labels} {}", s.status as u8)?;
+    }
     let m = &r.summary;
-    gauge(
-        "pki_stores",
-        "Stores by status.",
-        [
-            ("ok", m.ok),
-            ("warning", m.warning),
-            ("critical", m.critical),
-            ("unknown", m.unknown),
-        ]
-        .iter()
-        .map(|(s, n)| (labels(&[("status", s)]), n.to_string()))
-        .collect(),
-    );
-    gauge(
-        "pki_stores_expiring",
-        "Stores whose certificate expires within the window.",
-        r.expiring
+    // (labels, value) pairs of one metric
+    type Samples = Vec<(String, String)>;
+    let fleet: [(&str, &str, Samples); 6] = [
+        (
+            "pki_findings",
+            "Stores carrying each finding code.",
+            r.codes
+                .iter()
+                .map(|(c, n)| (labels(&[("code", c.as_str())]), n.to_string()))
+                .collect(),
+        ),
+        (
+            "pki_stores",
+            "Stores by status.",
+            [
+                ("ok", m.ok),
+                ("warning", m.warning),
+                ("critical", m.critical),
+                ("unknown", m.unknown),
+            ]
             .iter()
-            .map(|(w, n)| (labels(&[("within", w)]), n.to_string()))
+            .map(|(s, n)| (labels(&[("status", s)]), n.to_string()))
             .collect(),
-    );
-    gauge(
-        "pki_stores_scanned",
-        "Stores scanned by the audit.",
-        vec![(String::new(), m.stores.to_string())],
-    );
-    gauge(
-        "pki_audit_duration_seconds",
-        "Wall time of the audit.",
-        vec![(String::new(), format!("{:.3}", r.duration.as_secs_f64()))],
-    );
-    gauge(
-        "pki_audit_timestamp_seconds",
-        "The instant the audit judged at.",
-        vec![(String::new(), r.at.unix_timestamp().to_string())],
-    );
-    out
+        ),
+        (
+            "pki_stores_expiring",
+            "Stores whose certificate expires within the window.",
+            r.expiring
+                .iter()
+                .map(|(w, n)| (labels(&[("within", w)]), n.to_string()))
+                .collect(),
+        ),
+        (
+            "pki_stores_scanned",
+            "Stores scanned by the audit.",
+            vec![(String::new(), m.stores.to_string())],
+        ),
+        (
+            "pki_audit_duration_seconds",
+            "Wall time of the audit.",
+            vec![(String::new(), format!("{:.3}", r.duration.as_secs_f64()))],
+        ),
+        (
+            "pki_audit_timestamp_seconds",
+            "The instant the audit judged at.",
+            vec![(String::new(), r.at.unix_timestamp().to_string())],
+        ),
+    ];
+    for (name, help, samples) in fleet {
+        head(out, name, help)?;
+        for (labels, value) in samples {
+            writeln!(out, "{name}{labels} {value}")?;
+        }
+    }
+    Ok(())
+}
+
+fn head(out: &mut dyn Write, name: &str, help: &str) -> std::io::Result<()> {
+    writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge")
 }
 
 /// `{a="x",b="y"}` with the exposition format's escaping (backslash, quote, newline).
@@ -239,7 +250,10 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 }
 
 /// Temporary file beside the target, fsynced, renamed: a collector never reads half a file.
-fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
+fn write_atomically(
+    path: &std::path::Path,
+    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -248,7 +262,7 @@ fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| crate::args::UsageError(format!("{}: not a file name", path.display())))?;
-    pki_core::atomic::write(dir, name, text.as_bytes(), 0o644)
+    pki_core::atomic::write_with(dir, name, 0o644, render)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(())
 }

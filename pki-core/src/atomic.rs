@@ -12,12 +12,27 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Writes `bytes` to `dir/name` atomically with permission `mode` (Unix).
 pub fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_with(dir, name, mode, |w| w.write_all(bytes))
+}
+
+/// The same for output made as it is written (an audit report): `fill` writes it. When `fill`
+/// fails, the temporary file is removed and the target left as it was.
+pub fn write_with(
+    dir: &Path,
+    name: &str,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let target = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut file = create(&tmp, mode)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+    let written = create(&tmp, mode).and_then(|file| {
+        let mut out = io::BufWriter::new(file);
+        fill(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
     step();
     fs::rename(&tmp, &target)?;

@@ -3,6 +3,7 @@
 
 use crate::origin::Origin;
 use rustls_pki_types::CertificateDer;
+use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
@@ -11,11 +12,26 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
-/// A parsed certificate with the facts the judging code reads.
+/// A certificate read from a file: where it came from and what it says. What it says is shared
+/// (`Arc`), so one CA certificate read from a thousand stores is parsed once (see [`Parsed`]).
 #[derive(Debug, Clone)]
 pub struct Cert {
-    pub der: CertificateDer<'static>,
     pub origin: Origin,
+    parsed: Arc<Parsed>,
+}
+
+impl std::ops::Deref for Cert {
+    type Target = Parsed;
+
+    fn deref(&self) -> &Parsed {
+        &self.parsed
+    }
+}
+
+/// The facts the judging code reads, extracted once from the DER.
+#[derive(Debug)]
+pub struct Parsed {
+    pub der: CertificateDer<'static>,
     pub subject: String,
     pub issuer: String,
     pub subject_raw: Vec<u8>,
@@ -41,6 +57,8 @@ pub struct Cert {
     pub key: KeyAlgorithm,
     pub signature: SignatureAlgorithm,
     pub sha256: String,
+    /// RFC 5280 defects per role, kept by `rfc5280::defects` once worked out.
+    pub(crate) defects: [OnceLock<Vec<String>>; 4],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +123,31 @@ pub struct SignatureAlgorithm {
 impl Cert {
     /// Parses a DER certificate; the error says what is wrong with it.
     pub fn from_der(der: Vec<u8>, origin: Origin) -> Result<Cert, String> {
+        Ok(Cert {
+            origin,
+            parsed: Arc::new(Parsed::from_der(der)?),
+        })
+    }
+
+    /// The same certificate found at another place (no parsing).
+    pub fn with_origin(&self, origin: Origin) -> Cert {
+        Cert {
+            origin,
+            parsed: Arc::clone(&self.parsed),
+        }
+    }
+
+    /// `subject (serial S, file F)`: how findings name a certificate.
+    pub fn describe(&self) -> String {
+        format!(
+            "'{}' (serial {}, {})",
+            self.subject, self.serial, self.origin
+        )
+    }
+}
+
+impl Parsed {
+    fn from_der(der: Vec<u8>) -> Result<Parsed, String> {
         let facts = {
             let (rest, x509) = X509Certificate::from_der(&der)
                 .map_err(|e| format!("not a valid X.509 certificate ({e})"))?;
@@ -114,19 +157,18 @@ impl Cert {
                     rest.len()
                 ));
             }
-            Self::facts(&x509, origin)
+            Self::facts(&x509)
         };
-        Ok(Cert {
+        Ok(Parsed {
             der: CertificateDer::from(der),
             ..facts
         })
     }
 
-    fn facts(x509: &X509Certificate<'_>, origin: Origin) -> Cert {
+    fn facts(x509: &X509Certificate<'_>) -> Parsed {
         let validity = x509.validity();
-        let mut cert = Cert {
+        let mut cert = Parsed {
             der: CertificateDer::from(Vec::new()),
-            origin,
             subject: display_name(x509.subject()),
             issuer: display_name(x509.issuer()),
             subject_raw: x509.subject().as_raw().to_vec(),
@@ -148,6 +190,7 @@ impl Cert {
             key: key_algorithm(x509.public_key()),
             signature: signature_algorithm(&x509.signature_algorithm.algorithm),
             sha256: sha256_hex(x509.as_raw()),
+            defects: Default::default(),
         };
         for ext in x509.extensions() {
             match ext.parsed_extension() {
@@ -230,14 +273,6 @@ impl Cert {
             .find_map(|part| part.strip_prefix("CN="))
             .unwrap_or(&self.subject)
             .to_string()
-    }
-
-    /// `subject (serial S, file F)`: how findings name a certificate.
-    pub fn describe(&self) -> String {
-        format!(
-            "'{}' (serial {}, {})",
-            self.subject, self.serial, self.origin
-        )
     }
 
     /// Whether `issuer` could have issued this certificate by name and key identifier (no
@@ -405,21 +440,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 pub(crate) fn colon_hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 /// The length in bits of a big-endian unsigned integer without leading zero bytes.
@@ -433,4 +473,20 @@ pub(crate) fn bit_length(n: &[u8]) -> usize {
 pub(crate) fn strip_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     &bytes[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_forms_are_those_of_sha256sum_and_openssl() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(colon_hex(&[0x00, 0x0f, 0xa5, 0xff]), "00:0F:A5:FF");
+        assert_eq!(colon_hex(&[0x7b]), "7B");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }

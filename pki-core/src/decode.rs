@@ -9,6 +9,7 @@
 //! handles on its own.
 
 use crate::cert::Cert;
+use crate::cert_cache::CertCache;
 use crate::crl::Crl;
 use crate::key::Key;
 use crate::origin::Origin;
@@ -38,14 +39,19 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Reads every certificate, key and CRL in `bytes`, which came from `path`.
 pub fn decode(path: &Path, bytes: &[u8]) -> Decoded {
+    decode_with(path, bytes, None)
+}
+
+/// The same, taking certificates parsed before from `cache`.
+pub fn decode_with(path: &Path, bytes: &[u8], cache: Option<&CertCache>) -> Decoded {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     let mut out = Decoded::default();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         out.problems.push("the file is empty".to_string());
     } else if contains(bytes, b"-----BEGIN ") {
-        decode_pem(path, &normalise(bytes), &mut out);
+        decode_pem(path, &normalise(bytes), cache, &mut out);
     } else if bytes.first() == Some(&0x30) {
-        decode_der(path, bytes, &mut out);
+        decode_der(path, bytes, cache, &mut out);
     } else {
         out.problems
             .push("neither PEM nor DER: no certificate, key or CRL in it".to_string());
@@ -78,7 +84,7 @@ fn normalise(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(out)
 }
 
-fn decode_pem(path: &Path, bytes: &[u8], out: &mut Decoded) {
+fn decode_pem(path: &Path, bytes: &[u8], cache: Option<&CertCache>, out: &mut Decoded) {
     if contains(bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
         out.problems.push(
             "holds an encrypted private key; decrypt it first (openssl pkcs8 -in F -out F.key)"
@@ -98,7 +104,7 @@ fn decode_pem(path: &Path, bytes: &[u8], out: &mut Decoded) {
                 };
                 index += 1;
                 match kind {
-                    SectionKind::Certificate => push_cert(der, origin, out),
+                    SectionKind::Certificate => push_cert(der, origin, cache, out),
                     SectionKind::Crl => push_crl(der, origin, out),
                     SectionKind::PrivateKey => {
                         push_key(PrivatePkcs8KeyDer::from(der).into(), origin, out)
@@ -132,13 +138,13 @@ fn decode_pem(path: &Path, bytes: &[u8], out: &mut Decoded) {
     }
 }
 
-fn decode_der(path: &Path, bytes: &[u8], out: &mut Decoded) {
+fn decode_der(path: &Path, bytes: &[u8], cache: Option<&CertCache>, out: &mut Decoded) {
     let origin = Origin {
         path: path.to_path_buf(),
         index: 0,
         of: 1,
     };
-    let cert_error = match Cert::from_der(bytes.to_vec(), origin.clone()) {
+    let cert_error = match parse_cert(bytes.to_vec(), origin.clone(), cache) {
         Ok(cert) => return out.certs.push(cert),
         Err(e) => e,
     };
@@ -156,9 +162,16 @@ fn decode_der(path: &Path, bytes: &[u8], out: &mut Decoded) {
     ));
 }
 
-fn push_cert(der: Vec<u8>, origin: Origin, out: &mut Decoded) {
+fn parse_cert(der: Vec<u8>, origin: Origin, cache: Option<&CertCache>) -> Result<Cert, String> {
+    match cache {
+        Some(cache) => cache.parse(der, origin),
+        None => Cert::from_der(der, origin),
+    }
+}
+
+fn push_cert(der: Vec<u8>, origin: Origin, cache: Option<&CertCache>, out: &mut Decoded) {
     let index = origin.index;
-    match Cert::from_der(der, origin) {
+    match parse_cert(der, origin, cache) {
         Ok(cert) => out.certs.push(cert),
         Err(e) => out
             .problems
@@ -206,7 +219,7 @@ fn pem_error(e: &pem::Error) -> String {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::select::select;
 use crate::store::{Layout, Material};
 use crate::validity::leaf_validity;
 use crate::verify::{Purpose, Verifier};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use time::{Duration, OffsetDateTime};
 
@@ -24,7 +24,7 @@ pub struct Request {
     pub policy: Policy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Accepted,

@@ -1,10 +1,10 @@
 //! What the toolkit found: a contract code, how bad it is, the evidence and the fix.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A finding's severity; the order is the order of urgency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -14,7 +14,7 @@ pub enum Severity {
 
 /// The finding codes of the contract (`CONTRACT.md`, "Finding codes"), plus the two this toolkit
 /// adds and documents in its README: `CERT_MISSING` and `KEY_NOT_CHECKED`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum Code {
@@ -120,7 +120,7 @@ impl fmt::Display for Code {
 
 /// One finding: the code, its severity, a message carrying the evidence (file, subject, serial,
 /// dates or names) and a concrete fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub code: Code,
     pub severity: Severity,

@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// Larger files are not read: no certificate, key or CRL an endpoint holds comes near it.
@@ -37,14 +38,23 @@ pub fn read(path: &Path, within: Option<&Path>) -> Result<Read, Error> {
             }
         }
     }
-    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    // a symlink that stays inside is followed; anything else was described by lstat already
+    let meta = if link.file_type().is_symlink() {
+        fs::metadata(path).map_err(|e| Error::io(path, e))?
+    } else {
+        link
+    };
     if !meta.is_file() {
         return Ok(Read::NotAFile);
     }
     if meta.len() > MAX_FILE_SIZE {
         return Ok(Read::TooLarge(meta.len()));
     }
-    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    // read at most one byte past the cap: a file that grew meanwhile is still refused
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    fs::File::open(path)
+        .and_then(|file| file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, e))?;
     if bytes.len() as u64 > MAX_FILE_SIZE {
         return Ok(Read::TooLarge(bytes.len() as u64));
     }

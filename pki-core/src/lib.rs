@@ -7,6 +7,7 @@ pub mod audit;
 pub mod ca;
 pub mod cause;
 pub mod cert;
+pub mod cert_cache;
 pub mod chain;
 pub mod change;
 pub mod crl;

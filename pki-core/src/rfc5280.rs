@@ -21,8 +21,21 @@ pub enum Role {
     Anchor,
 }
 
-/// What is wrong with `cert` in its `role`; empty when nothing is.
+/// What is wrong with `cert` in its `role`; empty when nothing is. Worked out once per
+/// certificate and role: a fleet's CA certificates are judged once, not once per store.
 pub fn defects(cert: &Cert, role: Role) -> Vec<String> {
+    let slot = match role {
+        Role::Leaf { server: false } => 0,
+        Role::Leaf { server: true } => 1,
+        Role::Intermediate => 2,
+        Role::Anchor => 3,
+    };
+    cert.defects[slot]
+        .get_or_init(|| find_defects(cert, role))
+        .clone()
+}
+
+fn find_defects(cert: &Cert, role: Role) -> Vec<String> {
     let mut out = Vec::new();
     encoding(cert, &mut out);
     let Ok((_, x509)) = X509Certificate::from_der(&cert.der) else {

@@ -3,8 +3,9 @@
 //! overridden from the command line.
 
 use crate::cert::Cert;
+use crate::cert_cache::CertCache;
 use crate::crl::Crl;
-use crate::decode::{decode, Decoded};
+use crate::decode::{decode_with, Decoded};
 use crate::error::Error;
 use crate::finding::{Code, Finding};
 use crate::input::{self, Read};
@@ -141,7 +142,15 @@ pub fn gather_store(dir: &Path) -> Result<Material, Error> {
 
 /// Reads the files `src` names and sorts their content into a [`Material`].
 pub fn gather(src: &Sources) -> Result<Material, Error> {
-    let mut g = Gatherer::default();
+    gather_with(src, None)
+}
+
+/// The same, taking certificates parsed before from `cache` (an audit shares one).
+pub fn gather_with(src: &Sources, cache: Option<&CertCache>) -> Result<Material, Error> {
+    let mut g = Gatherer {
+        cache,
+        ..Gatherer::default()
+    };
     match &src.store {
         Some(store) => g.store(store, src)?,
         None => {
@@ -172,14 +181,15 @@ pub fn gather(src: &Sources) -> Result<Material, Error> {
 }
 
 #[derive(Default)]
-struct Gatherer {
+struct Gatherer<'a> {
+    cache: Option<&'a CertCache>,
     m: Material,
     cert_file_certs: Vec<Cert>,
     found_roots: Vec<Cert>,
     trust_given: bool,
 }
 
-impl Gatherer {
+impl Gatherer<'_> {
     fn store(&mut self, dir: &Path, src: &Sources) -> Result<(), Error> {
         if !dir.is_dir() {
             return Err(if dir.exists() {
@@ -198,9 +208,10 @@ impl Gatherer {
         if let Some(finding) = crate::lock::check(dir) {
             self.m.findings.push(finding);
         }
-        if dir.join(MANIFEST).exists() {
+        let manifest = crate::manifest::Manifest::load(dir);
+        if !matches!(manifest, Ok(None)) {
             self.m.layout = Some(Layout::Managed);
-            match crate::manifest::Manifest::load(dir) {
+            match manifest {
                 Ok(manifest) => self.m.manifest = manifest,
                 Err(why) => self.m.findings.push(Finding::new(
                     Code::FileCorrupt,
@@ -291,7 +302,7 @@ impl Gatherer {
 
     /// Sorts the content of one file (already read) into the material.
     fn ingest(&mut self, path: &Path, role: Role, bytes: &[u8], mode: Option<u32>) {
-        let decoded = decode(path, bytes);
+        let decoded = decode_with(path, bytes, self.cache);
         let corrupt = |why: String| corrupt(role, path, why);
         self.report_problems(path, role, bytes, &decoded, corrupt);
         if !decoded.keys.is_empty() {

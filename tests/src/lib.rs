@@ -12,7 +12,7 @@ pub mod tls;
 
 pub use loose::{openssl, Files};
 pub use pki::{Ca, Leaf};
-pub use run::{pki, Run};
+pub use run::{pki, pki_env, Run};
 pub use store::{Endpoint, TempDir};
 
 /// The instant every test judges at unless it says otherwise.

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use pki_tests::{pki, TempDir, AT};
+use pki_tests::{pki, pki_env, TempDir, AT};
 use std::collections::BTreeMap;
 
 /// 100 stores (90 healthy; per 50: 2 expired, 1 chain missing, 1 key swapped, 1 expiring),
@@ -93,6 +93,36 @@ fn counts_codes_duplicates_and_the_exit_code_are_exact() {
         .as_str()
         .unwrap()
         .ends_with("zz-unreadable"));
+}
+
+/// Stores are judged a batch at a time and their results streamed through a spill file; the
+/// report must not depend on where batches end, even for clones judged in different batches.
+#[test]
+fn the_report_does_not_depend_on_the_batch_size() {
+    let dir = TempDir::new("audit-batches");
+    let fleet = fleet(&dir);
+    let args = [
+        "audit",
+        fleet.to_str().unwrap(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ];
+    let whole = pki(args);
+    // clone-a, clone-b | fleet-0000, fleet-0001 | ...: the clones and their origin part
+    let small = pki_env(args, &[("PKI_AUDIT_BATCH", "2")]);
+    assert_eq!(small.code, whole.code, "{}", small.stderr);
+    assert_eq!(small.json(), whole.json());
+    let report = small.json();
+    let flagged: Vec<&str> = report["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["findings"][0]["code"] == "DUPLICATE_IDENTITY")
+        .map(|s| s["path"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(flagged, ["clone-a", "clone-b", "fleet-0001"]);
 }
 
 #[test]
