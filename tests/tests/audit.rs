@@ -243,3 +243,23 @@ fn one_healthy_store_audits_ok_with_exit_0() {
     assert_eq!(run.json()["summary"]["ok"], 1);
     assert_eq!(run.json()["stores"][0]["verdict"], "accepted");
 }
+
+/// The spill file cannot be made: the audit could not run (3), and says where and why, once.
+#[test]
+fn no_room_for_the_spill_file_is_exit_3_naming_the_folder() {
+    let dir = TempDir::new("audit-tmpdir");
+    pki_tests::samples::generate_fleet(dir.path(), 1).unwrap();
+    let missing = dir.join("no-such-tmp");
+    let run = pki_env(
+        ["audit", dir.join("fleet").to_str().unwrap(), "--at", AT],
+        &[("TMPDIR", missing.to_str().unwrap())],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains(missing.to_str().unwrap()) && run.stderr.contains("temporary file"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.matches("os error").count(), 1, "{}", run.stderr);
+}

@@ -15,7 +15,7 @@ pub(super) struct Spill {
 
 impl Spill {
     pub(super) fn new() -> Result<Spill, Error> {
-        let file = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let file = tempfile::tempfile().map_err(failed)?;
         Ok(Spill {
             writer: BufWriter::with_capacity(1 << 16, file),
             written: 0,
@@ -26,7 +26,7 @@ impl Spill {
         serde_json::to_writer(&mut self.writer, result)
             .map_err(io::Error::from)
             .and_then(|()| self.writer.write_all(b"\n"))
-            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            .map_err(failed)?;
         self.written += 1;
         Ok(())
     }
@@ -36,7 +36,7 @@ impl Spill {
         let file = self
             .writer
             .into_inner()
-            .map_err(|e| Error::io(std::env::temp_dir(), e.into_error()))?;
+            .map_err(|e| failed(e.into_error()))?;
         Ok(Sealed {
             file,
             records: self.written,
@@ -69,13 +69,24 @@ impl Sealed {
             line.clear();
             match lines.read_line(&mut line) {
                 Ok(0) => None,
-                Ok(_) => Some(serde_json::from_str(&line).map_err(|e| Error::Io {
-                    path: std::env::temp_dir(),
-                    source: io::Error::new(io::ErrorKind::InvalidData, e),
-                })),
-                Err(e) => Some(Err(Error::io(std::env::temp_dir(), e))),
+                Ok(_) => Some(
+                    serde_json::from_str(&line)
+                        .map_err(|e| failed(io::Error::new(io::ErrorKind::InvalidData, e))),
+                ),
+                Err(e) => Some(Err(failed(e))),
             }
         })
+    }
+}
+
+/// An I/O failure of the spill file: the audit could not run (exit 3), whatever the kind.
+fn failed(e: io::Error) -> Error {
+    Error::Io {
+        path: std::env::temp_dir(),
+        error: io::Error::new(
+            e.kind(),
+            format!("the audit's temporary file (TMPDIR chooses where): {e}"),
+        ),
     }
 }
 
