@@ -49,6 +49,7 @@ pub struct Report {
     pub certificate: Option<Summary>,
     pub findings: Vec<Finding>,
     pub layout: Option<Layout>,
+    #[serde(serialize_with = "crate::lossy::option")]
     pub store: Option<PathBuf>,
 }
 
@@ -63,6 +64,7 @@ pub struct Summary {
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     pub sha256: String,
+    #[serde(serialize_with = "crate::lossy::path")]
     pub file: PathBuf,
     pub key_algorithm: String,
     pub san: Vec<String>,

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 #[derive(Debug, Serialize)]
 pub struct FileReport {
+    #[serde(serialize_with = "crate::lossy::path")]
     pub path: PathBuf,
     pub objects: Vec<Object>,
     /// Why (part of) the file could not be read.

@@ -25,6 +25,7 @@ pub mod journal;
 pub mod key;
 pub mod lint;
 pub mod lock;
+pub mod lossy;
 pub mod manifest;
 pub mod memo;
 pub mod origin;

@@ -50,6 +50,7 @@ pub struct Outcome {
     pub after: Option<Report>,
     pub journal: Option<Entry>,
     /// Without `--ca`, when only a new certificate can help: the request left in the store.
+    #[serde(serialize_with = "crate::lossy::option")]
     pub csr: Option<PathBuf>,
 }
 

@@ -263,3 +263,37 @@ fn no_room_for_the_spill_file_is_exit_3_naming_the_folder() {
     );
     assert_eq!(run.stderr.matches("os error").count(), 1, "{}", run.stderr);
 }
+
+/// A store folder whose name is not UTF-8 (a share written by a legacy system) is judged and
+/// shown with U+FFFD, instead of failing the fleet's report.
+#[cfg(unix)]
+#[test]
+fn a_store_name_that_is_not_utf8_does_not_fail_the_report() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new("audit-utf8");
+    pki_tests::samples::generate_fleet(dir.path(), 2).unwrap();
+    let fleet = dir.join("fleet");
+    let odd = fleet.join(std::ffi::OsStr::from_bytes(b"legacy-\xff"));
+    std::fs::rename(fleet.join("fleet-0002"), &odd).unwrap();
+    let run = pki([
+        "audit",
+        fleet.to_str().unwrap(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["summary"]["ok"], 2);
+    let paths: Vec<&str> = report["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.iter().any(|p| p.ends_with("legacy-\u{fffd}")),
+        "{paths:?}"
+    );
+}

@@ -61,6 +61,7 @@ pub enum AuditStatus {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoreResult {
+    #[serde(serialize_with = "crate::lossy::path")]
     pub path: PathBuf,
     pub device_id: Option<String>,
     pub verdict: Option<Verdict>,
@@ -81,6 +82,7 @@ pub struct CertFacts {
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     pub sha256: String,
+    #[serde(serialize_with = "crate::lossy::path")]
     pub file: PathBuf,
 }
 
