@@ -11,10 +11,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// Distinct sets of anchors and CRLs whose verifiers are kept; a fleet has a handful. Past it
+/// (every store with its own CRL, say) a store's verifier is built for it alone.
+const VERIFIERS: usize = 256;
+
 /// What the stores of one audit share: how to judge, and the work already done.
 pub(super) struct Fleet {
-    pub(super) judge: Judge,
-    pub(super) trust: Option<PathBuf>,
+    judge: Judge,
+    trust: Option<PathBuf>,
     /// One verifier per distinct set of anchors and CRLs (its key: their SHA-256s).
     verifiers: Mutex<HashMap<Vec<String>, Arc<Verifier>>>,
     certs: CertCache,
@@ -29,9 +33,7 @@ impl Fleet {
             certs: CertCache::default(),
         }
     }
-}
 
-impl Fleet {
     /// The judgement of the store in `path` (`unknown` when it could not be read), and the
     /// fingerprint of its private key when that key is its certificate's.
     pub(super) fn judge(&self, path: &Path) -> (StoreResult, Option<String>) {
@@ -71,22 +73,29 @@ impl Fleet {
                     .map(|c| crate::cert::sha256_hex(c.der.as_ref())),
             )
             .collect();
-        let verifier = {
+        let cached = self
+            .verifiers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key)
+            .cloned();
+        let verifier = cached.unwrap_or_else(|| {
+            // built outside the lock: two threads may both build the first one, harmlessly
+            let built = Arc::new(Verifier::new(
+                &material.anchors,
+                &material.crls,
+                &self.judge.purpose,
+            ));
             let mut cache = self
                 .verifiers
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            cache
-                .entry(key)
-                .or_insert_with(|| {
-                    Arc::new(Verifier::new(
-                        &material.anchors,
-                        &material.crls,
-                        &self.judge.purpose,
-                    ))
-                })
-                .clone()
-        };
+            if cache.len() < VERIFIERS {
+                Arc::clone(cache.entry(key).or_insert(built))
+            } else {
+                built
+            }
+        });
         let report = diagnose_with(&material, &self.judge, &verifier);
         let certificate = report.certificate.as_ref().map(|c| CertFacts {
             serial: c.serial.clone(),
