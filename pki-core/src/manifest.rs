@@ -3,6 +3,8 @@
 
 use crate::atomic;
 use crate::cert::sha256_hex;
+use crate::error::Error;
+use crate::input::{self, Read};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,15 +33,33 @@ impl Manifest {
     }
 
     /// Reads `dir/store.yaml`; `Ok(None)` when there is none, `Err` naming the problem when it
-    /// cannot be parsed.
+    /// cannot be read or parsed. Read as every store file is (`input::read`): capped in size,
+    /// and a symlink out of the store (to `/dev/zero`, say) is not followed.
     pub fn load(dir: &Path) -> Result<Option<Manifest>, String> {
         let path = dir.join(crate::store::MANIFEST);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+        let problem = |why: String| Err(format!("{}: {why}", path.display()));
+        let bytes = match input::read(&path, Some(dir)) {
+            Ok(Read::Bytes { bytes, .. }) => bytes,
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+            Ok(Read::TooLarge(size)) => {
+                return problem(format!(
+                    "{size} bytes, larger than the {} byte limit; not read",
+                    input::MAX_FILE_SIZE
+                ))
+            }
+            Ok(Read::LeavesStore(target)) => {
+                return problem(format!(
+                    "a symlink leading out of the store (to {}); not followed",
+                    target.display()
+                ))
+            }
+            Ok(Read::NotAFile) => return problem("not a regular file".to_string()),
         };
-        serde_saphyr::from_str(&text)
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            return problem("not UTF-8 text".to_string());
+        };
+        serde_saphyr::from_str(text)
             .map(Some)
             .map_err(|e| format!("{}: {e}", path.display()))
     }

@@ -354,3 +354,33 @@ fn a_symlink_out_of_the_store_is_not_followed() {
         .unwrap_or_else(|| panic!("{}", run.stdout));
     assert!(f["message"].as_str().unwrap().contains("symlink"), "{f}");
 }
+
+/// `store.yaml` is read like every other store file: a link to an endless device is refused
+/// by name instead of being read until memory runs out (it hung diagnose, repair and audit).
+#[cfg(unix)]
+#[test]
+fn a_manifest_linked_to_dev_zero_is_corrupt_not_endless() {
+    let (root, issuing) = ca();
+    let leaf = issuing.leaf("dev");
+    let dir = TempDir::new("manifest-zero");
+    let store = pki_tests::Endpoint {
+        device_id: "dev",
+        cert: leaf.pem.clone(),
+        key: leaf.key_pem(),
+        chain: issuing.pem.clone(),
+        trust: root.pem.clone(),
+    }
+    .write(&dir);
+    std::fs::remove_file(store.join("store.yaml")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", store.join("store.yaml")).unwrap();
+    let run = pki(["diagnose", dir.str(), "--at", AT, "--format", "json"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let f = run
+        .finding("FILE_CORRUPT")
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("store.yaml") && message.contains("symlink"),
+        "{f}"
+    );
+}
