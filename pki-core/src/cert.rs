@@ -2,8 +2,9 @@
 //! decision needs, extracted once so that nothing downstream parses it again.
 
 use crate::origin::Origin;
+use crate::rfc5280::{find_defects, Role};
 use rustls_pki_types::CertificateDer;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
@@ -57,8 +58,8 @@ pub struct Parsed {
     pub key: KeyAlgorithm,
     pub signature: SignatureAlgorithm,
     pub sha256: String,
-    /// RFC 5280 defects per role, kept by `rfc5280::defects` once worked out.
-    pub(crate) defects: [OnceLock<Vec<String>>; 4],
+    /// RFC 5280 defects in each role (`rfc5280::Role::ALL`), worked out during the parse.
+    pub(crate) defects: [Vec<String>; 4],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +158,9 @@ impl Parsed {
                     rest.len()
                 ));
             }
-            Self::facts(&x509)
+            let mut facts = Self::facts(&x509);
+            facts.defects = Role::ALL.map(|role| find_defects(&facts, &x509, role));
+            facts
         };
         Ok(Parsed {
             der: CertificateDer::from(der),
@@ -268,11 +271,7 @@ impl Parsed {
 
     /// The subject's first common name, or the whole subject.
     pub fn common_name(&self) -> String {
-        self.subject
-            .split(", ")
-            .find_map(|part| part.strip_prefix("CN="))
-            .unwrap_or(&self.subject)
-            .to_string()
+        common_name_of(&self.subject).to_string()
     }
 
     /// Whether `issuer` could have issued this certificate by name and key identifier (no
@@ -435,6 +434,13 @@ pub(crate) fn signature_algorithm(
 }
 
 /// Lower-case hex of the SHA-256 digest of `bytes`.
+/// The first CN of a name as this module displays it (`O=…, CN=…`), or the whole name.
+pub fn common_name_of(name: &str) -> &str {
+    name.split(", ")
+        .find_map(|part| part.strip_prefix("CN="))
+        .unwrap_or(name)
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }

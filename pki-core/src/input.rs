@@ -25,6 +25,39 @@ pub enum Read {
     NotAFile,
 }
 
+impl Read {
+    /// Why the file was not read, as a finding says it; `None` when it was.
+    pub fn refusal(&self) -> Option<String> {
+        match self {
+            Read::Bytes { .. } => None,
+            Read::TooLarge(size) => Some(format!(
+                "{size} bytes, larger than the {MAX_FILE_SIZE} byte limit; not read"
+            )),
+            Read::LeavesStore(target) => Some(format!(
+                "a symlink leading out of the store (to {}); not followed",
+                target.display()
+            )),
+            Read::NotAFile => Some("not a regular file".to_string()),
+        }
+    }
+}
+
+/// `Ok` when `dir` is a folder; else why not (missing, or something else).
+pub fn folder(dir: &Path) -> Result<(), Error> {
+    if dir.is_dir() {
+        Ok(())
+    } else if dir.exists() {
+        Err(Error::BadRequest {
+            path: dir.to_path_buf(),
+            reason: "is not a folder".into(),
+        })
+    } else {
+        Err(Error::NotFound {
+            path: dir.to_path_buf(),
+        })
+    }
+}
+
 /// Reads `path`. With `within`, a symlink is followed only when its target stays inside that
 /// folder. A missing file is `Error::NotFound`; other I/O failures are `Error::Io`.
 pub fn read(path: &Path, within: Option<&Path>) -> Result<Read, Error> {

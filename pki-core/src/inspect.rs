@@ -97,16 +97,7 @@ pub fn inspect(paths: &[PathBuf]) -> Result<Vec<FileReport>, Error> {
 fn report(path: &Path, read: Read, all_certs: &[Cert]) -> FileReport {
     let bytes = match read {
         Read::Bytes { bytes, .. } => bytes,
-        Read::TooLarge(size) => {
-            return problem(
-                path,
-                format!("{size} bytes, larger than the 1 MiB limit; not read"),
-            )
-        }
-        Read::LeavesStore(target) => {
-            return problem(path, format!("symlink to {}", target.display()))
-        }
-        Read::NotAFile => return problem(path, "not a regular file".into()),
+        unread => return problem(path, unread.refusal().unwrap_or_default()),
     };
     let d = decode(path, &bytes);
     let mut objects: Vec<(usize, Object)> = Vec::new();

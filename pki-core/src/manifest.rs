@@ -40,21 +40,9 @@ impl Manifest {
         let problem = |why: String| Err(format!("{}: {why}", path.display()));
         let bytes = match input::read(&path, Some(dir)) {
             Ok(Read::Bytes { bytes, .. }) => bytes,
+            Ok(unread) => return problem(unread.refusal().unwrap_or_default()),
             Err(Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.to_string()),
-            Ok(Read::TooLarge(size)) => {
-                return problem(format!(
-                    "{size} bytes, larger than the {} byte limit; not read",
-                    input::MAX_FILE_SIZE
-                ))
-            }
-            Ok(Read::LeavesStore(target)) => {
-                return problem(format!(
-                    "a symlink leading out of the store (to {}); not followed",
-                    target.display()
-                ))
-            }
-            Ok(Read::NotAFile) => return problem("not a regular file".to_string()),
         };
         let Ok(text) = std::str::from_utf8(&bytes) else {
             return problem("not UTF-8 text".to_string());

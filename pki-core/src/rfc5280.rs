@@ -2,7 +2,7 @@
 //! misplaced extensions, malformed names, odd key sizes, serial numbers. Each is a warning, so
 //! that a certificate other servers (OpenSSL, Go, browsers) would refuse never passes silently.
 
-use crate::cert::Cert;
+use crate::cert::{common_name_of, Cert, Parsed};
 use crate::crl::Crl;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
@@ -21,26 +21,28 @@ pub enum Role {
     Anchor,
 }
 
-/// What is wrong with `cert` in its `role`; empty when nothing is. Worked out once per
-/// certificate and role: a fleet's CA certificates are judged once, not once per store.
-pub fn defects(cert: &Cert, role: Role) -> Vec<String> {
-    let slot = match role {
-        Role::Leaf { server: false } => 0,
-        Role::Leaf { server: true } => 1,
-        Role::Intermediate => 2,
-        Role::Anchor => 3,
-    };
-    cert.defects[slot]
-        .get_or_init(|| find_defects(cert, role))
-        .clone()
+impl Role {
+    /// Every role, in the order [`Parsed::defects`] keeps them.
+    pub(crate) const ALL: [Role; 4] = [
+        Role::Leaf { server: false },
+        Role::Leaf { server: true },
+        Role::Intermediate,
+        Role::Anchor,
+    ];
 }
 
-fn find_defects(cert: &Cert, role: Role) -> Vec<String> {
+/// What is wrong with `cert` in its `role`; empty when nothing is. Worked out when the
+/// certificate was parsed (`find_defects`): a fleet's CA certificates, parsed once, are judged
+/// once, and no certificate is parsed a second time for it.
+pub fn defects(cert: &Cert, role: Role) -> &[String] {
+    let slot = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
+    &cert.defects[slot]
+}
+
+/// The defects of a certificate being parsed: its facts so far and the parse itself.
+pub(crate) fn find_defects(cert: &Parsed, x509: &X509Certificate<'_>, role: Role) -> Vec<String> {
     let mut out = Vec::new();
     encoding(cert, &mut out);
-    let Ok((_, x509)) = X509Certificate::from_der(&cert.der) else {
-        return out;
-    };
     let is_ca = role != Role::Leaf { server: false } && role != Role::Leaf { server: true };
     for ext in x509.extensions() {
         let name = extension_name(&ext.oid);
@@ -163,7 +165,7 @@ fn find_defects(cert: &Cert, role: Role) -> Vec<String> {
 }
 
 /// Encoding rules checked on every certificate: serial, version, key identifiers.
-fn encoding(cert: &Cert, out: &mut Vec<String>) {
+fn encoding(cert: &Parsed, out: &mut Vec<String>) {
     let serial = &cert.serial_raw;
     if serial.iter().all(|b| *b == 0) {
         out.push("its serial number is zero".to_string());
@@ -192,8 +194,8 @@ fn encoding(cert: &Cert, out: &mut Vec<String>) {
 
 /// A server certificate whose subject CN names a host should list it in subjectAltName, spelled
 /// the same way; clients that still read the CN would otherwise disagree with rustls.
-fn common_name_in_san(cert: &Cert, out: &mut Vec<String>) {
-    let cn = cert.common_name();
+fn common_name_in_san(cert: &Parsed, out: &mut Vec<String>) {
+    let cn = common_name_of(&cert.subject);
     if cn == cert.subject || cn.is_empty() {
         return;
     }

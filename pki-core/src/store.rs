@@ -191,18 +191,7 @@ struct Gatherer<'a> {
 
 impl Gatherer<'_> {
     fn store(&mut self, dir: &Path, src: &Sources) -> Result<(), Error> {
-        if !dir.is_dir() {
-            return Err(if dir.exists() {
-                Error::BadRequest {
-                    path: dir.to_path_buf(),
-                    reason: "is not a folder".into(),
-                }
-            } else {
-                Error::NotFound {
-                    path: dir.to_path_buf(),
-                }
-            });
-        }
+        input::folder(dir)?;
         self.m.store = Some(dir.to_path_buf());
         self.m.key_expected = true;
         if let Some(finding) = crate::lock::check(dir) {
@@ -266,27 +255,11 @@ impl Gatherer<'_> {
         let corrupt = |why: String| corrupt(role, path, why);
         let (bytes, mode) = match read {
             Read::Bytes { bytes, mode } => (bytes, mode),
-            Read::TooLarge(size) => {
-                self.m.findings.push(corrupt(format!(
-                    "{size} bytes, larger than the {} byte limit; not read",
-                    input::MAX_FILE_SIZE
-                )));
-                return Ok(());
-            }
-            Read::LeavesStore(_) if role == Role::Any => return Ok(()), // a foreign stray: not ours to follow
-            Read::LeavesStore(target) => {
-                self.m.findings.push(corrupt(format!(
-                    "a symlink leading out of the store (to {}); not followed",
-                    target.display()
-                )));
-                return Ok(());
-            }
-            Read::NotAFile => {
-                if role != Role::Any {
-                    self.m
-                        .findings
-                        .push(corrupt("not a regular file".to_string()));
-                }
+            // a foreign folder's stray link or socket: not ours to follow or judge
+            Read::LeavesStore(_) | Read::NotAFile if role == Role::Any => return Ok(()),
+            unread => {
+                let why = unread.refusal().unwrap_or_default();
+                self.m.findings.push(corrupt(why));
                 return Ok(());
             }
         };

@@ -9,16 +9,7 @@ use std::path::{Path, PathBuf};
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut stores = Vec::new();
     for path in paths {
-        if !path.is_dir() {
-            return Err(if path.exists() {
-                Error::BadRequest {
-                    path: path.clone(),
-                    reason: "is not a folder".into(),
-                }
-            } else {
-                Error::NotFound { path: path.clone() }
-            });
-        }
+        crate::input::folder(path)?;
         if is_store(path) {
             stores.push(path.clone());
             continue;

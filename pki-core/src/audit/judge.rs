@@ -2,6 +2,7 @@
 //! fleet's verifier for its anchors and CRLs, kept as what the report needs.
 
 use super::{AuditStatus, CertFacts, StoreResult};
+use crate::cert::common_name_of;
 use crate::cert_cache::CertCache;
 use crate::diagnose::{diagnose_with, Request as Judge, Status};
 use crate::finding::{Code, Finding};
@@ -99,8 +100,8 @@ impl Fleet {
         let report = diagnose_with(&material, &self.judge, &verifier);
         let certificate = report.certificate.as_ref().map(|c| CertFacts {
             serial: c.serial.clone(),
-            subject_cn: common_name(&c.subject),
-            issuer_cn: common_name(&c.issuer),
+            subject_cn: common_name_of(&c.subject).to_string(),
+            issuer_cn: common_name_of(&c.issuer).to_string(),
             not_before: c.not_before,
             not_after: c.not_after,
             sha256: c.sha256.clone(),
@@ -128,12 +129,4 @@ impl Fleet {
         };
         (result, key_fingerprint)
     }
-}
-
-/// The first CN of an RFC 4514-style name, or the whole name.
-fn common_name(name: &str) -> String {
-    name.split(", ")
-        .find_map(|p| p.strip_prefix("CN="))
-        .unwrap_or(name)
-        .to_string()
 }

@@ -10,7 +10,6 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 
 pub(super) struct Spill {
     writer: BufWriter<File>,
-    written: usize,
 }
 
 impl Spill {
@@ -18,7 +17,6 @@ impl Spill {
         let file = tempfile::tempfile().map_err(failed)?;
         Ok(Spill {
             writer: BufWriter::with_capacity(1 << 16, file),
-            written: 0,
         })
     }
 
@@ -27,7 +25,6 @@ impl Spill {
             .map_err(io::Error::from)
             .and_then(|()| self.writer.write_all(b"\n"))
             .map_err(failed)?;
-        self.written += 1;
         Ok(())
     }
 
@@ -37,24 +34,16 @@ impl Spill {
             .writer
             .into_inner()
             .map_err(|e| failed(e.into_error()))?;
-        Ok(Sealed {
-            file,
-            records: self.written,
-        })
+        Ok(Sealed { file })
     }
 }
 
 /// A spill file written to the end.
 pub(super) struct Sealed {
     file: File,
-    records: usize,
 }
 
 impl Sealed {
-    pub(super) fn len(&self) -> usize {
-        self.records
-    }
-
     /// The results in the order they were pushed.
     pub(super) fn read(&self) -> impl Iterator<Item = Result<StoreResult, Error>> + '_ {
         let mut lines = BufReader::with_capacity(
