@@ -12,10 +12,7 @@ use std::io::{IsTerminal, Write};
 use time::OffsetDateTime;
 
 pub fn audit(a: Audit, at: OffsetDateTime, format: Format) -> Result<Outcome> {
-    let policy = match &a.policy {
-        Some(path) => Policy::load(path)?,
-        None => Policy::default(),
-    };
+    let policy = Policy::load_or_default(a.policy.as_deref())?;
     let req = Request {
         paths: a.paths.clone(),
         trust: a.trust.clone(),

@@ -14,10 +14,7 @@ use time::{Duration, OffsetDateTime};
 pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     match cmd {
         CaCommand::Init { dir, name, policy } => {
-            let policy = match policy {
-                Some(path) => Policy::load(&path)?,
-                None => Policy::default(),
-            };
+            let policy = Policy::load_or_default(policy.as_deref())?;
             let ca = ca::init(&dir, &name, &policy, at)?;
             report(
                 format,

@@ -48,10 +48,7 @@ fn diagnose(d: Diagnose, at: OffsetDateTime, format: Format) -> Result<Outcome> 
             return Err(UsageError("--purpose server needs --name HOST".into()).into())
         }
     };
-    let policy = match &d.policy {
-        Some(path) => Policy::load(path)?,
-        None => Policy::default(),
-    };
+    let policy = Policy::load_or_default(d.policy.as_deref())?;
     let sources = Sources {
         store: d.store,
         cert: d.cert,

@@ -12,10 +12,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 pub fn repair(r: Repair, at: OffsetDateTime, format: Format) -> Result<Outcome> {
-    let policy = match &r.policy {
-        Some(path) => Policy::load(path)?,
-        None => Policy::default(),
-    };
+    let policy = Policy::load_or_default(r.policy.as_deref())?;
     let req = Request {
         store: r.store.clone(),
         ca: r.ca,

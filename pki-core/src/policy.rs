@@ -112,6 +112,11 @@ impl Default for Policy {
 
 impl Policy {
     /// Reads and checks a policy file; errors carry the file, line and column.
+    /// The policy in `path`, or the compiled-in default (`policies/device.yaml`) without one.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Policy, Error> {
+        path.map_or_else(|| Ok(Policy::default()), Policy::load)
+    }
+
     pub fn load(path: &Path) -> Result<Policy, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Policy::parse(&text).map_err(|reason| Error::Policy {
