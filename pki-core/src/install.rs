@@ -17,9 +17,7 @@ pub const PENDING_KEY: &str = "device.key.pending";
 pub const CSR: &str = "device.csr";
 
 pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry, Error> {
-    let manifest = Manifest::load(dir)
-        .map_err(|why| Error::refused(dir, why))?
-        .ok_or_else(|| Error::refused(dir, "not a managed store (no store.yaml)"))?;
+    let manifest = Manifest::require(dir, None)?;
     let bytes = std::fs::read(cert_file).map_err(|e| Error::io(cert_file, e))?;
     let decoded = decode(cert_file, &bytes);
     let (cas, leaves): (Vec<_>, Vec<_>) = decoded.certs.into_iter().partition(|c| c.is_ca());

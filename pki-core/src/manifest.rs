@@ -52,6 +52,18 @@ impl Manifest {
             .map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// The manifest of the managed store `dir`; refused when it cannot be read or there is none
+    /// (`instead`: what to do then, said after the reason).
+    pub fn require(dir: &Path, instead: Option<&str>) -> Result<Manifest, Error> {
+        let missing = match instead {
+            Some(instead) => format!("not a managed store (no store.yaml): {instead}"),
+            None => "not a managed store (no store.yaml)".to_string(),
+        };
+        Manifest::load(dir)
+            .map_err(|why| Error::refused(dir, why))?
+            .ok_or_else(|| Error::refused(dir, missing))
+    }
+
     /// Writes `dir/store.yaml` atomically.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
         let text = serde_saphyr::to_string(self).map_err(std::io::Error::other)?;

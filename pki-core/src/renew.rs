@@ -102,14 +102,7 @@ pub fn check(dir: &std::path::Path, policy: &Policy, at: OffsetDateTime) -> Resu
 
 pub fn renew(req: &Request) -> Result<Outcome, Error> {
     let dir = &req.store;
-    let manifest = Manifest::load(dir)
-        .map_err(|why| Error::refused(dir, why))?
-        .ok_or_else(|| {
-            Error::refused(
-                dir,
-                "not a managed store (no store.yaml): enroll it first (pki enroll)",
-            )
-        })?;
+    let manifest = Manifest::require(dir, Some("enroll it first (pki enroll)"))?;
     let mut authority = Ca::load(&req.ca)?;
     if let Some(policy) = &req.policy {
         authority.policy = policy.clone();

@@ -12,14 +12,7 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 pub fn rollback(dir: &Path, at: OffsetDateTime) -> Result<Entry, Error> {
-    let manifest = Manifest::load(dir)
-        .map_err(|why| Error::refused(dir, why))?
-        .ok_or_else(|| {
-            Error::refused(
-                dir,
-                "not a managed store (no store.yaml): nothing the toolkit did to undo",
-            )
-        })?;
+    let manifest = Manifest::require(dir, Some("nothing the toolkit did to undo"))?;
     let (_guard, _) = lock::hold(dir)?;
     let entries = journal::read(dir);
     let last = entries
