@@ -259,7 +259,7 @@ fn write_atomically(
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| crate::args::UsageError(format!("{}: not a file name", path.display())))?;
-    pki_core::atomic::write_with(dir, name, 0o644, render)
+    pki_core::store::atomic::write_with(dir, name, 0o644, render)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use crate::exit::Outcome;
 use crate::render::{json, line};
 use anyhow::Result;
 use pki_core::ca::{self, Ca};
-use pki_core::enroll::{self, Enrollment};
+use pki_core::lifecycle::enroll::{self, Enrollment};
 use pki_core::timestamp::format as t;
 use pki_core::Policy;
 use serde_json::json;

@@ -4,7 +4,7 @@ use crate::args::{Format, Renew, UsageError};
 use crate::exit::Outcome;
 use crate::render::{json, line};
 use anyhow::Result;
-use pki_core::renew::{self, Request};
+use pki_core::lifecycle::renew::{self, Request};
 use pki_core::timestamp::format as t;
 use pki_core::{Policy, Status};
 use serde_json::json;

@@ -5,8 +5,8 @@ use crate::args::{Format, Repair, StoreCommand};
 use crate::exit::Outcome;
 use crate::render::{json, line};
 use anyhow::Result;
-use pki_core::diagnose::Report;
-use pki_core::repair::{self, Request};
+use pki_core::judge::diagnose::Report;
+use pki_core::lifecycle::repair::{self, Request};
 use pki_core::{Policy, Status};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -93,12 +93,14 @@ fn headline(r: &Report) -> String {
 
 pub fn store(cmd: StoreCommand, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     let (entry, what) = match cmd {
-        StoreCommand::Rollback { store } => {
-            (pki_core::rollback::rollback(&store, at)?, "rolled back")
-        }
-        StoreCommand::Install { store, cert } => {
-            (pki_core::install::install(&store, &cert, at)?, "installed")
-        }
+        StoreCommand::Rollback { store } => (
+            pki_core::store::rollback::rollback(&store, at)?,
+            "rolled back",
+        ),
+        StoreCommand::Install { store, cert } => (
+            pki_core::lifecycle::install::install(&store, &cert, at)?,
+            "installed",
+        ),
     };
     match format {
         Format::Json => json(&json!({"journal": entry}))?,

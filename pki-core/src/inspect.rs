@@ -1,10 +1,10 @@
 //! `pki inspect`: what each file holds, as `openssl x509 -text` would tell, plus which
 //! certificate each key belongs to.
 
-use crate::cert::{hex, Cert};
-use crate::decode::decode;
 use crate::error::Error;
-use crate::input::{self, Read};
+use crate::read::cert::{hex, Cert};
+use crate::read::decode::decode;
+use crate::read::input::{self, Read};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;

@@ -1,8 +1,8 @@
 //! The profile a device certificate is issued and judged by (`policies/*.yaml`). The default is
 //! `policies/device.yaml`, compiled in so that a bare `pki diagnose` needs no file.
 
-use crate::cert::{Cert, KeyAlgorithm};
 use crate::error::Error;
+use crate::read::cert::{Cert, KeyAlgorithm};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use time::{Duration, OffsetDateTime};
@@ -371,7 +371,7 @@ mod tests {
             params.not_after = nb + Duration::days(365);
             params.serial_number = Some(rcgen::SerialNumber::from(u64::from(n) + 1));
             let pem = params.self_signed(&key).unwrap().pem();
-            crate::decode::decode(Path::new("c"), pem.as_bytes())
+            crate::read::decode::decode(Path::new("c"), pem.as_bytes())
                 .certs
                 .remove(0)
         };

@@ -49,7 +49,7 @@ pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, String> {
                     .expect("prefix")
                     .display()
                     .to_string();
-                out.insert(rel, pki_core::cert::sha256_hex(&bytes));
+                out.insert(rel, pki_core::read::cert::sha256_hex(&bytes));
             }
         }
     }

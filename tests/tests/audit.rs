@@ -23,7 +23,7 @@ fn fleet(dir: &TempDir) -> std::path::PathBuf {
     }
     let junk = fleet.join("zz-unreadable");
     std::fs::create_dir_all(&junk).unwrap();
-    for n in 0..=pki_core::input::MAX_STORE_ENTRIES {
+    for n in 0..=pki_core::read::input::MAX_STORE_ENTRIES {
         std::fs::write(junk.join(format!("{n}.txt")), "").unwrap();
     }
     fleet

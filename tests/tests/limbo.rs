@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use pki_core::decode::decode;
+use pki_core::read::decode::decode;
 use pki_core::{Material, Policy, Purpose, Request, Severity, Verdict};
 use serde_json::Value;
 use std::collections::HashMap;

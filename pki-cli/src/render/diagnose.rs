@@ -1,6 +1,6 @@
 use super::style::Style;
 use crate::args::Format;
-use pki_core::diagnose::{Report, Verdict};
+use pki_core::judge::diagnose::{Report, Verdict};
 use pki_core::timestamp::format as t;
 use pki_core::Severity;
 use std::io::Write;

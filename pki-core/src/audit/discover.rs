@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut stores = Vec::new();
     for path in paths {
-        crate::input::folder(path)?;
+        crate::read::input::folder(path)?;
         if is_store(path) {
             stores.push(path.clone());
             continue;

@@ -2,12 +2,12 @@
 //! fleet's verifier for its anchors and CRLs, kept as what the report needs.
 
 use super::{AuditStatus, CertFacts, StoreResult};
-use crate::cert::common_name_of;
-use crate::cert_cache::CertCache;
-use crate::diagnose::{diagnose_with, Request as Judge, Status};
 use crate::finding::{Code, Finding};
+use crate::judge::diagnose::{diagnose_with, Request as Judge, Status};
+use crate::judge::verify::Verifier;
+use crate::read::cert::common_name_of;
+use crate::read::cert_cache::CertCache;
 use crate::store::{self, Sources};
-use crate::verify::Verifier;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -71,7 +71,7 @@ impl Fleet {
                 material
                     .crls
                     .iter()
-                    .map(|c| crate::cert::sha256_hex(c.der.as_ref())),
+                    .map(|c| crate::read::cert::sha256_hex(c.der.as_ref())),
             )
             .collect();
         let cached = self

@@ -15,11 +15,11 @@ mod tally;
 
 pub use discover::discover;
 
-use crate::diagnose::{Request as Judge, Verdict};
 use crate::error::Error;
 use crate::finding::{Code, Finding};
+use crate::judge::diagnose::{Request as Judge, Verdict};
+use crate::judge::verify::Purpose;
 use crate::policy::Policy;
-use crate::verify::Purpose;
 use duplicates::{Duplicates, Identities};
 use rayon::prelude::*;
 use serde::ser::{Error as _, SerializeSeq, SerializeStruct};

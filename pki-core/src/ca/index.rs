@@ -1,8 +1,8 @@
 //! `index.jsonl`: everything the CA issued — serial, device id, validity, SHA-256, status — for
 //! revocation, audits and renewal.
 
-use crate::atomic;
 use crate::error::Error;
+use crate::store::atomic;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

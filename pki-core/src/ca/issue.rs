@@ -5,9 +5,9 @@
 
 use super::index::{self, Record, Status};
 use super::Ca;
-use crate::cert::{key_algorithm, sha256_hex};
 use crate::error::Error;
 use crate::policy::{Eku, KeyUsageBit, LeafNotAfter, Policy};
+use crate::read::cert::{key_algorithm, sha256_hex};
 use crate::timestamp::format;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
@@ -91,7 +91,7 @@ pub fn sign_csrs(
     std::fs::create_dir_all(&issued_dir).map_err(|e| Error::io(&issued_dir, e))?;
     for issued in results.iter().flatten() {
         let name = format!("{}.crt", issued.serial.replace(':', ""));
-        crate::atomic::write(&issued_dir, &name, issued.pem.as_bytes(), 0o644)
+        crate::store::atomic::write(&issued_dir, &name, issued.pem.as_bytes(), 0o644)
             .map_err(|e| Error::io(issued_dir.join(&name), e))?;
         records.push(Record {
             serial: issued.serial.clone(),
@@ -135,7 +135,7 @@ fn read_csr(
     if let Some(why) = policy.refuses_key(&key_algorithm(spki)) {
         return Err(Error::refused(path, format!("the request carries {why}")));
     }
-    let algorithm = crate::cert::signature_algorithm(&csr.signature_algorithm.algorithm);
+    let algorithm = crate::read::cert::signature_algorithm(&csr.signature_algorithm.algorithm);
     if !policy.signature_algorithms.contains(&algorithm.name) {
         return Err(Error::refused(
             path,
@@ -212,7 +212,7 @@ fn issue(
     policy: &Policy,
     request: &Request,
     issuer: &Issuer<'_, &rcgen::KeyPair>,
-    issuer_cert: &crate::cert::Cert,
+    issuer_cert: &crate::read::cert::Cert,
     issuer_id: &str,
     at: OffsetDateTime,
 ) -> Result<Issued, String> {
@@ -292,7 +292,7 @@ fn issue(
         .map_err(|e| format!("signing failed ({e})"))?;
     Ok(Issued {
         pem: cert.pem(),
-        serial: crate::cert::colon_hex(&serial.to_bytes()),
+        serial: crate::read::cert::colon_hex(&serial.to_bytes()),
         device_id: id.clone(),
         not_before,
         not_after,

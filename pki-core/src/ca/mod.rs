@@ -15,10 +15,10 @@ pub use issue::{sign_csr, sign_csrs, Issued};
 pub use revoke::{crl, revoke};
 pub use rotate::rotate;
 
-use crate::atomic;
-use crate::cert::Cert;
 use crate::error::Error;
 use crate::policy::Policy;
+use crate::read::cert::Cert;
+use crate::store::atomic;
 use rcgen::KeyPair;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -83,7 +83,7 @@ impl Ca {
     pub fn cert(&self, g: &Generation) -> Result<Cert, Error> {
         let path = self.dir.join(&g.cert);
         let pem = self.cert_pem(g)?;
-        crate::decode::decode(&path, pem.as_bytes())
+        crate::read::decode::decode(&path, pem.as_bytes())
             .certs
             .into_iter()
             .next()

@@ -3,8 +3,8 @@
 
 use super::index::{self, normalise_serial, Status};
 use super::Ca;
-use crate::atomic;
 use crate::error::Error;
+use crate::store::atomic;
 use crate::timestamp::format;
 use rcgen::{
     CertificateRevocationListParams, Issuer, RevocationReason, RevokedCertParams, SerialNumber,

@@ -2,15 +2,15 @@
 //! CRL), what is unsafe, and RFC 5280 defects rustls tolerates but other servers do not, so
 //! that nothing wrong passes silently.
 
-use crate::cert::Cert;
-use crate::chain::path_by_name;
 use crate::finding::{Code, Finding};
+use crate::judge::chain::path_by_name;
+use crate::judge::validity::issuer_validity;
+use crate::judge::verify::Purpose;
 use crate::policy::Policy;
-use crate::rfc5280::{crl_defects, defects, Role};
+use crate::read::cert::Cert;
+use crate::read::rfc5280::{crl_defects, defects, Role};
 use crate::store::Material;
 use crate::timestamp::{format, span};
-use crate::validity::issuer_validity;
-use crate::verify::Purpose;
 use time::OffsetDateTime;
 
 pub struct Lint<'a> {
@@ -167,7 +167,7 @@ fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
             "reissue under the policy: pki renew STORE --ca DIR --force",
         ));
     }
-    if let crate::cert::KeyAlgorithm::Rsa { bits } = leaf.key {
+    if let crate::read::cert::KeyAlgorithm::Rsa { bits } = leaf.key {
         if bits >= 2048 && bits < l.policy.min_rsa_bits {
             out.push(policy(
                 format!(

@@ -1,7 +1,7 @@
 //! Following a certificate up to a trust anchor by hand, to explain what webpki only reports
 //! as "unknown issuer" or "bad signature": which link is missing, replaced or broken.
 
-use crate::cert::Cert;
+use crate::read::cert::Cert;
 
 /// The path found from the leaf upwards, and how it ends.
 #[derive(Debug)]

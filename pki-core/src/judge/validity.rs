@@ -1,8 +1,8 @@
 //! Whether `at` falls inside a certificate's validity, and whether a miss looks like the
 //! endpoint's clock rather than the certificate.
 
-use crate::cert::Cert;
 use crate::finding::{Code, Finding};
+use crate::read::cert::Cert;
 use crate::timestamp::{format, span};
 use time::{Duration, OffsetDateTime};
 

@@ -1,6 +1,6 @@
 //! A certificate revocation list as read from a file.
 
-use crate::cert::colon_hex;
+use crate::read::cert::colon_hex;
 use crate::origin::Origin;
 use rustls_pki_types::CertificateRevocationListDer;
 use time::OffsetDateTime;
@@ -16,7 +16,7 @@ pub struct Crl {
     pub this_update: OffsetDateTime,
     pub next_update: Option<OffsetDateTime>,
     pub number: Option<String>,
-    /// Serials listed, as colon hex (the same spelling as [`crate::Cert::serial`]), with the
+    /// Serials listed, as colon hex (the same spelling as [`crate::read::cert::Parsed::serial`]), with the
     /// revocation date and reason where given.
     pub revoked: Vec<Revoked>,
 }

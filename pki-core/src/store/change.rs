@@ -2,10 +2,10 @@
 //! superseded files copied to `backup/` first, a journal entry with before/after hashes, each
 //! file written to a temporary file, fsynced and renamed, and the manifest updated last.
 
-use crate::atomic;
-use crate::cert::sha256_hex;
-use crate::journal::{self, Entry, FileChange};
-use crate::manifest::{file_hash, Manifest};
+use crate::read::cert::sha256_hex;
+use crate::store::atomic;
+use crate::store::journal::{self, Entry, FileChange};
+use crate::store::manifest::{file_hash, Manifest};
 use std::path::Path;
 use time::OffsetDateTime;
 

@@ -3,11 +3,11 @@
 //! deleted); a file it replaced gets its previous bytes back. The undo is itself a change,
 //! journaled, so it can be undone too.
 
-use crate::change::{self, Change, FileWrite};
 use crate::error::Error;
-use crate::journal::{self, Entry};
-use crate::lock;
-use crate::manifest::Manifest;
+use crate::store::change::{self, Change, FileWrite};
+use crate::store::journal::{self, Entry};
+use crate::store::lock;
+use crate::store::manifest::Manifest;
 use std::path::Path;
 use time::OffsetDateTime;
 
@@ -27,7 +27,7 @@ pub fn rollback(dir: &Path, at: OffsetDateTime) -> Result<Entry, Error> {
             (Some(before), Some(backup)) => {
                 let path = dir.join(backup).join(&f.file);
                 let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-                if crate::cert::sha256_hex(&bytes) != *before {
+                if crate::read::cert::sha256_hex(&bytes) != *before {
                     return Err(Error::refused(
                         &path,
                         "the backup does not hold the bytes the journal recorded: not restoring it",

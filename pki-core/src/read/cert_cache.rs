@@ -3,8 +3,8 @@
 //! RFC 5280 defects worked out) once, and each store gets them with its own origin. Only CA
 //! certificates are kept, and at most [`CAPACITY`] of them: a device certificate is seen once.
 
-use crate::cert::Cert;
 use crate::origin::Origin;
+use crate::read::cert::Cert;
 use std::collections::HashMap;
 use std::sync::RwLock;
 

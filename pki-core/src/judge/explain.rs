@@ -2,14 +2,14 @@
 //! the file and the fix: "unknown issuer" becomes a missing intermediate, an untrusted root or
 //! a replaced CA; an expiry is placed on the leaf or on an issuer.
 
-use crate::cause::Cause;
-use crate::cert::{hex, Cert};
-use crate::chain::{walk, End, Walk};
 use crate::finding::{Code, Finding};
+use crate::judge::cause::Cause;
+use crate::judge::chain::{walk, End, Walk};
+use crate::judge::validity::{issuer_validity, leaf_validity};
+use crate::judge::verify::Purpose;
+use crate::read::cert::{hex, Cert};
 use crate::store::Material;
 use crate::timestamp::format;
-use crate::validity::{issuer_validity, leaf_validity};
-use crate::verify::Purpose;
 use time::{Duration, OffsetDateTime};
 
 pub struct Context<'a> {

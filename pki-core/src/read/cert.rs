@@ -2,7 +2,7 @@
 //! decision needs, extracted once so that nothing downstream parses it again.
 
 use crate::origin::Origin;
-use crate::rfc5280::{find_defects, Role};
+use crate::read::rfc5280::{find_defects, Role};
 use rustls_pki_types::CertificateDer;
 use std::sync::Arc;
 use time::OffsetDateTime;

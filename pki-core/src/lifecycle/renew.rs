@@ -4,16 +4,16 @@
 //! written the new pair is proven (a renewal must never install a mismatched pair).
 
 use crate::ca::{self, Ca, Issued};
-use crate::change::{self, Change, FileWrite};
-use crate::diagnose::{diagnose, Report, Request as Judge};
 use crate::error::Error;
-use crate::journal::Entry;
-use crate::lock;
-use crate::manifest::Manifest;
+use crate::judge::diagnose::{diagnose, Report, Request as Judge};
+use crate::judge::verify::Purpose;
 use crate::policy::Policy;
 use crate::store;
+use crate::store::change::{self, Change, FileWrite};
+use crate::store::journal::Entry;
+use crate::store::lock;
+use crate::store::manifest::Manifest;
 use crate::timestamp::format;
-use crate::verify::Purpose;
 use rcgen::KeyPair;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -65,7 +65,7 @@ pub enum Outcome {
 /// Whether the store's certificate is due at `at` under `policy`.
 pub fn check(dir: &std::path::Path, policy: &Policy, at: OffsetDateTime) -> Result<Due, Error> {
     let material = store::gather_store(dir)?;
-    let chosen = crate::select::select(&material, at);
+    let chosen = crate::judge::select::select(&material, at);
     let leaf = chosen.leaf.ok_or_else(|| {
         Error::refused(
             dir,
@@ -132,9 +132,10 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
             false,
         )
     } else {
-        (crate::enroll::new_key(&policy, dir)?, true)
+        (crate::lifecycle::enroll::new_key(&policy, dir)?, true)
     };
-    let csr = crate::enroll::csr(&manifest.device_id, &key).map_err(|e| Error::ca(dir, e))?;
+    let csr =
+        crate::lifecycle::enroll::csr(&manifest.device_id, &key).map_err(|e| Error::ca(dir, e))?;
     let issued: Issued = ca::sign_csr(
         &authority,
         &dir.join("device.csr"),
@@ -142,7 +143,7 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
         Some(&manifest.device_id),
         req.at,
     )?;
-    crate::enroll::check_pair(&key, &issued, dir)?;
+    crate::lifecycle::enroll::check_pair(&key, &issued, dir)?;
 
     let mut writes = vec![FileWrite {
         name: store::DEVICE_CERT.into(),
@@ -152,7 +153,7 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
     if key_is_new {
         writes.push(FileWrite {
             name: store::DEVICE_KEY.into(),
-            bytes: crate::enroll::pkcs8_pem(&key).into_bytes(),
+            bytes: crate::lifecycle::enroll::pkcs8_pem(&key).into_bytes(),
             mode: 0o600,
         });
     }
@@ -196,12 +197,13 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
     };
     let after = diagnose(&store::gather_store(dir)?, &judge);
     // the next due time, from the certificate just issued (no need to read the store again)
-    let next_due = crate::decode::decode(&dir.join(store::DEVICE_CERT), issued.pem.as_bytes())
-        .certs
-        .first()
-        .map_or(issued.not_after, |c| {
-            policy.renewal_due_jittered(c, &device_id)
-        });
+    let next_due =
+        crate::read::decode::decode(&dir.join(store::DEVICE_CERT), issued.pem.as_bytes())
+            .certs
+            .first()
+            .map_or(issued.not_after, |c| {
+                policy.renewal_due_jittered(c, &device_id)
+            });
     Ok(Outcome::Renewed(Box::new(Renewed {
         issued_serial: issued.serial,
         not_after: issued.not_after,

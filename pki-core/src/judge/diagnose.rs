@@ -1,17 +1,17 @@
 //! `pki diagnose`: the verdict on one endpoint (would the server accept this certificate,
 //! chain and key?) and the findings that explain it, root cause first.
 
-use crate::cause::cause;
-use crate::cert::Cert;
-use crate::explain::{explain, Context};
 use crate::finding::{Code, Finding, Severity};
-use crate::lint::{lint, Lint};
+use crate::judge::cause::cause;
+use crate::judge::explain::{explain, Context};
+use crate::judge::lint::{lint, Lint};
+use crate::judge::possession::{prove, Failure};
+use crate::judge::select::select;
+use crate::judge::validity::leaf_validity;
+use crate::judge::verify::{Purpose, Verifier};
 use crate::policy::Policy;
-use crate::possession::{prove, Failure};
-use crate::select::select;
+use crate::read::cert::Cert;
 use crate::store::{Layout, Material};
-use crate::validity::leaf_validity;
-use crate::verify::{Purpose, Verifier};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use time::{Duration, OffsetDateTime};
@@ -93,9 +93,12 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
     findings.extend(refused(material, verifier));
     // hand edits stand beside the reasons rustls rejects for, after them
     let tampered = match (&material.manifest, &material.store) {
-        (Some(manifest), Some(dir)) => {
-            crate::integrity::tampered(dir, manifest, &material.journal, &material.file_hashes)
-        }
+        (Some(manifest), Some(dir)) => crate::store::integrity::tampered(
+            dir,
+            manifest,
+            &material.journal,
+            &material.file_hashes,
+        ),
         _ => Vec::new(),
     };
     let chosen = select(material, req.at);
@@ -135,7 +138,11 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
     }
     findings.extend(chosen.findings);
     if let Some(manifest) = &material.manifest {
-        findings.extend(crate::integrity::identity(leaf, manifest, &req.policy));
+        findings.extend(crate::store::integrity::identity(
+            leaf,
+            manifest,
+            &req.policy,
+        ));
     }
     findings.extend(lint(&Lint {
         leaf,
@@ -212,7 +219,11 @@ fn order(findings: Vec<Finding>) -> Vec<Finding> {
     unique
 }
 
-fn possession(material: &Material, key: Option<&crate::key::Key>, leaf: &Cert) -> Option<Finding> {
+fn possession(
+    material: &Material,
+    key: Option<&crate::read::key::Key>,
+    leaf: &Cert,
+) -> Option<Finding> {
     let Some(key) = key else {
         return Some(if material.key_expected {
             Finding::new(

@@ -4,16 +4,16 @@
 //! the same device id is left alone.
 
 use crate::ca::{self, Ca, Issued};
-use crate::change::{self, Change, FileWrite};
-use crate::diagnose::{diagnose, Request, Verdict};
 use crate::error::Error;
-use crate::journal::Entry;
-use crate::key::Key;
-use crate::lock;
-use crate::manifest::Manifest;
+use crate::judge::diagnose::{diagnose, Request, Verdict};
+use crate::judge::verify::Purpose;
 use crate::policy::{KeyKind, Policy};
+use crate::read::key::Key;
 use crate::store;
-use crate::verify::Purpose;
+use crate::store::change::{self, Change, FileWrite};
+use crate::store::journal::Entry;
+use crate::store::lock;
+use crate::store::manifest::Manifest;
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::path::{Path, PathBuf};
@@ -194,7 +194,7 @@ pub(crate) fn csr(device_id: &str, key: &KeyPair) -> Result<Vec<u8>, String> {
 /// The issued certificate and the key must be a pair rustls accepts, before anything is
 /// written (a renewal must never install a mismatched pair).
 pub(crate) fn check_pair(key: &KeyPair, issued: &Issued, store: &Path) -> Result<(), Error> {
-    let cert = crate::decode::decode(Path::new("issued"), issued.pem.as_bytes())
+    let cert = crate::read::decode::decode(Path::new("issued"), issued.pem.as_bytes())
         .certs
         .into_iter()
         .next()
@@ -208,7 +208,7 @@ pub(crate) fn check_pair(key: &KeyPair, issued: &Issued, store: &Path) -> Result
             of: 1,
         },
     );
-    crate::possession::prove(&key, &cert).map_err(|f| {
+    crate::judge::possession::prove(&key, &cert).map_err(|f| {
         Error::ca(
             store,
             format!("the issued certificate does not fit the device key: {f:?}"),

@@ -1,10 +1,10 @@
 //! `store.yaml`: what the toolkit last wrote into a store (device id, policy, the SHA-256 of
 //! each file). A file that differs from it with no journal entry to explain is a hand edit.
 
-use crate::atomic;
-use crate::cert::sha256_hex;
 use crate::error::Error;
-use crate::input::{self, Read};
+use crate::read::cert::sha256_hex;
+use crate::read::input::{self, Read};
+use crate::store::atomic;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! SHA-256 of each file before and after. Written before the files change, so that a crash
 //! midway leaves an entry that explains the new bytes.
 
-use crate::atomic;
+use crate::store::atomic;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

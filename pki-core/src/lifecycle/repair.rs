@@ -5,20 +5,20 @@
 //! certificate at hand can work is a new one issued (with `--ca`) or a request left for the CA.
 
 use crate::ca::Ca;
-use crate::cert::Cert;
-use crate::chain::{walk, End};
-use crate::change::{self, Change, FileWrite, BACKUP};
-use crate::decode::decode;
-use crate::diagnose::{diagnose, Report, Request as Judge, Verdict};
 use crate::error::Error;
 use crate::finding::Code;
-use crate::journal::Entry;
-use crate::key::Key;
-use crate::lock;
-use crate::manifest::Manifest;
+use crate::judge::chain::{walk, End};
+use crate::judge::diagnose::{diagnose, Report, Request as Judge, Verdict};
+use crate::judge::verify::Purpose;
 use crate::policy::Policy;
+use crate::read::cert::Cert;
+use crate::read::decode::decode;
+use crate::read::key::Key;
+use crate::store::change::{self, Change, FileWrite, BACKUP};
+use crate::store::journal::Entry;
+use crate::store::lock;
+use crate::store::manifest::Manifest;
 use crate::store::{self, material_from, Candidate};
-use crate::verify::Purpose;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -152,12 +152,12 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         }
     }
     // a change cut short (files renamed, manifest not yet updated): record what it wrote
-    let journal = crate::journal::read(dir);
+    let journal = crate::store::journal::read(dir);
     for (file, recorded) in &manifest.files {
-        let now = crate::manifest::file_hash(&dir.join(file));
+        let now = crate::store::manifest::file_hash(&dir.join(file));
         let explained = now.as_deref() != Some(recorded.as_str())
             && now.is_some()
-            && crate::journal::explains(&journal, file, now.as_deref());
+            && crate::store::journal::explains(&journal, file, now.as_deref());
         if explained && !writes.iter().any(|w| &w.name == file) {
             if let Some(bytes) = read(dir, file) {
                 let mode = if change::is_key(file) { 0o600 } else { 0o644 };
@@ -265,7 +265,7 @@ impl AtHand {
     ) -> Result<AtHand, Error> {
         let mut files = Vec::new();
         let roles = [store::MANIFEST, "journal.jsonl", store::LOCK];
-        for path in crate::input::list(dir)? {
+        for path in crate::read::input::list(dir)? {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if path.is_file() && !roles.contains(&name) && !name.starts_with(".device") {
                 files.extend(read_path(&path, dir).map(|b| (path.clone(), b)));
@@ -273,8 +273,8 @@ impl AtHand {
         }
         let backup = dir.join(BACKUP);
         if backup.is_dir() {
-            for gen in crate::input::list(&backup)?.into_iter().rev() {
-                for path in crate::input::list(&gen).unwrap_or_default() {
+            for gen in crate::read::input::list(&backup)?.into_iter().rev() {
+                for path in crate::read::input::list(&gen).unwrap_or_default() {
                     files.extend(read_path(&path, dir).map(|b| (path.clone(), b)));
                 }
             }
@@ -549,23 +549,23 @@ fn reissue(
     plan: &mut Vec<Step>,
 ) -> Result<(Candidate, Option<PathBuf>, Vec<FileWrite>), Error> {
     let id = manifest.device_id.clone();
-    let key = crate::enroll::new_key(&req.policy, dir)?;
-    let csr = crate::enroll::csr(&id, &key).map_err(|e| Error::ca(dir, e))?;
+    let key = crate::lifecycle::enroll::new_key(&req.policy, dir)?;
+    let csr = crate::lifecycle::enroll::csr(&id, &key).map_err(|e| Error::ca(dir, e))?;
     let Some(ca) = authority else {
         let csr_path = dir.join("device.csr");
-        let pending = crate::enroll::pkcs8_pem(&key);
+        let pending = crate::lifecycle::enroll::pkcs8_pem(&key);
         let pem = pem::encode_config(
             &pem::Pem::new("CERTIFICATE REQUEST", csr),
             pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
         );
         let writes = vec![
             FileWrite {
-                name: crate::install::PENDING_KEY.into(),
+                name: crate::lifecycle::install::PENDING_KEY.into(),
                 bytes: pending.into_bytes(),
                 mode: 0o600,
             },
             FileWrite {
-                name: crate::install::CSR.into(),
+                name: crate::lifecycle::install::CSR.into(),
                 bytes: pem.into_bytes(),
                 mode: 0o644,
             },
@@ -593,7 +593,7 @@ fn reissue(
         Some(&id),
         req.at,
     )?;
-    crate::enroll::check_pair(&key, &issued, dir)?;
+    crate::lifecycle::enroll::check_pair(&key, &issued, dir)?;
     plan.push(Step {
         action: "reissue",
         fixes,
@@ -606,7 +606,7 @@ fn reissue(
     Ok((
         Candidate {
             cert: Some(issued.pem.into_bytes()),
-            key: Some(crate::enroll::pkcs8_pem(&key).into_bytes()),
+            key: Some(crate::lifecycle::enroll::pkcs8_pem(&key).into_bytes()),
             chain: Some(ca.chain_bundle(req.at)?.into_bytes()),
             trust: Some(ca.trust_bundle(req.at)?.into_bytes()),
             crls: current.crls.clone(),
@@ -677,14 +677,14 @@ fn read(dir: &Path, name: &str) -> Option<Vec<u8>> {
 
 /// A file's bytes; a symlink leading out of the store `within` is not followed.
 fn read_path(path: &Path, within: &Path) -> Option<Vec<u8>> {
-    match crate::input::read(path, Some(within)) {
-        Ok(crate::input::Read::Bytes { bytes, .. }) => Some(bytes),
+    match crate::read::input::read(path, Some(within)) {
+        Ok(crate::read::input::Read::Bytes { bytes, .. }) => Some(bytes),
         _ => None,
     }
 }
 
 fn crls(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    crate::input::list(&dir.join(store::CRL_DIR))
+    crate::read::input::list(&dir.join(store::CRL_DIR))
         .unwrap_or_default()
         .into_iter()
         .filter_map(|p| read_path(&p, dir).map(|b| (p, b)))

@@ -2,11 +2,11 @@
 //! (STORE_TAMPERED) and whether its certificate names the device the store belongs to
 //! (IDENTITY_MISMATCH).
 
-use crate::cert::Cert;
 use crate::finding::{Code, Finding};
-use crate::journal::{self, Entry};
-use crate::manifest::{file_hash, Manifest};
 use crate::policy::Policy;
+use crate::read::cert::Cert;
+use crate::store::journal::{self, Entry};
+use crate::store::manifest::{file_hash, Manifest};
 use std::collections::BTreeMap;
 use std::path::Path;
 

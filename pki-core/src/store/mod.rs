@@ -1,15 +1,26 @@
-//! Gathering what an endpoint holds: a managed store (the contract's layout, `store.yaml`
+//! The endpoint store on disk and every write to it: gathering what an endpoint holds into
+//! roles, the manifest, the lock, the journal and the crash-safe change.
+//!
+//! Here: gathering what an endpoint holds: a managed store (the contract's layout, `store.yaml`
 //! present), a foreign folder classified by content, loose files, or a store with some files
 //! overridden from the command line.
 
-use crate::cert::Cert;
-use crate::cert_cache::CertCache;
-use crate::crl::Crl;
-use crate::decode::{decode_with, Decoded};
+pub mod atomic;
+pub mod change;
+pub mod integrity;
+pub mod journal;
+pub mod lock;
+pub mod manifest;
+pub mod rollback;
+
 use crate::error::Error;
 use crate::finding::{Code, Finding};
-use crate::input::{self, Read};
-use crate::key::Key;
+use crate::read::cert::Cert;
+use crate::read::cert_cache::CertCache;
+use crate::read::crl::Crl;
+use crate::read::decode::{decode_with, Decoded};
+use crate::read::input::{self, Read};
+use crate::read::key::Key;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -67,8 +78,8 @@ pub struct Material {
     /// tamper check does not read them a second time.
     pub file_hashes: std::collections::BTreeMap<String, String>,
     /// A managed store's manifest and journal.
-    pub manifest: Option<crate::manifest::Manifest>,
-    pub journal: Vec<crate::journal::Entry>,
+    pub manifest: Option<crate::store::manifest::Manifest>,
+    pub journal: Vec<crate::store::journal::Entry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,10 +205,10 @@ impl Gatherer<'_> {
         input::folder(dir)?;
         self.m.store = Some(dir.to_path_buf());
         self.m.key_expected = true;
-        if let Some(finding) = crate::lock::check(dir) {
+        if let Some(finding) = crate::store::lock::check(dir) {
             self.m.findings.push(finding);
         }
-        let manifest = crate::manifest::Manifest::load(dir);
+        let manifest = crate::store::manifest::Manifest::load(dir);
         if !matches!(manifest, Ok(None)) {
             self.m.layout = Some(Layout::Managed);
             match manifest {
@@ -208,7 +219,7 @@ impl Gatherer<'_> {
                     "pki repair STORE rewrites store.yaml from the store's files",
                 )),
             }
-            self.m.journal = crate::journal::read(dir);
+            self.m.journal = crate::store::journal::read(dir);
             self.trust_given = true; // a managed store's anchors are trust.pem, or none
             let roles = [
                 (DEVICE_CERT, Role::Cert, src.cert.is_some()),
@@ -265,7 +276,7 @@ impl Gatherer<'_> {
         };
         if let (Some(root), Some(name)) = (within, path.file_name().and_then(|n| n.to_str())) {
             if path.parent() == Some(root) {
-                let hash = crate::cert::sha256_hex(&bytes);
+                let hash = crate::read::cert::sha256_hex(&bytes);
                 self.m.file_hashes.insert(name.to_string(), hash);
             }
         }

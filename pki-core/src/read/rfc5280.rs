@@ -2,8 +2,8 @@
 //! misplaced extensions, malformed names, odd key sizes, serial numbers. Each is a warning, so
 //! that a certificate other servers (OpenSSL, Go, browsers) would refuse never passes silently.
 
-use crate::cert::{common_name_of, Cert, Parsed};
-use crate::crl::Crl;
+use crate::read::cert::{common_name_of, Cert, Parsed};
+use crate::read::crl::Crl;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::oid_registry as oids;
@@ -151,7 +151,7 @@ pub(crate) fn find_defects(cert: &Parsed, x509: &X509Certificate<'_>, role: Role
             out.push("it is an end-entity certificate whose keyUsage includes keyCertSign".into());
         }
     }
-    if let crate::cert::KeyAlgorithm::Rsa { bits } = cert.key {
+    if let crate::read::cert::KeyAlgorithm::Rsa { bits } = cert.key {
         if bits % 8 != 0 {
             out.push(format!(
                 "its RSA modulus is {bits} bits, not a multiple of 8"

@@ -1,6 +1,6 @@
 //! The one place where rustls' and webpki's errors become this toolkit's vocabulary, as
 //! rustls' own `pki_error()` does for webpki. What comes out is the *kind* of failure; the
-//! explanation (which certificate, which file, why) is [`crate::explain`]'s work.
+//! explanation (which certificate, which file, why) is [`crate::judge::explain`]'s work.
 
 use rustls::{CertRevocationListError, CertificateError, Error as RustlsError};
 

@@ -3,8 +3,8 @@
 //! anchors and CRLs at hand, end-entity-only revocation and unknown status allowed, as the
 //! contract's server is configured.
 
-use crate::cert::Cert;
-use crate::crl::Crl;
+use crate::read::cert::Cert;
+use crate::read::crl::Crl;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -24,12 +24,12 @@ pub enum Purpose {
 }
 
 /// The ring provider, chosen explicitly and built once per process, its signature checks
-/// remembered ([`crate::memo`]) so a fleet's shared intermediate is checked once.
+/// remembered ([`crate::judge::memo`]) so a fleet's shared intermediate is checked once.
 pub fn provider() -> &'static Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER.get_or_init(|| {
         let ring = rustls::crypto::ring::default_provider();
-        let algorithms = crate::memo::memoized(ring.signature_verification_algorithms);
+        let algorithms = crate::judge::memo::memoized(ring.signature_verification_algorithms);
         Arc::new(CryptoProvider {
             signature_verification_algorithms: algorithms,
             ..ring

@@ -5,9 +5,9 @@
 //! verifies. A public-key comparison alone would miss a key rustls cannot sign with; a
 //! signature made on top would verify by construction, which the tests show for every key type.
 
-use crate::cert::Cert;
-use crate::key::Key;
-use crate::verify::provider;
+use crate::judge::verify::provider;
+use crate::read::cert::Cert;
+use crate::read::key::Key;
 use rustls::SignatureScheme;
 
 /// The signature schemes a rustls server offers a TLS 1.3 client.
@@ -49,7 +49,7 @@ pub fn prove(key: &Key, leaf: &Cert) -> Result<(), Failure> {
             "{} has public key {}, the certificate's is {}",
             key.describe(),
             short(key.fingerprint().as_deref().unwrap_or("?")),
-            short(&crate::cert::sha256_hex(&leaf.spki))
+            short(&crate::read::cert::sha256_hex(&leaf.spki))
         )));
     }
     let Some(scheme_signer) = signer.choose_scheme(TLS13_SCHEMES) else {

@@ -2,14 +2,14 @@
 //! that `repair` left in the store when no CA was at hand. The certificate must belong to the
 //! pending key (or the present one); the pair is proven before anything is written.
 
-use crate::change::{self, Change, FileWrite};
-use crate::decode::decode;
 use crate::error::Error;
-use crate::journal::Entry;
-use crate::lock;
-use crate::manifest::Manifest;
-use crate::possession::prove;
+use crate::judge::possession::prove;
+use crate::read::decode::decode;
 use crate::store;
+use crate::store::change::{self, Change, FileWrite};
+use crate::store::journal::Entry;
+use crate::store::lock;
+use crate::store::manifest::Manifest;
 use std::path::Path;
 use time::OffsetDateTime;
 

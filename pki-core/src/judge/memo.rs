@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn remembered_results_are_the_real_ones() {
-        let algs = crate::verify::provider().signature_verification_algorithms;
+        let algs = crate::judge::verify::provider().signature_verification_algorithms;
         let (_, p256) = algs
             .mapping
             .iter()

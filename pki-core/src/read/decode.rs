@@ -8,11 +8,11 @@
 //! spaces or tabs (as pasted into mails and YAML). Text around blocks and CRLF line ends it
 //! handles on its own.
 
-use crate::cert::Cert;
-use crate::cert_cache::CertCache;
-use crate::crl::Crl;
-use crate::key::Key;
 use crate::origin::Origin;
+use crate::read::cert::Cert;
+use crate::read::cert_cache::CertCache;
+use crate::read::crl::Crl;
+use crate::read::key::Key;
 use rustls_pki_types::pem::{self, SectionKind};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 use std::path::Path;

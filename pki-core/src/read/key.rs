@@ -1,8 +1,8 @@
 //! A private key as read from a file. The key material never leaves this module except into
 //! rustls' signer; `Debug` shows what the key is, never its bytes.
 
-use crate::cert::{bit_length, key_algorithm, strip_zeros, Cert, KeyAlgorithm};
 use crate::origin::Origin;
+use crate::read::cert::{bit_length, key_algorithm, strip_zeros, Cert, KeyAlgorithm};
 use rustls::sign::SigningKey;
 use rustls_pki_types::PrivateKeyDer;
 use std::fmt;
@@ -118,7 +118,7 @@ impl Key {
 
     /// SHA-256 of the public key, to tell keys apart without showing them.
     pub fn fingerprint(&self) -> Option<String> {
-        self.spki.as_deref().map(crate::cert::sha256_hex)
+        self.spki.as_deref().map(crate::read::cert::sha256_hex)
     }
 }
 

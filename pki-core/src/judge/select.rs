@@ -2,9 +2,9 @@
 //! The rule: the certificate that matches a key at hand (the newest valid one if several do),
 //! else the newest valid certificate, else the newest.
 
-use crate::cert::Cert;
 use crate::finding::{Code, Finding};
-use crate::key::Key;
+use crate::read::cert::Cert;
+use crate::read::key::Key;
 use crate::store::Material;
 use time::OffsetDateTime;
 
