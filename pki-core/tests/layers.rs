@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 const PIPELINE: [&str; 4] = ["lifecycle", "judge", "store", "read"];
 
 fn sources(folder: &str) -> Vec<(PathBuf, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(folder);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(folder);
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("directory entry").path();
@@ -34,7 +36,11 @@ fn imports_run_one_way() {
             }
         }
     }
-    assert!(broken.is_empty(), "imports against the pipeline:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "imports against the pipeline:\n{}",
+        broken.join("\n")
+    );
 }
 
 #[test]
@@ -59,5 +65,9 @@ fn judging_and_reading_never_write() {
             }
         }
     }
-    assert!(broken.is_empty(), "writes where only reading belongs:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "writes where only reading belongs:\n{}",
+        broken.join("\n")
+    );
 }

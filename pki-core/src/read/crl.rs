@@ -1,7 +1,7 @@
 //! A certificate revocation list as read from a file.
 
-use crate::read::cert::colon_hex;
 use crate::origin::Origin;
+use crate::read::cert::colon_hex;
 use rustls_pki_types::CertificateRevocationListDer;
 use time::OffsetDateTime;
 use x509_parser::prelude::FromDer;
