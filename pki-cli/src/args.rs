@@ -96,10 +96,11 @@ pub struct Repair {
     /// The CA folder: its bundles, and a new certificate when nothing else can work.
     #[arg(long)]
     pub ca: Option<PathBuf>,
-    /// The server's current trust anchors (to refresh trust.pem after a CA rotation).
+    /// The server's current trust anchors: the store is judged against them and made
+    /// acceptable to a server holding them (trust.pem is refreshed from them).
     #[arg(long)]
     pub trust: Option<PathBuf>,
-    /// Print the plan and change nothing.
+    /// Print the plan and change nothing (in the store or at the CA: nothing is signed).
     #[arg(long)]
     pub dry_run: bool,
     /// Policy profile (default: the built-in device policy).
@@ -147,8 +148,18 @@ pub struct Audit {
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
     /// Undo the last change recorded in the journal, from backup/.
-    #[command(after_help = "Example:\n  pki store rollback /var/lib/product/certs")]
-    Rollback { store: PathBuf },
+    #[command(
+        after_help = "Examples:\n  pki store rollback /var/lib/product/certs --dry-run\n  pki store rollback /var/lib/product/certs\n\nUndoing an enrollment leaves the store without a certificate: it takes --force."
+    )]
+    Rollback {
+        store: PathBuf,
+        /// Say what would be undone and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Undo even an enrollment (the store is left without a certificate).
+        #[arg(long)]
+        force: bool,
+    },
     /// Install a certificate signed elsewhere for the store's pending key (after repair left a CSR).
     #[command(after_help = "Example:\n  pki store install /var/lib/product/certs device.crt")]
     Install { store: PathBuf, cert: PathBuf },

@@ -93,10 +93,29 @@ fn headline(r: &Report) -> String {
 
 pub fn store(cmd: StoreCommand, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     let (entry, what) = match cmd {
-        StoreCommand::Rollback { store } => (
-            pki_core::store::rollback::rollback(&store, at)?,
-            "rolled back",
-        ),
+        StoreCommand::Rollback {
+            store,
+            dry_run,
+            force,
+        } => {
+            let done = pki_core::store::rollback::rollback(&store, at, dry_run, force)?;
+            let Some(entry) = done.journal else {
+                let u = &done.undo;
+                match format {
+                    Format::Json => json(&json!({"dry_run": true, "undo": u}))?,
+                    Format::Text | Format::Prometheus => line(&format!(
+                        "would undo change #{} ({}: {}): restore {}; take out {} (to backup/); nothing changed",
+                        u.seq,
+                        u.action,
+                        u.reason,
+                        list(&u.restores),
+                        list(&u.takes_out)
+                    ))?,
+                }
+                return Ok(Outcome::Done);
+            };
+            (entry, "rolled back")
+        }
         StoreCommand::Install { store, cert } => (
             pki_core::lifecycle::install::install(&store, &cert, at)?,
             "installed",
@@ -110,4 +129,12 @@ pub fn store(cmd: StoreCommand, at: OffsetDateTime, format: Format) -> Result<Ou
         ))?,
     }
     Ok(Outcome::Done)
+}
+
+fn list(files: &[String]) -> String {
+    if files.is_empty() {
+        "nothing".to_string()
+    } else {
+        files.join(", ")
+    }
 }

@@ -12,8 +12,9 @@ pub enum Severity {
     Critical,
 }
 
-/// The finding codes of the contract (`CONTRACT.md`, "Finding codes"), plus the two this toolkit
-/// adds and documents in its README: `CERT_MISSING` and `KEY_NOT_CHECKED`.
+/// The finding codes of the contract (`CONTRACT.md`, "Finding codes"), plus the three this
+/// toolkit adds and documents in its README: `CERT_MISSING`, `KEY_NOT_CHECKED` and
+/// `REQUEST_PENDING`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
@@ -50,6 +51,7 @@ pub enum Code {
     PolicyViolation,
     StoreTampered,
     StoreLocked,
+    RequestPending,
 }
 
 impl Code {
@@ -66,9 +68,51 @@ impl Code {
             | RevocationUnknown
             | CrlExpired
             | PolicyViolation
+            | StoreTampered
             | StoreLocked => Severity::Warning,
-            KeyNotChecked => Severity::Info,
+            KeyNotChecked | RequestPending => Severity::Info,
             _ => Severity::Critical,
+        }
+    }
+
+    /// The side that must change for a finding of this code, unless the finding says
+    /// otherwise ([`Finding::on`]): `CA_ROTATED` may be the device's, the chain's or the
+    /// server's, a corrupt file is the one it names.
+    pub fn default_side(self) -> Side {
+        use Code::*;
+        match self {
+            CertExpired
+            | CertNotYetValid
+            | CertExpiringSoon
+            | CertMissing
+            | KeyMissing
+            | KeyMismatch
+            | WrongEku
+            | WrongKeyUsage
+            | WeakAlgorithm
+            | Revoked
+            | IdentityMismatch
+            | NameMismatch
+            | NameConstraintViolation
+            | CertMalformed
+            | DuplicateIdentity
+            | PolicyViolation
+            | CaRotated
+            | NotACa
+            | BadSignature
+            | MultipleCandidates => Side::Device,
+            ChainIncomplete | IssuerExpired => Side::Chain,
+            UnknownIssuer => Side::Trust,
+            PathLenExceeded => Side::Ca,
+            ClockSkewSuspected => Side::Clock,
+            KeyPermissionsTooOpen
+            | FileCorrupt
+            | RevocationUnknown
+            | CrlExpired
+            | StoreTampered
+            | StoreLocked
+            | RequestPending
+            | KeyNotChecked => Side::Store,
         }
     }
 
@@ -108,6 +152,7 @@ impl Code {
             PolicyViolation => "POLICY_VIOLATION",
             StoreTampered => "STORE_TAMPERED",
             StoreLocked => "STORE_LOCKED",
+            RequestPending => "REQUEST_PENDING",
         }
     }
 }
@@ -118,6 +163,28 @@ impl fmt::Display for Code {
     }
 }
 
+/// Which side must change for a finding to go away: what `repair` may act on (the device's
+/// certificate and key, its chain, its trust anchors, the store's other files) and what it
+/// cannot (the server's trust anchors, the CA, the clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Side {
+    /// The device certificate or its key: a new certificate (or the right key) is needed.
+    #[default]
+    Device,
+    /// The intermediates the endpoint presents (`chain.pem`).
+    Chain,
+    /// The endpoint's own trust anchors (`trust.pem`).
+    Trust,
+    /// The server's trust anchors (the `--trust` file): nothing on the endpoint can help.
+    Server,
+    /// A CA certificate must be reissued: nothing on the endpoint can help.
+    Ca,
+    /// The endpoint's clock.
+    Clock,
+    /// The store's other files (permissions, CRLs, the manifest, the lock).
+    Store,
+}
+
 /// One finding: the code, its severity, a message carrying the evidence (file, subject, serial,
 /// dates or names) and a concrete fix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +193,9 @@ pub struct Finding {
     pub severity: Severity,
     pub message: String,
     pub fix: String,
+    /// Which side must change (for `repair`'s plan; not part of the contract's JSON).
+    #[serde(skip)]
+    pub side: Side,
 }
 
 impl Finding {
@@ -136,7 +206,15 @@ impl Finding {
             severity: code.default_severity(),
             message: message.into(),
             fix: fix.into(),
+            side: code.default_side(),
         }
+    }
+
+    /// The same finding, placed on `side` (a stale chain or server trust for `CA_ROTATED`, a
+    /// CA's constraint for `NAME_CONSTRAINT_VIOLATION`, …).
+    pub fn on(mut self, side: Side) -> Self {
+        self.side = side;
+        self
     }
 
     /// The same finding, downgraded to a warning (an anchor's dates, a check rustls skips).
@@ -147,5 +225,14 @@ impl Finding {
 
     pub fn is_critical(&self) -> bool {
         self.severity == Severity::Critical
+    }
+}
+
+/// A path as one shell word, for the commands fix texts name (quoted only when it must be).
+pub fn quoted(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    match shlex::try_quote(&text) {
+        Ok(q) => q.into_owned(),
+        Err(_) => text,
     }
 }

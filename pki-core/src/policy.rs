@@ -270,21 +270,27 @@ impl Policy {
     /// Whether `cert` names `device_id` the way this policy's templates would.
     pub fn names_device(&self, cert: &Cert, device_id: &str) -> bool {
         let expected_cn = Policy::fill(&self.subject.common_name, device_id);
-        let expected_sans = self
+        cert.common_name() == expected_cn
+            || self
+                .sans_for(device_id)
+                .into_iter()
+                .any(|san| cert.sans.contains(&san))
+    }
+
+    /// The subjectAltNames this policy gives `device_id`, spelled as [`Cert::sans`] spells
+    /// them (`DNS:…`, `URI:…`).
+    pub fn sans_for(&self, device_id: &str) -> Vec<String> {
+        let dns = self
             .san
             .dns
             .iter()
-            .map(|d| format!("DNS:{}", Policy::fill(d, device_id)))
-            .chain(
-                self.san
-                    .uri
-                    .iter()
-                    .map(|u| format!("URI:{}", Policy::fill(u, device_id))),
-            );
-        cert.common_name() == expected_cn
-            || expected_sans
-                .into_iter()
-                .any(|san| cert.sans.contains(&san))
+            .map(|d| format!("DNS:{}", Policy::fill(d, device_id)));
+        let uri = self
+            .san
+            .uri
+            .iter()
+            .map(|u| format!("URI:{}", Policy::fill(u, device_id)));
+        dns.chain(uri).collect()
     }
 
     fn fallback() -> Policy {

@@ -78,10 +78,11 @@ fn certificate_error(e: &CertificateError) -> Cause {
             required,
             presented,
         } => Cause::WrongEku(format!(
-            "requires {required}, the certificate allows {}",
+            "rustls requires {}, the certificate allows {}",
+            purpose_name(required),
             presented
                 .iter()
-                .map(|p| p.to_string())
+                .map(purpose_name)
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
@@ -130,6 +131,26 @@ fn webpki_error(e: &webpki::Error) -> Cause {
         }
         EmptyEkuExtension => Cause::WrongEku("the extendedKeyUsage extension is empty".into()),
         other => Cause::Malformed(format!("webpki: {other:?}")),
+    }
+}
+
+/// A key purpose by its name, or its dotted OID (rustls displays other purposes as
+/// comma-separated arcs: "2, 5, 29, 37, 0").
+fn purpose_name(p: &rustls::ExtendedKeyPurpose) -> String {
+    match p {
+        rustls::ExtendedKeyPurpose::ClientAuth => "clientAuth".to_string(),
+        rustls::ExtendedKeyPurpose::ServerAuth => "serverAuth".to_string(),
+        rustls::ExtendedKeyPurpose::Other(arcs) => {
+            let dotted = arcs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(".");
+            match crate::read::cert::eku_name(&dotted) {
+                name if name == dotted => dotted,
+                name => format!("{name} ({dotted})"),
+            }
+        }
     }
 }
 

@@ -40,12 +40,6 @@ pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) 
     let mut links = Vec::new();
     let mut current = leaf;
     for _ in 0..MAX_DEPTH {
-        if let Some(anchor) = anchors.iter().find(|a| is_same_key(a, current)) {
-            return Walk {
-                links,
-                end: End::Anchored(anchor),
-            };
-        }
         let by_name_anchor: Vec<&Cert> = anchors
             .iter()
             .filter(|a| current.issuer_raw == a.subject_raw)
@@ -55,6 +49,39 @@ pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) 
                 links,
                 end: End::Anchored(anchor),
             };
+        }
+        // a CA certificate with an anchor's name and key above the device's: webpki stops at
+        // the anchor (it looks anchors up by the child's issuer name)
+        if !links.is_empty() {
+            if let Some(anchor) = anchors.iter().find(|a| is_same_key(a, current)) {
+                return Walk {
+                    links,
+                    end: End::Anchored(anchor),
+                };
+            }
+        }
+        if current.is_self_issued() && !by_name_anchor.is_empty() {
+            // an anchor bears its name and does not verify it: a root re-keyed under the same
+            // name (it verifies under its own, other key), else a broken signature
+            let rekeyed = current.is_signed_by(current)
+                && !by_name_anchor.iter().any(|a| a.spki == current.spki);
+            let end = if rekeyed {
+                End::Replaced {
+                    child: current,
+                    candidate: newest(&by_name_anchor),
+                }
+            } else {
+                let issuer = by_name_anchor
+                    .iter()
+                    .copied()
+                    .find(|a| a.spki == current.spki || (a.ski.is_some() && a.ski == current.aki))
+                    .unwrap_or(by_name_anchor[0]);
+                End::BadSignature {
+                    child: current,
+                    issuer,
+                }
+            };
+            return Walk { links, end };
         }
         if current.is_self_issued() && current.is_signed_by(current) {
             return Walk {
@@ -66,7 +93,12 @@ pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) 
             .iter()
             .filter(|c| current.issuer_raw == c.subject_raw && c.sha256 != current.sha256)
             .collect();
-        if let Some(next) = by_name.iter().find(|c| current.is_signed_by(c)) {
+        // a cross-certificate leads on where a self-signed copy of the same CA would end
+        let next = by_name
+            .iter()
+            .filter(|c| current.is_signed_by(c))
+            .min_by_key(|c| c.is_self_issued());
+        if let Some(next) = next {
             if links.iter().any(|l: &&Cert| l.sha256 == next.sha256) {
                 return Walk {
                     links,

@@ -1,9 +1,10 @@
 //! `pki diagnose`: the verdict on one endpoint (would the server accept this certificate,
 //! chain and key?) and the findings that explain it, root cause first.
 
-use crate::finding::{Code, Finding, Severity};
+use crate::finding::{Code, Finding, Severity, Side};
 use crate::judge::cause::cause;
 use crate::judge::explain::{explain, Context};
+use crate::judge::fix::{fill, Commands};
 use crate::judge::lint::{lint, Lint};
 use crate::judge::possession::{prove, Failure};
 use crate::judge::select::select;
@@ -101,6 +102,8 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
         ),
         _ => Vec::new(),
     };
+    findings.extend(pending(material));
+    let cmds = Commands::of(material);
     let chosen = select(material, req.at);
     let Some(leaf) = chosen.leaf else {
         findings.push(no_certificate(material));
@@ -108,6 +111,7 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
         return Report::new(findings, None, material, req);
     };
     let skew = Duration::hours(req.policy.clock_skew_hours.into());
+    let device_id = material.manifest.as_ref().map(|m| m.device_id.as_str());
 
     // the verdict: rustls on the chain, then the key
     let mut root_cause = Vec::new();
@@ -118,13 +122,19 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
             at: req.at,
             skew,
             purpose: &req.purpose,
+            device_id,
+            policy_sans: req.policy.sans_for(
+                device_id
+                    .map_or_else(|| leaf.common_name(), str::to_string)
+                    .as_str(),
+            ),
             detail: err.to_string(),
         };
         root_cause = explain(&cause(&err), &ctx);
     }
     findings.extend(root_cause);
-    findings.extend(leaf_validity(leaf, req.at, skew));
-    findings.extend(possession(material, chosen.key, leaf));
+    findings.extend(leaf_validity(leaf, req.at, skew, &cmds));
+    findings.extend(possession(material, chosen.key, leaf, &cmds));
     findings.extend(tampered);
     if let Some(weak) = leaf.key.weakness() {
         findings.push(Finding::new(
@@ -133,7 +143,10 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
                 "device certificate {} holds {weak}: it cannot sign a handshake",
                 leaf.describe()
             ),
-            "renew with a supported key (ECDSA P-256 by default): pki renew STORE --ca DIR --force",
+            format!(
+                "renew with a supported key (ECDSA P-256 by default): {}",
+                cmds.new_certificate()
+            ),
         ));
     }
     findings.extend(chosen.findings);
@@ -156,7 +169,9 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
         .key
         .filter(|k| k.matches(leaf))
         .and_then(|k| k.fingerprint());
-    Report::new(findings, Some(summary), material, req)
+    let mut report = Report::new(findings, Some(summary), material, req);
+    fill(&mut report.findings, material, Some(leaf));
+    report
 }
 
 impl Report {
@@ -166,7 +181,10 @@ impl Report {
         material: &Material,
         req: &Request,
     ) -> Report {
-        let findings = order(findings);
+        let mut findings = order(findings);
+        if certificate.is_none() {
+            fill(&mut findings, material, None);
+        }
         let status = findings
             .iter()
             .map(|f| match f.severity {
@@ -223,13 +241,17 @@ fn possession(
     material: &Material,
     key: Option<&crate::read::key::Key>,
     leaf: &Cert,
+    cmds: &Commands,
 ) -> Option<Finding> {
     let Some(key) = key else {
         return Some(if material.key_expected {
             Finding::new(
                 Code::KeyMissing,
                 format!("no private key at hand for {}", leaf.describe()),
-                "re-link the key if it is elsewhere (pki repair STORE), else reissue: pki repair STORE --ca DIR",
+                format!(
+                    "re-link the key if it is in backup/ or beside the store's files, else a new key and certificate: {}",
+                    cmds.repair_with_ca(cmds.new_certificate())
+                ),
             )
         } else {
             Finding::new(
@@ -244,12 +266,15 @@ fn possession(
         Err(Failure::Mismatch(why)) => Some(Finding::new(
             Code::KeyMismatch,
             format!("the private key {} does not belong to {}: {why}", key.origin, leaf.describe()),
-            "re-link the certificate's key if it is still in the store or backup/ (pki repair STORE); else reissue for the present key (pki repair STORE --ca DIR)",
+            format!(
+                "re-link the certificate's key if it is still in the store or backup/, else a new key and certificate: {}",
+                cmds.repair_with_ca(cmds.new_certificate())
+            ),
         )),
         Err(Failure::Unusable(why)) => Some(Finding::new(
             Code::WeakAlgorithm,
             format!("the private key {} cannot sign a handshake a rustls server accepts: {why}", key.origin),
-            "renew with a supported key (ECDSA P-256 by default): pki renew STORE --ca DIR --force",
+            format!("renew with a supported key (ECDSA P-256 by default): {}", cmds.new_certificate()),
         )),
     }
 }
@@ -262,27 +287,67 @@ fn no_certificate(material: &Material) -> Finding {
         (_, Some(store)) => store.display().to_string(),
         _ => "the files given".to_string(),
     };
+    let cmds = Commands::of(material);
     Finding::new(
         Code::CertMissing,
         format!("no device certificate in {place}"),
-        "restore it from backup/ (pki repair STORE) or enroll: pki enroll STORE --ca DIR --device-id ID",
+        format!(
+            "restore it from backup/ or the CA's copy, else a new one: {}",
+            cmds.repair_with_ca(cmds.new_certificate())
+        ),
     )
 }
 
+/// REQUEST_PENDING: a key and request `repair` left for a CA that was not at hand.
+fn pending(material: &Material) -> Option<Finding> {
+    let store = material.store.as_deref()?;
+    let key = store.join(crate::store::PENDING_KEY);
+    let csr = store.join(crate::store::CSR);
+    if material.layout != Some(Layout::Managed) || !(key.exists() || csr.exists()) {
+        return None;
+    }
+    let csr_word = crate::finding::quoted(&csr);
+    Some(Finding::new(
+        Code::RequestPending,
+        format!(
+            "{} and {} wait for a certificate: a request pki repair left when no CA was at hand",
+            key.display(),
+            csr.display()
+        ),
+        format!(
+            "on the CA side sign it (pki ca sign --ca DIR {csr_word} > device.crt) and install it here (pki store install STORE device.crt); or, with the CA at hand: `pki repair STORE --ca DIR` (the request then goes to backup/)"
+        ),
+    ))
+}
+
 fn refused(material: &Material, verifier: &Verifier) -> Vec<Finding> {
-    let mut out: Vec<Finding> =
-        verifier
-            .refused_anchors
-            .iter()
-            .map(|(i, why)| {
-                let anchor = &material.anchors[*i];
-                Finding::new(
+    let cmds = Commands::of(material);
+    let mut out: Vec<Finding> = verifier
+        .refused_anchors
+        .iter()
+        .map(|(i, why)| {
+            let anchor = &material.anchors[*i];
+            Finding::new(
                 Code::CertMalformed,
-                format!("trust anchor {} cannot be used by rustls: {why}", anchor.describe()),
-                "replace the trust anchors with the CA's bundle: pki repair STORE --trust BUNDLE",
+                format!(
+                    "trust anchor {} cannot be used by rustls: {why}",
+                    anchor.describe()
+                ),
+                format!(
+                    "replace the trust anchors with the CA's bundle: {}",
+                    cmds.repair_with_ca(format!(
+                        "DIR/trust.pem in place of {}",
+                        anchor.origin.path.display()
+                    ))
+                ),
             )
+            .on(if material.trust_override.is_some() {
+                Side::Server
+            } else {
+                Side::Trust
             })
-            .collect();
+        })
+        .collect();
     out.extend(verifier.refused_crls.iter().map(|(i, why)| {
         let crl = &material.crls[*i];
         Finding::new(
@@ -291,8 +356,13 @@ fn refused(material: &Material, verifier: &Verifier) -> Vec<Finding> {
                 "{}: rustls cannot use this CRL ({why}); it is left out",
                 crl.origin
             ),
-            "fetch a fresh CRL from the CA: pki ca crl --ca DIR",
+            if cmds.managed() {
+                "fetch a fresh CRL and put it in crl/: `pki ca crl --ca DIR`, then `pki repair STORE --ca DIR`".to_string()
+            } else {
+                format!("replace {} with a fresh CRL from the CA (`pki ca crl --ca DIR` writes DIR/crl/)", crl.origin.path.display())
+            },
         )
+        .on(Side::Store)
     }));
     out
 }

@@ -1,14 +1,17 @@
 //! From the kind of failure rustls reported ([`Cause`]) to findings that name the certificate,
-//! the file and the fix: "unknown issuer" becomes a missing intermediate, an untrusted root or
-//! a replaced CA; an expiry is placed on the leaf or on an issuer.
+//! the file, the side that must change and the fix: "unknown issuer" becomes a missing
+//! intermediate, an untrusted root or a re-keyed CA (and which side of it is stale); an expiry
+//! is placed on the leaf or on an issuer; a name constraint names the name and the CA.
 
-use crate::finding::{Code, Finding};
+use crate::finding::{Code, Finding, Side};
 use crate::judge::cause::Cause;
 use crate::judge::chain::{walk, End, Walk};
+use crate::judge::fix::Commands;
+use crate::judge::names::{violation, Why};
 use crate::judge::validity::{issuer_validity, leaf_validity};
 use crate::judge::verify::Purpose;
 use crate::read::cert::{hex, Cert};
-use crate::store::Material;
+use crate::store::{Layout, Material};
 use crate::timestamp::format;
 use time::{Duration, OffsetDateTime};
 
@@ -18,6 +21,10 @@ pub struct Context<'a> {
     pub at: OffsetDateTime,
     pub skew: Duration,
     pub purpose: &'a Purpose,
+    /// The device id the certificate should carry, when known (the store's manifest).
+    pub device_id: Option<&'a str>,
+    /// The names the policy gives that device, as `Cert::sans` spells them.
+    pub policy_sans: Vec<String>,
     /// rustls' own words, kept for causes with nothing more specific to say.
     pub detail: String,
 }
@@ -25,16 +32,21 @@ pub struct Context<'a> {
 /// The findings that explain `cause`; the first is the root cause.
 pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
     let leaf = ctx.leaf;
+    let cmds = Commands::of(ctx.material);
     match cause {
         Cause::Expired | Cause::NotYetValid => {
-            let found = leaf_validity(leaf, ctx.at, ctx.skew);
+            let found = leaf_validity(leaf, ctx.at, ctx.skew, &cmds);
             if !found.is_empty() {
                 return found;
             }
             let w = ctx.walk();
-            let expired = w.links.iter().find_map(|ca| issuer_validity(ca, ctx.at, false));
-            vec![expired.unwrap_or_else(|| {
-                Finding::new(
+            let outside = w
+                .links
+                .iter()
+                .map(|ca| issuer_validity(ca, ctx.at, ctx.skew, false, &cmds))
+                .find(|f| !f.is_empty());
+            outside.unwrap_or_else(|| {
+                vec![Finding::new(
                     Code::IssuerExpired,
                     format!(
                         "an issuer of {} is outside its validity at {} ({})",
@@ -42,9 +54,12 @@ pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
                         format(ctx.at),
                         ctx.detail
                     ),
-                    "install the CA's current intermediate: pki repair STORE --ca DIR",
+                    cmds.repair_with_ca(
+                        "put the CA's current intermediates in the chain (DIR/chain.pem)",
+                    ),
                 )
-            })]
+                .on(Side::Chain)]
+            })
         }
         Cause::UnknownIssuer | Cause::BadSignature => explain_path(ctx, &ctx.walk()),
         Cause::UnsupportedAlgorithm(detail) => vec![weak_on_path(ctx, detail)],
@@ -65,51 +80,41 @@ pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
                 format!("reissue the server certificate with subjectAltName DNS:{name} (or IP:{name}), or dial a name it holds"),
             )]
         }
-        Cause::NameConstraint => {
-            let ca = ctx.walk().links.into_iter().find(|c| c.has_name_constraints);
-            vec![Finding::new(
-                Code::NameConstraintViolation,
-                format!(
-                    "{} names {} which the name constraints of {} exclude",
-                    leaf.describe(),
-                    leaf.sans.join(", "),
-                    ca.map(|c| c.describe()).unwrap_or_else(|| "a CA on the path (or the trust anchor)".into())
-                ),
-                "reissue the certificate with names inside the CA's permitted subtrees",
-            )]
-        }
-        Cause::PathLen(detail) => vec![Finding::new(
-            Code::PathLenExceeded,
-            format!("the chain of {} is too long: {detail}", leaf.describe()),
-            "issue device certificates directly from the issuing CA (pki ca sign), not from a sub-CA below it",
-        )],
+        Cause::NameConstraint => vec![name_constraint(ctx)],
+        Cause::PathLen(detail) => vec![path_len(ctx, detail)],
         Cause::NotACa => {
             let w = ctx.walk();
             let bad = w.links.iter().find(|c| !c.is_ca());
             vec![Finding::new(
                 Code::NotACa,
                 format!(
-                    "{} is used as the issuer of the chain but is not a CA (basicConstraints cA is not set)",
-                    bad.map(|c| c.describe()).unwrap_or_else(|| "a certificate in the chain".into())
+                    "{} is used as the issuer of {} but is not a CA (basicConstraints cA is not set): the device certificate was issued by an end-entity certificate",
+                    bad.map(|c| c.describe()).unwrap_or_else(|| "a certificate in the chain".into()),
+                    leaf.describe()
                 ),
-                "remove the end-entity certificate from chain.pem and install the real issuing CA: pki repair STORE --ca DIR",
+                format!("a certificate from the real issuing CA: {}", cmds.repair_with_ca(cmds.new_certificate())),
             )]
         }
         Cause::CaAsLeaf => vec![Finding::new(
             Code::CertMalformed,
             format!("{} is a CA certificate (cA=TRUE) and cannot be used as a device certificate", leaf.describe()),
-            "enroll the device for a real end-entity certificate: pki enroll STORE --ca DIR --device-id ID",
+            format!("put the device's own certificate in its place: {}", cmds.repair_with_ca(cmds.new_certificate())),
         )],
         Cause::Malformed(detail) => vec![Finding::new(
             Code::CertMalformed,
             format!("the chain of {} is invalid for rustls: {detail}", leaf.describe()),
-            "reissue the certificate from a standards-conforming CA (pki renew STORE --ca DIR --force)",
+            format!("reissue the certificate from a standards-conforming CA: {}", cmds.new_certificate()),
         )],
         Cause::Crl { detail, bad_signature } => vec![Finding::new(
             if *bad_signature { Code::BadSignature } else { Code::FileCorrupt },
             format!("a CRL cannot be used by rustls: {detail}"),
-            "fetch a fresh CRL from the CA: pki ca crl --ca DIR",
-        )],
+            if cmds.managed() {
+                "fetch a fresh CRL and put it in crl/: `pki ca crl --ca DIR`, then `pki repair STORE --ca DIR`".to_string()
+            } else {
+                "replace the CRL with a fresh one from the CA (`pki ca crl --ca DIR` writes DIR/crl/)".to_string()
+            },
+        )
+        .on(Side::Store)],
         Cause::Other(detail) => vec![Finding::new(
             Code::CertMalformed,
             format!("rustls rejects {}: {detail}", leaf.describe()),
@@ -126,23 +131,34 @@ impl Context<'_> {
             &self.material.anchors,
         )
     }
+
+    /// Where the anchors came from, for messages.
+    fn anchors_file(&self) -> String {
+        self.material
+            .anchors_from
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the trust anchors".into())
+    }
+
+    /// Whether the anchors stand for a server's (a `--trust` file) rather than the store's own.
+    fn server_anchors(&self) -> bool {
+        self.material.trust_override.is_some() || self.material.layout == Some(Layout::Loose)
+    }
 }
 
 fn explain_path(ctx: &Context<'_>, w: &Walk<'_>) -> Vec<Finding> {
     let m = ctx.material;
-    let anchors_file = m
-        .anchors_from
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "the trust anchors".into());
+    let cmds = Commands::of(m);
+    let anchors_file = ctx.anchors_file();
     if let Some(weak) = std::iter::once(ctx.leaf)
         .chain(w.links.iter().copied())
         .find(|c| c.signature.weak)
     {
-        return vec![weak_signature(weak)];
+        return vec![weak_signature(weak, &cmds)];
     }
     let finding = match &w.end {
-        End::Missing { child } if m.anchors.is_empty() => no_anchors(child),
+        End::Missing { child } if m.anchors.is_empty() => no_anchors(child, &cmds),
         End::Missing { child } if child.sha256 == ctx.leaf.sha256 => Finding::new(
             Code::ChainIncomplete,
             format!(
@@ -151,7 +167,10 @@ fn explain_path(ctx: &Context<'_>, w: &Walk<'_>) -> Vec<Finding> {
                 child.issuer,
                 key_id(&child.aki)
             ),
-            "rebuild chain.pem from the CA's bundle: pki repair STORE --ca DIR (or append the issuing CA certificate to chain.pem)",
+            format!(
+                "rebuild chain.pem from the CA's bundle: {}",
+                cmds.repair_with_ca(format!("add the certificate of '{}' to the chain (the CA's chain bundle: DIR/chain.pem)", child.issuer))
+            ),
         ),
         End::Missing { child } => Finding::new(
             Code::UnknownIssuer,
@@ -161,38 +180,38 @@ fn explain_path(ctx: &Context<'_>, w: &Walk<'_>) -> Vec<Finding> {
                 child.issuer,
                 key_id(&child.aki)
             ),
-            "give the endpoint the CA's current trust bundle: pki repair STORE --trust BUNDLE",
-        ),
+            untrusted_fix(ctx, &child.issuer),
+        )
+        .on(untrusted_side(ctx)),
         End::UntrustedRoot(root) => Finding::new(
             Code::UnknownIssuer,
             format!(
                 "the chain ends at self-signed {}, which is not among the trust anchors ({anchors_file})",
                 root.describe()
             ),
-            "if this root is the fleet's CA, add it to the trust anchors (pki repair STORE --trust BUNDLE); otherwise the certificate is from a foreign CA: re-enroll",
-        ),
-        End::Replaced { child, candidate } => Finding::new(
-            Code::CaRotated,
-            format!(
-                "{} was issued by '{}' with key id {}, but the CA of that name at hand ({}, key id {}, valid from {}) has another key: the CA was re-keyed or replaced and the certificate is from the old one",
-                child.describe(),
-                child.issuer,
-                child.aki.as_deref().map(hex).unwrap_or_else(|| "(none)".into()),
-                candidate.origin,
-                candidate.ski.as_deref().map(hex).unwrap_or_else(|| "(none)".into()),
-                format(candidate.not_before)
-            ),
-            "reissue from the current CA: pki renew STORE --ca DIR --force (during the overlap, trusting the old CA too keeps it working)",
-        ),
+            untrusted_fix(ctx, &root.subject),
+        )
+        .on(untrusted_side(ctx)),
+        End::Replaced { child, candidate } => replaced(ctx, child, candidate),
         End::BadSignature { child, issuer } => Finding::new(
             Code::BadSignature,
             format!(
-                "the signature on {} does not verify under the key of its issuer {} although the key identifiers agree: the certificate was corrupted or tampered with",
+                "the signature on {} does not verify under the key of {}, the trust anchor or CA of its issuer's name{}: the certificate was corrupted or tampered with",
                 child.describe(),
-                issuer.describe()
+                issuer.describe(),
+                if issuer.spki == child.spki || (issuer.ski.is_some() && issuer.ski == child.aki) {
+                    " whose key it names"
+                } else {
+                    ""
+                }
             ),
-            "restore the file from backup/ or reissue: pki repair STORE --ca DIR",
-        ),
+            if child.sha256 == ctx.leaf.sha256 {
+                format!("restore the certificate from backup/ or the CA's copy, else reissue: {}", cmds.repair_with_ca(cmds.new_certificate()))
+            } else {
+                format!("replace {} with an intact copy: {}", child.origin, cmds.repair_with_ca("the CA's bundles hold them (DIR/chain.pem, DIR/trust.pem)"))
+            },
+        )
+        .on(if child.sha256 == ctx.leaf.sha256 { Side::Device } else { Side::Chain }),
         End::WeakIssuerKey { child, issuer } => Finding::new(
             Code::WeakAlgorithm,
             format!(
@@ -201,8 +220,9 @@ fn explain_path(ctx: &Context<'_>, w: &Walk<'_>) -> Vec<Finding> {
                 issuer.describe(),
                 issuer.key.weakness().unwrap_or_default()
             ),
-            "the CA must be replaced with a key rustls accepts (pki ca rotate), then reissue",
-        ),
+            format!("the CA side must replace '{}' with a key rustls accepts (pki ca rotate makes one), then reissue the certificates below it", issuer.subject),
+        )
+        .on(Side::Ca),
         End::Anchored(_) | End::TooLong => Finding::new(
             Code::UnknownIssuer,
             format!(
@@ -210,13 +230,168 @@ fn explain_path(ctx: &Context<'_>, w: &Walk<'_>) -> Vec<Finding> {
                 ctx.leaf.describe(),
                 ctx.detail
             ),
-            "run pki inspect on chain.pem and trust.pem; pki repair STORE --ca DIR rebuilds them",
+            format!("run pki inspect on the chain and the trust anchors; {}", cmds.repair_with_ca("the CA's bundles (DIR/chain.pem, DIR/trust.pem) hold the path")),
         ),
     };
     vec![finding]
 }
 
-fn no_anchors(child: &Cert) -> Finding {
+/// The fix for a chain that ends at a CA no anchor vouches for: the server's trust when it was
+/// given with `--trust`, else the endpoint's.
+fn untrusted_fix(ctx: &Context<'_>, ca: &str) -> String {
+    let cmds = Commands::of(ctx.material);
+    if ctx.material.trust_override.is_some() && cmds.managed() {
+        format!(
+            "if '{ca}' is not the fleet's CA any more, the device needs a certificate from the one the server trusts: `pki repair STORE --ca DIR --trust TRUST` (a chain through the CA's cross-certificates where one exists, else a new certificate); if it still is, add its root to TRUST on the server"
+        )
+    } else if cmds.managed() {
+        format!("give the endpoint the CA's current trust bundle: `pki repair STORE --ca DIR` (if '{ca}' is not the fleet's CA, the certificate is from a foreign CA and repair issues a new one)")
+    } else {
+        format!(
+            "if '{ca}' is the fleet's CA, add its root to {} (the CA's trust bundle: DIR/trust.pem); otherwise the certificate is from a foreign CA: {}",
+            ctx.anchors_file(),
+            cmds.new_certificate()
+        )
+    }
+}
+
+fn untrusted_side(ctx: &Context<'_>) -> Side {
+    if ctx.server_anchors() {
+        Side::Device
+    } else {
+        Side::Trust
+    }
+}
+
+/// CA_ROTATED: a CA of the right name is at hand, but `child` was signed by another key. Which
+/// side is stale follows from which key is the newer: the CA certificate bearing the key
+/// `child` names, when it is at hand anywhere (the store's own files included), else `child`
+/// itself (a certificate made after the CA at hand, yet not by it, is from a newer CA).
+fn replaced(ctx: &Context<'_>, child: &Cert, candidate: &Cert) -> Finding {
+    let m = ctx.material;
+    let cmds = Commands::of(m);
+    let name = &candidate.subject;
+    let signer = if child.is_self_issued() {
+        Some(child)
+    } else {
+        m.intermediates
+            .iter()
+            .chain(&m.anchors)
+            .chain(&m.elsewhere)
+            .find(|c| c.subject_raw == child.issuer_raw && child.is_signed_by(c))
+    };
+    let device_newer = match signer {
+        Some(s) => s.not_before > candidate.not_before,
+        None => child.not_before >= candidate.not_before,
+    };
+    let in_anchors = m.anchors.iter().any(|a| a.sha256 == candidate.sha256);
+    let child_key = if child.is_self_issued() {
+        child.ski.as_deref().or(child.aki.as_deref())
+    } else {
+        child.aki.as_deref()
+    }
+    .map(hex)
+    .unwrap_or_else(|| "(none)".into());
+    let other = format!(
+        "{} (key id {}, valid from {})",
+        candidate.describe(),
+        candidate
+            .ski
+            .as_deref()
+            .map(hex)
+            .unwrap_or_else(|| "(none)".into()),
+        format(candidate.not_before)
+    );
+    let found = signer
+        .filter(|s| s.sha256 != child.sha256)
+        .map(|s| format!(", found in {}", s.origin))
+        .unwrap_or_default();
+    let what = if child.is_self_issued() {
+        format!(
+            "the chain leads to the root {} (key id {child_key})",
+            child.describe()
+        )
+    } else {
+        format!(
+            "{} was signed by '{}' with key id {child_key}{found}",
+            child.describe(),
+            child.issuer
+        )
+    };
+    if !device_newer {
+        return Finding::new(
+            Code::CaRotated,
+            format!(
+                "{what}, but the CA of that name at hand is the newer {other}: the CA was re-keyed and the device's {} is from the old one",
+                if child.sha256 == ctx.leaf.sha256 { "certificate" } else { "chain" }
+            ),
+            format!(
+                "{} (during the overlap, trusting the old CA too keeps it working)",
+                if cmds.managed() {
+                    "a chain to the current CA through its cross-certificates where one exists, else a new certificate from it: `pki repair STORE --ca DIR`".to_string()
+                } else {
+                    format!("a new certificate from the current CA: {}", cmds.new_certificate())
+                }
+            ),
+        )
+        .on(Side::Device);
+    }
+    if !in_anchors {
+        return Finding::new(
+            Code::CaRotated,
+            format!(
+                "{what}, the newer CA of that name; the chain holds the older {other}: the chain is stale, not the certificate"
+            ),
+            format!(
+                "rebuild the chain from the CA's current bundle: {}",
+                cmds.repair_with_ca(format!(
+                    "replace {} with the CA's current '{name}' (DIR/chain.pem)",
+                    candidate.origin
+                ))
+            ),
+        )
+        .on(Side::Chain);
+    }
+    let source = match signer.filter(|s| s.sha256 != child.sha256) {
+        Some(s) => format!("{} holds it", s.origin),
+        None => "the CA's trust bundle DIR/trust.pem holds it".to_string(),
+    };
+    if ctx.server_anchors() {
+        let trust = m
+            .trust_override
+            .as_ref()
+            .or(m.anchors_from.as_ref())
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the server's trust anchors".into());
+        return Finding::new(
+            Code::CaRotated,
+            format!(
+                "{what}, the newer CA of that name; the server's trust anchors ({trust}) hold only the older {other}: the server's trust is stale, not the device (a renewed certificate would be rejected again)"
+            ),
+            format!(
+                "on the server: add the current '{name}' certificate (key id {child_key}; {source}) to {trust}, keeping the older one beside it while certificates it issued are in use"
+            ),
+        )
+        .on(Side::Server);
+    }
+    Finding::new(
+        Code::CaRotated,
+        format!(
+            "{what}, the newer CA of that name; the trust anchors ({}) hold only the older {other}: the endpoint's trust anchors are stale, not the certificate",
+            ctx.anchors_file()
+        ),
+        format!(
+            "refresh the trust anchors from the CA: {}",
+            cmds.repair_with_ca(format!(
+                "add the current '{name}' ({source}) to {}",
+                ctx.anchors_file()
+            ))
+        ),
+    )
+    .on(Side::Trust)
+}
+
+fn no_anchors(child: &Cert, cmds: &Commands) -> Finding {
     Finding::new(
         Code::UnknownIssuer,
         format!(
@@ -224,11 +399,17 @@ fn no_anchors(child: &Cert) -> Finding {
             child.issuer,
             child.describe()
         ),
-        "give the server's trust anchors with --trust FILE, or restore trust.pem: pki repair STORE --trust BUNDLE",
+        if cmds.managed() {
+            "restore trust.pem from the CA's bundle: `pki repair STORE --ca DIR` (or judge against the server's anchors: pki diagnose STORE --trust FILE)".to_string()
+        } else {
+            "give the server's trust anchors with --trust FILE (the CA's trust bundle: DIR/trust.pem)".to_string()
+        },
     )
+    .on(Side::Trust)
 }
 
-fn weak_signature(cert: &Cert) -> Finding {
+fn weak_signature(cert: &Cert, cmds: &Commands) -> Finding {
+    let leaf = !cert.is_ca();
     Finding::new(
         Code::WeakAlgorithm,
         format!(
@@ -236,15 +417,24 @@ fn weak_signature(cert: &Cert) -> Finding {
             cert.describe(),
             cert.signature.name
         ),
-        "reissue with SHA-256 or better: pki renew STORE --ca DIR --force",
+        if leaf {
+            format!("reissue with SHA-256 or better: {}", cmds.new_certificate())
+        } else {
+            format!(
+                "the CA side must reissue '{}' with SHA-256 or better",
+                cert.subject
+            )
+        },
     )
+    .on(if leaf { Side::Device } else { Side::Ca })
 }
 
 fn weak_on_path(ctx: &Context<'_>, detail: &str) -> Finding {
+    let cmds = Commands::of(ctx.material);
     let w = ctx.walk();
     let path = std::iter::once(ctx.leaf).chain(w.links.iter().copied());
     if let Some(weak) = path.clone().find(|c| c.signature.weak) {
-        return weak_signature(weak);
+        return weak_signature(weak, &cmds);
     }
     if let End::WeakIssuerKey { .. } = w.end {
         if let Some(f) = explain_path(ctx, &w).into_iter().next() {
@@ -257,44 +447,56 @@ fn weak_on_path(ctx: &Context<'_>, detail: &str) -> Finding {
             "the chain of {} uses an algorithm rustls does not accept: {detail}",
             ctx.leaf.describe()
         ),
-        "reissue with ECDSA P-256/P-384, Ed25519 or RSA ≥ 2048 and SHA-256 or better",
+        format!(
+            "reissue with ECDSA P-256/P-384, Ed25519 or RSA ≥ 2048 and SHA-256 or better: {}",
+            cmds.new_certificate()
+        ),
     )
 }
 
 fn wrong_eku(ctx: &Context<'_>, detail: &str) -> Finding {
     let leaf = ctx.leaf;
+    let cmds = Commands::of(ctx.material);
     let wanted = match ctx.purpose {
-        Purpose::Client => "clientAuth",
-        Purpose::Server { .. } => "serverAuth",
+        Purpose::Client => "clientAuth (1.3.6.1.5.5.7.3.2)",
+        Purpose::Server { .. } => "serverAuth (1.3.6.1.5.5.7.3.1)",
     };
-    let has = leaf
+    let has = match &leaf.eku {
+        Some(e) if e.names.is_empty() => "an empty extendedKeyUsage".to_string(),
+        Some(e) => format!("extendedKeyUsage {}", e.names.join(", ")),
+        None => "no extendedKeyUsage".into(),
+    };
+    let any_only = leaf
         .eku
         .as_ref()
-        .map(|e| {
-            if e.names.is_empty() {
-                "nothing".to_string()
-            } else {
-                e.names.join(", ")
-            }
-        })
-        .unwrap_or_else(|| "no extendedKeyUsage".into());
+        .is_some_and(|e| e.any && !e.client_auth && !e.server_auth);
     Finding::new(
         Code::WrongEku,
         format!(
-            "{} has extendedKeyUsage {has} without {wanted}{}",
+            "{} has {has} without {wanted}{}{}",
             leaf.describe(),
+            if any_only {
+                ": rustls does not take anyExtendedKeyUsage (2.5.29.37.0) for a specific purpose"
+            } else {
+                ""
+            },
             if detail.is_empty() {
                 String::new()
             } else {
                 format!(" ({detail})")
             }
         ),
-        format!("reissue with extendedKeyUsage {wanted}: pki renew STORE --ca DIR --force"),
+        format!(
+            "reissue with extendedKeyUsage {}: {}",
+            wanted.split(' ').next().unwrap_or(wanted),
+            cmds.new_certificate()
+        ),
     )
 }
 
 fn revoked(ctx: &Context<'_>) -> Finding {
     let leaf = ctx.leaf;
+    let cmds = Commands::of(ctx.material);
     let entry = ctx
         .material
         .crls
@@ -318,8 +520,176 @@ fn revoked(ctx: &Context<'_>) -> Finding {
     Finding::new(
         Code::Revoked,
         message,
-        "a revoked certificate cannot come back: reissue with a new key (pki repair STORE --ca DIR)",
+        format!(
+            "a revoked certificate cannot come back: a new key and certificate, {}",
+            cmds.repair_with_ca(cmds.new_certificate())
+        ),
     )
+}
+
+/// NAME_CONSTRAINT_VIOLATION naming the name and the CA whose constraint rejects it; on the CA
+/// when no certificate for the device can pass (a subtree webpki does not evaluate, or one
+/// that rejects a name the policy gives every device).
+fn name_constraint(ctx: &Context<'_>) -> Finding {
+    let leaf = ctx.leaf;
+    let cmds = Commands::of(ctx.material);
+    let w = ctx.walk();
+    let mut path: Vec<&Cert> = std::iter::once(leaf)
+        .chain(w.links.iter().copied())
+        .collect();
+    if let End::Anchored(anchor) = w.end {
+        path.push(anchor);
+    }
+    let Some(v) = violation(&path) else {
+        let ca = path.iter().skip(1).find(|c| c.name_constraints.is_some());
+        return Finding::new(
+            Code::NameConstraintViolation,
+            format!(
+                "{} names {} which the name constraints of {} reject",
+                leaf.describe(),
+                leaf.sans.join(", "),
+                ca.map(|c| c.describe())
+                    .unwrap_or_else(|| "a CA on the path (or the trust anchor)".into())
+            ),
+            format!(
+                "reissue the certificate with names inside the CA's permitted subtrees: {}",
+                cmds.new_certificate()
+            ),
+        );
+    };
+    let ca = format!("{} ({})", v.ca.subject, v.ca.origin);
+    let holder = if v.holder.sha256 == leaf.sha256 {
+        format!("the device certificate {}", leaf.describe())
+    } else {
+        format!("the CA certificate {}", v.holder.describe())
+    };
+    let reissue_ca = |what: &str| {
+        format!(
+            "the CA side must reissue '{}' {what} and the new certificate replace the old one in {}; nothing on the device can help",
+            v.ca.subject, v.ca.origin.path.display()
+        )
+    };
+    match v.why {
+        Why::Unevaluated => {
+            let every = if v.name.starts_with("subject ") {
+                "every certificate below it (each has a subject)".to_string()
+            } else {
+                let kind = v.name.split(':').next().unwrap_or("");
+                format!(
+                    "every certificate below it that carries a {kind} name ({holder} carries {}{})",
+                    v.name,
+                    if kind == "URI" {
+                        "; the device policy gives every device one"
+                    } else {
+                        ""
+                    }
+                )
+            };
+            Finding::new(
+                Code::NameConstraintViolation,
+                format!(
+                    "{ca} constrains {}, a kind of name webpki does not evaluate: rustls rejects {every}, whatever the names say",
+                    v.subtree
+                ),
+                reissue_ca(&format!("without the {} subtree", v.subtree)),
+            )
+            .on(Side::Ca)
+        }
+        why => {
+            let relation = match why {
+                Why::Excluded => format!("falls in the excluded subtree {}", v.subtree),
+                _ => format!("is outside the permitted subtrees ({})", v.subtree),
+            };
+            let others: Vec<&String> = leaf.sans.iter().filter(|s| **s != v.name).collect();
+            let rest = if v.holder.sha256 == leaf.sha256 && !others.is_empty() {
+                format!(
+                    "; its other names ({}) are not the problem",
+                    others
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                String::new()
+            };
+            let message = format!(
+                "{} in {holder} {relation} of the name constraints of {ca}{rest}",
+                v.name
+            );
+            let policy_name = ctx.policy_sans.contains(&v.name);
+            if v.holder.sha256 != leaf.sha256 || policy_name {
+                let why = if policy_name {
+                    format!(
+                        " (the policy gives every device a name like {}, so no certificate for '{}' can pass)",
+                        v.name,
+                        ctx.device_id.unwrap_or("this device")
+                    )
+                } else {
+                    String::new()
+                };
+                return Finding::new(
+                    Code::NameConstraintViolation,
+                    format!("{message}{why}"),
+                    reissue_ca(&format!("with constraints that allow {}", v.name)),
+                )
+                .on(Side::Ca);
+            }
+            Finding::new(
+                Code::NameConstraintViolation,
+                message,
+                format!(
+                    "reissue the certificate without {} (with the policy's names only): {}",
+                    v.name,
+                    cmds.new_certificate()
+                ),
+            )
+        }
+    }
+}
+
+/// PATH_LEN_EXCEEDED naming the CA whose pathLenConstraint the path below it exceeds (webpki
+/// counts the CA certificates between it and the device certificate).
+fn path_len(ctx: &Context<'_>, detail: &str) -> Finding {
+    let leaf = ctx.leaf;
+    let w = ctx.walk();
+    let exceeded = w
+        .links
+        .iter()
+        .enumerate()
+        .find_map(|(below, ca)| match ca.basic_constraints {
+            Some((true, Some(len))) if below > len as usize => Some((below, *ca, len)),
+            _ => None,
+        });
+    let Some((below, ca, len)) = exceeded else {
+        return Finding::new(
+            Code::PathLenExceeded,
+            format!("the chain of {} is too long: {detail}", leaf.describe()),
+            "the CA side must issue device certificates from a CA nearer the root",
+        );
+    };
+    let between: Vec<String> = w.links[..below]
+        .iter()
+        .map(|c| format!("'{}'", c.subject))
+        .collect();
+    Finding::new(
+        Code::PathLenExceeded,
+        format!(
+            "{} allows {} CA certificate{} below it (pathLenConstraint {len}), but the path to {} has {below}: {}",
+            ca.describe(),
+            len,
+            if len == 1 { "" } else { "s" },
+            leaf.describe(),
+            between.join(", ")
+        ),
+        format!(
+            "the CA side must reissue '{}' with pathLenConstraint {below} or more (or without one) and the new certificate replace the old one in {}; or issue the device certificates from '{}' itself",
+            ca.subject,
+            ca.origin.path.display(),
+            ca.subject
+        ),
+    )
+    .on(Side::Ca)
 }
 
 fn key_id(id: &Option<Vec<u8>>) -> String {

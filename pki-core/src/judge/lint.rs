@@ -2,8 +2,10 @@
 //! CRL), what is unsafe, and RFC 5280 defects rustls tolerates but other servers do not, so
 //! that nothing wrong passes silently.
 
+use crate::finding::Side;
 use crate::finding::{Code, Finding};
 use crate::judge::chain::path_by_name;
+use crate::judge::fix::Commands;
 use crate::judge::validity::issuer_validity;
 use crate::judge::verify::Purpose;
 use crate::policy::Policy;
@@ -31,7 +33,14 @@ pub fn lint(l: &Lint<'_>) -> Vec<Finding> {
         ca_profile(ca, Role::Intermediate, &mut out);
     }
     if let Some(anchor) = anchor {
-        out.extend(issuer_validity(anchor, l.at, true));
+        let cmds = Commands::of(l.material);
+        out.extend(issuer_validity(
+            anchor,
+            l.at,
+            time::Duration::ZERO,
+            true,
+            &cmds,
+        ));
         ca_profile(anchor, Role::Anchor, &mut out);
     }
     out
@@ -54,7 +63,11 @@ fn expiring(l: &Lint<'_>, out: &mut Vec<Finding>) {
                 l.policy.name,
                 format(due)
             ),
-            "renew now: pki renew STORE --ca DIR",
+            if Commands::of(l.material).managed() {
+                "renew now: `pki renew STORE --ca DIR`".to_string()
+            } else {
+                format!("renew now: {}", Commands::of(l.material).new_certificate())
+            },
         ));
     }
 }
@@ -73,7 +86,7 @@ fn revocation(l: &Lint<'_>, out: &mut Vec<Finding>) {
                     span(l.at - next),
                     format(l.at)
                 ),
-                "fetch a fresh CRL: pki ca crl --ca DIR, then copy it into crl/",
+                crl_fix(l),
             ));
         }
     }
@@ -106,13 +119,24 @@ fn revocation(l: &Lint<'_>, out: &mut Vec<Finding>) {
                 crls.len(),
                 l.leaf.issuer
             ),
-            "add the issuing CA's CRL (pki ca crl --ca DIR) to crl/",
+            crl_fix(l),
         ));
+    }
+}
+
+/// A fresh CRL of the CA's into the store (managed: `pki repair` copies the CA's current CRLs).
+fn crl_fix(l: &Lint<'_>) -> String {
+    if Commands::of(l.material).managed() {
+        "fetch a fresh CRL and put it in crl/: `pki ca crl --ca DIR`, then `pki repair STORE --ca DIR`".to_string()
+    } else {
+        "give the issuing CA's current CRL with --crl (`pki ca crl --ca DIR` writes DIR/crl/)"
+            .to_string()
     }
 }
 
 fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
     let leaf = l.leaf;
+    let reissue = Commands::of(l.material).new_certificate();
     let policy = |msg: String, fix: &str| Finding::new(Code::PolicyViolation, msg, fix);
     if let Some(ku) = leaf.key_usage.filter(|ku| !ku.digital_signature) {
         let _ = ku;
@@ -122,7 +146,7 @@ fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
                 "{} has keyUsage without digitalSignature: rustls accepts it, OpenSSL-based servers reject it",
                 leaf.describe()
             ),
-            "reissue with keyUsage digitalSignature: pki renew STORE --ca DIR --force",
+            format!("reissue with keyUsage digitalSignature: {reissue}"),
         ));
     }
     if leaf.eku.is_none() {
@@ -132,7 +156,7 @@ fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
                 leaf.describe(),
                 match l.purpose { Purpose::Client => "clientAuth", Purpose::Server { .. } => "serverAuth" }
             ),
-            "reissue under the policy: pki renew STORE --ca DIR --force",
+            &format!("reissue under the policy: {reissue}"),
         ));
     }
     if !l.policy.signature_algorithms.contains(&leaf.signature.name) && !leaf.signature.weak {
@@ -144,14 +168,14 @@ fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
                 l.policy.name,
                 l.policy.signature_algorithms.join(", ")
             ),
-            "reissue from a CA whose key the policy accepts",
+            "reissue from a CA whose key and signature algorithm the policy accepts",
         ));
     }
     let wants_san = !l.policy.san.dns.is_empty() || !l.policy.san.uri.is_empty();
     if wants_san && leaf.sans.is_empty() {
         out.push(policy(
             format!("{} has no subjectAltName", leaf.describe()),
-            "reissue under the policy (the device id goes into the SAN): pki renew STORE --ca DIR --force",
+            &format!("reissue under the policy (the device id goes into the SAN): {reissue}"),
         ));
     }
     let lifetime = leaf.not_after - leaf.not_before;
@@ -164,7 +188,7 @@ fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
                 l.policy.name,
                 l.policy.lifetime_days
             ),
-            "reissue under the policy: pki renew STORE --ca DIR --force",
+            &format!("reissue under the policy: {reissue}"),
         ));
     }
     if let crate::read::cert::KeyAlgorithm::Rsa { bits } = leaf.key {
@@ -176,12 +200,12 @@ fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {
                     l.policy.name,
                     l.policy.min_rsa_bits
                 ),
-                "renew with a new key: pki renew STORE --ca DIR --force",
+                &format!("renew with a new key: {reissue}"),
             ));
         }
     }
     let server = matches!(l.purpose, Purpose::Server { .. });
-    rfc5280(leaf, Role::Leaf { server }, out);
+    rfc5280(leaf, Role::Leaf { server }, reissue, out);
 }
 
 fn ca_profile(ca: &Cert, role: Role, out: &mut Vec<Finding>) {
@@ -193,34 +217,48 @@ fn ca_profile(ca: &Cert, role: Role, out: &mut Vec<Finding>) {
                 "CA {} has keyUsage without keyCertSign: rustls accepts its certificates, OpenSSL-based servers do not",
                 ca.describe()
             ),
-            "the CA side must reissue its CA certificate with keyCertSign",
-        ));
+            format!("the CA side must reissue '{}' with keyCertSign", ca.subject),
+        ).on(Side::Ca));
     }
     if ca.ski.is_none() {
-        out.push(Finding::new(
-            Code::PolicyViolation,
-            format!(
-                "CA {} has no subjectKeyIdentifier (RFC 5280 4.2.1.2 requires one)",
-                ca.describe()
-            ),
-            "the CA side should reissue its CA certificate with a subjectKeyIdentifier",
-        ));
+        out.push(
+            Finding::new(
+                Code::PolicyViolation,
+                format!(
+                    "CA {} has no subjectKeyIdentifier (RFC 5280 4.2.1.2 requires one)",
+                    ca.describe()
+                ),
+                format!(
+                    "the CA side should reissue '{}' with a subjectKeyIdentifier",
+                    ca.subject
+                ),
+            )
+            .on(Side::Ca),
+        );
     }
-    rfc5280(ca, role, out);
+    rfc5280(ca, role, "", out);
 }
 
 /// One POLICY_VIOLATION per certificate listing its RFC 5280 defects.
-fn rfc5280(cert: &Cert, role: Role, out: &mut Vec<Finding>) {
+fn rfc5280(cert: &Cert, role: Role, reissue: &str, out: &mut Vec<Finding>) {
     let defects = defects(cert, role);
     if !defects.is_empty() {
-        out.push(Finding::new(
-            Code::PolicyViolation,
-            format!(
-                "{}: {} (RFC 5280; rustls tolerates it)",
-                cert.describe(),
-                defects.join("; ")
-            ),
-            "reissue from a conforming CA (pki ca sign makes RFC 5280 certificates)",
-        ));
+        let leaf = matches!(role, Role::Leaf { .. });
+        out.push(
+            Finding::new(
+                Code::PolicyViolation,
+                format!(
+                    "{}: {} (RFC 5280; rustls tolerates it)",
+                    cert.describe(),
+                    defects.join("; ")
+                ),
+                if leaf {
+                    format!("reissue from a conforming CA (pki ca sign makes RFC 5280 certificates): {reissue}")
+                } else {
+                    format!("the CA side should reissue '{}' conforming to RFC 5280", cert.subject)
+                },
+            )
+            .on(if leaf { Side::Device } else { Side::Ca }),
+        );
     }
 }

@@ -6,6 +6,7 @@ use crate::finding::{Code, Finding};
 use crate::read::cert::Cert;
 use crate::read::key::Key;
 use crate::store::Material;
+use crate::timestamp::format;
 use time::OffsetDateTime;
 
 pub struct Selection<'m> {
@@ -23,16 +24,17 @@ pub fn select(m: &Material, at: OffsetDateTime) -> Selection<'_> {
         .filter(|c| m.keys.iter().any(|k| k.matches(c)))
         .collect();
     let (leaf, why) = if !matched.is_empty() {
-        (best(&matched, at), "it matches the private key at hand")
+        let chosen = best(&matched, at);
+        (chosen, why_matched(chosen, &matched, at))
     } else if candidates.iter().any(|c| c.is_valid_at(at)) {
         (
             best(&candidates, at),
-            "no certificate matches a key; it is the newest valid one",
+            "no certificate matches a key; it is the newest valid one".to_string(),
         )
     } else {
         (
             best(&candidates, at),
-            "no certificate matches a key or is valid; it is the newest",
+            "no certificate matches a key or is valid; it is the newest".to_string(),
         )
     };
     let key = leaf.and_then(|leaf| {
@@ -56,7 +58,7 @@ pub fn select(m: &Material, at: OffsetDateTime) -> Selection<'_> {
                 leaf.describe(),
                 others.join("; ")
             ),
-            "pki repair STORE keeps the one in use and moves the others to backup/",
+            repair_or(m, "keep only the certificate in use in the file"),
         ));
     }
     if let (Some(key), true) = (key, m.keys.len() > 1) {
@@ -80,7 +82,7 @@ pub fn select(m: &Material, at: OffsetDateTime) -> Selection<'_> {
                 },
                 others.join("; ")
             ),
-            "pki repair STORE keeps the matching key as device.key and moves the others to backup/",
+            repair_or(m, "keep only the matching key among the files"),
         ));
     }
     Selection {
@@ -88,6 +90,55 @@ pub fn select(m: &Material, at: OffsetDateTime) -> Selection<'_> {
         key,
         findings,
     }
+}
+
+/// Why `chosen` was taken among the certificates that match a key: the match, and when several
+/// match, that it is valid at `at` (and the newest of those) where the others are not.
+fn why_matched(chosen: Option<&Cert>, matched: &[&Cert], at: OffsetDateTime) -> String {
+    let Some(chosen) = chosen else {
+        return String::new();
+    };
+    if matched.len() == 1 {
+        return "it matches the private key at hand".to_string();
+    }
+    let others: Vec<String> = matched
+        .iter()
+        .filter(|c| c.sha256 != chosen.sha256)
+        .map(|c| {
+            let state = if at > c.not_after {
+                format!("expired at {}", format(c.not_after))
+            } else if at < c.not_before {
+                format!("is not valid until {}", format(c.not_before))
+            } else {
+                format!("is valid but older (from {})", format(c.not_before))
+            };
+            format!("{} {state}", c.describe())
+        })
+        .collect();
+    if chosen.is_valid_at(at) {
+        format!(
+            "it is valid at {} and matches the private key at hand; of the others that match the key too, {}",
+            format(at),
+            others.join("; ")
+        )
+    } else {
+        format!(
+            "it is the newest of the certificates that match the private key at hand, none of which is valid at {} ({})",
+            format(at),
+            others.join("; ")
+        )
+    }
+}
+
+/// `pki repair STORE` for a managed store (it keeps the one in use and moves the others to
+/// backup/), else `by_hand`.
+fn repair_or(m: &Material, by_hand: &str) -> String {
+    crate::judge::fix::Commands::of(m).repair(format!("{by_hand}; pki reads them all"))
+        + if m.layout == Some(crate::store::Layout::Managed) {
+            " keeps the one in use and moves the others to backup/"
+        } else {
+            ""
+        }
 }
 
 /// The newest valid certificate at `at`, else the newest.

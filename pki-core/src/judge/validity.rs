@@ -1,14 +1,20 @@
 //! Whether `at` falls inside a certificate's validity, and whether a miss looks like the
 //! endpoint's clock rather than the certificate.
 
-use crate::finding::{Code, Finding};
+use crate::finding::{Code, Finding, Side};
+use crate::judge::fix::Commands;
 use crate::read::cert::Cert;
 use crate::timestamp::{format, span};
 use time::{Duration, OffsetDateTime};
 
 /// CERT_EXPIRED or CERT_NOT_YET_VALID for the device certificate, each followed by
 /// CLOCK_SKEW_SUSPECTED when the miss is shorter than `skew`. Empty when `at` is inside.
-pub fn leaf_validity(leaf: &Cert, at: OffsetDateTime, skew: Duration) -> Vec<Finding> {
+pub(crate) fn leaf_validity(
+    leaf: &Cert,
+    at: OffsetDateTime,
+    skew: Duration,
+    cmds: &Commands,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     if at < leaf.not_before {
         let miss = leaf.not_before - at;
@@ -21,7 +27,10 @@ pub fn leaf_validity(leaf: &Cert, at: OffsetDateTime, skew: Duration) -> Vec<Fin
                 span(miss),
                 format(at)
             ),
-            "check the endpoint's clock; if it is right, the certificate was issued with a future notBefore: reissue it (pki renew STORE --ca DIR --force)",
+            format!(
+                "check the endpoint's clock; if it is right, the certificate was issued with a future notBefore: {}",
+                cmds.new_certificate()
+            ),
         ));
         if miss <= skew {
             out.push(skew_finding(miss, "behind", at));
@@ -37,7 +46,7 @@ pub fn leaf_validity(leaf: &Cert, at: OffsetDateTime, skew: Duration) -> Vec<Fin
                 span(miss),
                 format(at)
             ),
-            "renew it: pki renew STORE --ca DIR --force (or pki repair STORE --ca DIR)",
+            format!("renew it: {}", cmds.new_certificate()),
         ));
         // Expiry by a few minutes can be a clock running ahead; hours past expiry are real.
         if miss <= Duration::hours(1).min(skew) {
@@ -59,33 +68,88 @@ fn skew_finding(miss: Duration, direction: &str, at: OffsetDateTime) -> Finding 
     )
 }
 
-/// ISSUER_EXPIRED for a CA outside its validity at `at`: critical for an intermediate, a
-/// warning for a trust anchor (rustls does not check anchors' dates).
-pub fn issuer_validity(ca: &Cert, at: OffsetDateTime, is_anchor: bool) -> Option<Finding> {
+/// ISSUER_EXPIRED for a CA outside its validity at `at` — "expired" or "not yet valid", as it
+/// is — critical for an intermediate, a warning for a trust anchor (rustls does not check
+/// anchors' dates); for an intermediate, followed by CLOCK_SKEW_SUSPECTED when the miss is as
+/// small as for the device certificate.
+pub(crate) fn issuer_validity(
+    ca: &Cert,
+    at: OffsetDateTime,
+    skew: Duration,
+    is_anchor: bool,
+    cmds: &Commands,
+) -> Vec<Finding> {
     if ca.is_valid_at(at) {
-        return None;
+        return Vec::new();
     }
-    let when = if at > ca.not_after {
-        format!("expired at {}", format(ca.not_after))
+    let early = at < ca.not_before;
+    let when = if early {
+        format!(
+            "is not yet valid: valid from {}, {} after {}",
+            format(ca.not_before),
+            span(ca.not_before - at),
+            format(at)
+        )
     } else {
-        format!("is not valid until {}", format(ca.not_before))
+        format!(
+            "expired at {}, {} before {}",
+            format(ca.not_after),
+            span(at - ca.not_after),
+            format(at)
+        )
     };
-    let finding = if is_anchor {
-        Finding::new(
+    if is_anchor {
+        return vec![Finding::new(
             Code::IssuerExpired,
             format!(
                 "trust anchor {} {when}; rustls still accepts it, OpenSSL-based servers do not",
                 ca.describe()
             ),
-            "refresh the trust anchors from the CA (pki repair STORE --trust BUNDLE) and plan the root's replacement",
+            format!(
+                "the CA side must replace the root (pki ca rotate --ca DIR --root); then {}",
+                cmds.repair_with_ca("give the endpoint the CA's new trust bundle (DIR/trust.pem)")
+            ),
         )
         .warning()
+        .on(Side::Trust)];
+    }
+    let mut out = vec![if early {
+        Finding::new(
+            Code::IssuerExpired,
+            format!("intermediate CA {} {when}", ca.describe()),
+            format!(
+                "check the endpoint's clock; if it is right, '{}' was made with a future notBefore: {}",
+                ca.subject,
+                cmds.repair_with_ca("put the CA's current intermediate in place of it (DIR/chain.pem)")
+            ),
+        )
     } else {
         Finding::new(
             Code::IssuerExpired,
-            format!("intermediate CA {} {when}, at {}", ca.describe(), format(at)),
-            "install the CA's current intermediate (pki repair STORE --ca DIR); if the CA itself expired, the CA side must rotate (pki ca rotate) and reissue",
+            format!("intermediate CA {} {when}", ca.describe()),
+            format!(
+                "{} (the CA's current intermediate, or a new certificate if the device's is from the expired one; a CA whose own issuing certificate expired must rotate first: pki ca rotate --ca DIR)",
+                cmds.repair_with_ca("put the CA's current intermediate in place of it (DIR/chain.pem)")
+            ),
         )
+    }
+    .on(Side::Chain)];
+    let miss = if early {
+        ca.not_before - at
+    } else {
+        at - ca.not_after
     };
-    Some(finding)
+    let limit = if early {
+        skew
+    } else {
+        Duration::hours(1).min(skew)
+    };
+    if miss <= limit {
+        out.push(skew_finding(
+            miss,
+            if early { "behind" } else { "ahead" },
+            at,
+        ));
+    }
+    out
 }

@@ -155,3 +155,42 @@ pub fn unix_time(at: OffsetDateTime) -> UnixTime {
     let secs = u64::try_from(at.unix_timestamp()).unwrap_or(0);
     UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
 }
+
+/// The intermediates, taken from `pool`, of a path webpki builds from `leaf` to one of
+/// `anchors` at `at` for client authentication, leaf-side first; `None` when it builds none.
+/// Path building (backtracking over cross-certificates and CA certificates of the same name)
+/// is webpki's own: `repair` rebuilds a chain with it, then judges the result like any store.
+pub fn path_through(
+    leaf: &Cert,
+    pool: &[Cert],
+    anchors: &[Cert],
+    at: OffsetDateTime,
+) -> Option<Vec<Cert>> {
+    let anchors: Vec<rustls_pki_types::TrustAnchor<'_>> = anchors
+        .iter()
+        .filter_map(|a| webpki::anchor_from_trusted_cert(&a.der).ok())
+        .collect();
+    let ee = webpki::EndEntityCert::try_from(&leaf.der).ok()?;
+    let ders: Vec<CertificateDer<'_>> = pool.iter().map(|c| c.der.clone()).collect();
+    let path = ee
+        .verify_for_usage(
+            provider().signature_verification_algorithms.all,
+            &anchors,
+            &ders,
+            unix_time(at),
+            webpki::KeyUsage::client_auth(),
+            None,
+            None,
+        )
+        .ok()?;
+    let used: Vec<Cert> = path
+        .intermediate_certificates()
+        .filter_map(|c| {
+            let der = c.der();
+            pool.iter()
+                .find(|p| p.der.as_ref() == der.as_ref())
+                .cloned()
+        })
+        .collect();
+    Some(used)
+}

@@ -97,7 +97,8 @@ pub fn enroll(req: &Enrollment) -> Result<Outcome, Error> {
         ],
         removes: Vec::new(),
     };
-    let manifest = Manifest::new(&req.device_id, &authority.policy.name);
+    let mut manifest = Manifest::new(&req.device_id, &authority.policy.name);
+    manifest.record_ca(&req.ca);
     let entry = change::apply(&req.store, &change, manifest, req.at)
         .map_err(|e| Error::io(&req.store, e))?;
     Ok(Outcome::Enrolled {

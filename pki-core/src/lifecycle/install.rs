@@ -13,8 +13,7 @@ use crate::store::manifest::Manifest;
 use std::path::Path;
 use time::OffsetDateTime;
 
-pub const PENDING_KEY: &str = "device.key.pending";
-pub const CSR: &str = "device.csr";
+pub use crate::store::{CSR, PENDING_KEY};
 
 pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry, Error> {
     let manifest = Manifest::require(dir, None)?;

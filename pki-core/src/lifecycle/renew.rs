@@ -102,7 +102,7 @@ pub fn check(dir: &std::path::Path, policy: &Policy, at: OffsetDateTime) -> Resu
 
 pub fn renew(req: &Request) -> Result<Outcome, Error> {
     let dir = &req.store;
-    let manifest = Manifest::require(dir, Some("enroll it first (pki enroll)"))?;
+    let mut manifest = Manifest::require(dir, Some("enroll it first (pki enroll)"))?;
     let mut authority = Ca::load(&req.ca)?;
     if let Some(policy) = &req.policy {
         authority.policy = policy.clone();
@@ -189,6 +189,7 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
         removes: Vec::new(),
     };
     let device_id = manifest.device_id.clone();
+    manifest.record_ca(&req.ca);
     let journal = change::apply(dir, &change, manifest, req.at).map_err(|e| Error::io(dir, e))?;
     let judge = Judge {
         at: req.at,

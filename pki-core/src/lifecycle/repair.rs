@@ -1,15 +1,17 @@
 //! `pki repair`: diagnose, plan the least invasive fix, and apply it in place, the crash-safe
 //! way every write takes (`change.rs`). The plan is found by judging candidate stores in
 //! memory, from what is at hand — the store's files, stray files a re-run installer left, the
-//! backups, the CA's bundles and `--trust` — before anything is written. Only when no
-//! certificate at hand can work is a new one issued (with `--ca`) or a request left for the CA.
+//! backups, the CA's bundles and CRLs — before anything is written. `--trust F` stands for the
+//! server's anchors: the store is judged against F and made acceptable to a server holding it.
+//! Only when the device's own certificate must change is a new one issued (with `--ca`) or a
+//! request left for the CA; a fix that lies with the server or the CA is said, not attempted.
 
 use crate::ca::Ca;
 use crate::error::Error;
-use crate::finding::Code;
+use crate::finding::{quoted, Code, Side};
 use crate::judge::chain::{walk, End};
 use crate::judge::diagnose::{diagnose, Report, Request as Judge, Verdict};
-use crate::judge::verify::Purpose;
+use crate::judge::verify::{path_through, Purpose};
 use crate::policy::Policy;
 use crate::read::cert::Cert;
 use crate::read::decode::decode;
@@ -18,7 +20,7 @@ use crate::store::change::{self, Change, FileWrite, BACKUP};
 use crate::store::journal::Entry;
 use crate::store::lock;
 use crate::store::manifest::Manifest;
-use crate::store::{self, material_from, Candidate};
+use crate::store::{self, material_from, Candidate, Sources};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -27,6 +29,8 @@ use time::OffsetDateTime;
 pub struct Request {
     pub store: PathBuf,
     pub ca: Option<PathBuf>,
+    /// The server's trust anchors: the store is judged against them and made acceptable to a
+    /// server holding them (and `trust.pem` refreshed from them).
     pub trust: Option<PathBuf>,
     pub dry_run: bool,
     pub at: OffsetDateTime,
@@ -57,19 +61,36 @@ pub struct Outcome {
 pub fn repair(req: &Request) -> Result<Outcome, Error> {
     let dir = &req.store;
     if !dir.join(store::MANIFEST).exists() {
-        return Err(Error::refused(dir, "not a managed store (no store.yaml): repair works in place on stores pki enrolled; for another product's folder, enroll anew (pki enroll --force)"));
+        return Err(Error::refused(
+            dir,
+            format!(
+                "not a managed store (no store.yaml): repair works in place on stores pki enrolled; for another product's folder, enroll anew (its files go to backup/): pki enroll {} --ca DIR --device-id ID --force",
+                quoted(dir)
+            ),
+        ));
     }
+    // the server's anchors, refused before anything is planned when they are no anchors
+    let server = req.trust.as_deref().map(server_anchors).transpose()?;
     let judge = Judge {
         at: req.at,
         purpose: Purpose::Client,
         policy: req.policy.clone(),
     };
-    let before = diagnose(&store::gather_store(dir)?, &judge);
-    let manifest = Manifest::load(dir)
-        .map_err(|why| Error::refused(dir, why))?
-        .unwrap_or_else(|| Manifest::new("unknown", &req.policy.name));
-    let authority = req.ca.as_deref().map(Ca::load).transpose()?;
+    let sources = Sources {
+        store: Some(dir.clone()),
+        trust: req.trust.clone(),
+        ..Sources::default()
+    };
+    let before = diagnose(&store::gather(&sources)?, &judge);
+    // against a server's anchors, the endpoint's own trust.pem is judged too: it must still
+    // verify the server
+    let own = match &server {
+        Some(_) => Some(diagnose(&store::gather_store(dir)?, &judge)),
+        None => None,
+    };
     let mut plan = Vec::new();
+    let (mut manifest, rewritten) = manifest_of(dir, &req.policy, &mut plan)?;
+    let authority = req.ca.as_deref().map(Ca::load).transpose()?;
 
     // the lock: a live holder stops us; a stale one is cleared (and said so)
     let guard = if req.dry_run {
@@ -93,7 +114,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         Some(guard)
     };
 
-    let at_hand = AtHand::collect(dir, authority.as_ref(), &manifest.device_id, req)?;
+    let at_hand = AtHand::collect(dir, authority.as_ref(), &manifest.device_id, &server, req)?;
     let current = Candidate {
         cert: read(dir, store::DEVICE_CERT),
         key: read(dir, store::DEVICE_KEY),
@@ -101,40 +122,37 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         trust: read(dir, store::TRUST),
         crls: crls(dir),
     };
-    let target = plan_files(dir, &current, &at_hand, &before, &judge, &mut plan);
-    let (target, csr, mut writes) = match target {
+    let planner = Planner {
+        dir,
+        at_hand: &at_hand,
+        before: &before,
+        own: own.as_ref(),
+        judge: &judge,
+        server: server.as_ref(),
+    };
+    let crl_plan = plan_crls(&planner, &current, authority.as_ref(), req.at);
+    plan.extend(crl_plan.steps.iter().cloned());
+    let base = Candidate {
+        crls: crl_plan.kept.clone(),
+        ..current.clone()
+    };
+    let mut settled = true;
+    let (target, csr, mut writes) = match planner.plan_files(&base, &mut plan) {
         Some(target) => (target, None, Vec::new()),
         None => {
-            let fixes = before
-                .findings
-                .iter()
-                .filter(|f| f.is_critical())
-                .map(|f| f.code)
-                .collect();
-            reissue(
-                dir,
-                &current,
+            settled = false;
+            unrepaired(
+                &planner,
+                &base,
                 authority.as_ref(),
                 &manifest,
                 req,
-                fixes,
                 &mut plan,
             )?
         }
     };
+    let settled = settled || plan.iter().any(|s| s.action == "reissue");
 
-    let stale = stale_crls(dir, &target);
-    if !stale.is_empty() {
-        plan.push(Step {
-            action: "drop-stale-crl",
-            fixes: codes(&before, &[Code::BadSignature, Code::FileCorrupt]),
-            detail: format!(
-                "{} no longer verif{} under the CA of its name (an older key): moved to backup/",
-                stale.join(", "),
-                if stale.len() == 1 { "ies" } else { "y" }
-            ),
-        });
-    }
     for (name, old, new, mode) in [
         (store::DEVICE_CERT, &current.cert, &target.cert, 0o644),
         (store::DEVICE_KEY, &current.key, &target.key, 0o600),
@@ -142,7 +160,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         (store::TRUST, &current.trust, &target.trust, 0o644),
     ] {
         if let Some(new) = new {
-            if Some(new) != old.as_ref() || before_flags(&before, name) {
+            if Some(new) != old.as_ref() || before_flags(&before, name) || rewritten {
                 writes.push(FileWrite {
                     name: name.to_string(),
                     bytes: new.clone(),
@@ -151,6 +169,8 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
             }
         }
     }
+    writes.extend(crl_plan.writes);
+    let mut removes = crl_plan.removes;
     // a change cut short (files renamed, manifest not yet updated): record what it wrote
     let journal = crate::store::journal::read(dir);
     for (file, recorded) in &manifest.files {
@@ -194,11 +214,31 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
     {
         plan.push(Step { action: "record-hand-edits", fixes: vec![Code::StoreTampered], detail: "the store is accepted as it is: its present files are recorded in store.yaml, with a journal entry saying so".into() });
     }
+    // a request left by an earlier repair is done with once the store is repaired without it
+    let pending: Vec<String> = [store::PENDING_KEY, store::CSR]
+        .into_iter()
+        .filter(|f| dir.join(f).exists())
+        .map(str::to_string)
+        .collect();
+    if settled && csr.is_none() && !pending.is_empty() {
+        plan.push(Step {
+            action: "clear-pending-request",
+            fixes: codes(&before, &[Code::RequestPending]),
+            detail: format!(
+                "{} left by an earlier repair moved to backup/ (the store no longer waits for it)",
+                pending.join(" and ")
+            ),
+        });
+        removes.extend(pending);
+    }
+    if let Some(ca) = &authority {
+        manifest.record_ca(&ca.dir);
+    }
 
-    if req.dry_run || (writes.is_empty() && stale.is_empty()) {
+    if req.dry_run || (writes.is_empty() && removes.is_empty()) {
         drop(guard);
         let after = (!req.dry_run && !plan.is_empty())
-            .then(|| store::gather_store(dir).map(|m| diagnose(&m, &judge)))
+            .then(|| store::gather(&sources).map(|m| diagnose(&m, &judge)))
             .transpose()?;
         return Ok(Outcome {
             before,
@@ -218,11 +258,11 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         action: "repair".into(),
         reason,
         writes,
-        removes: stale,
+        removes,
     };
     let entry = Some(change::apply(dir, &change, manifest, req.at).map_err(|e| Error::io(dir, e))?);
     drop(guard);
-    let after = diagnose(&store::gather_store(dir)?, &judge);
+    let after = diagnose(&store::gather(&sources)?, &judge);
     Ok(Outcome {
         before,
         plan,
@@ -231,6 +271,64 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         journal: entry,
         csr,
     })
+}
+
+/// `--trust F`: its bytes, refused when F holds no certificate (an empty file, a key,
+/// garbage): a server with no anchors accepts nobody, and nothing could be planned for it.
+fn server_anchors(path: &Path) -> Result<(PathBuf, Vec<u8>), Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let decoded = decode(path, &bytes);
+    if decoded.certs.is_empty() {
+        let holds = if !decoded.keys.is_empty() {
+            "a private key, not a certificate".to_string()
+        } else if !decoded.crls.is_empty() {
+            "a CRL, not a certificate".to_string()
+        } else if let Some(problem) = decoded.problems.first() {
+            format!("no certificate ({problem})")
+        } else {
+            "no certificate".to_string()
+        };
+        return Err(Error::BadRequest {
+            path: path.to_path_buf(),
+            reason: format!("--trust must be the server's trust anchors (PEM or DER certificates), but it holds {holds}: nothing was planned"),
+        });
+    }
+    Ok((path.to_path_buf(), bytes))
+}
+
+/// The store's manifest; when `store.yaml` cannot be read, a new one for the device the
+/// certificate names (its CN), said in the plan (the store's files are then recorded anew).
+fn manifest_of(
+    dir: &Path,
+    policy: &Policy,
+    plan: &mut Vec<Step>,
+) -> Result<(Manifest, bool), Error> {
+    match Manifest::load(dir) {
+        Ok(Some(m)) => Ok((m, false)),
+        Ok(None) => Ok((Manifest::new("unknown", &policy.name), false)),
+        Err(why) => {
+            let leaf = read(dir, store::DEVICE_CERT)
+                .map(|b| decode(&dir.join(store::DEVICE_CERT), &b).certs)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| !c.is_ca());
+            let Some(leaf) = leaf else {
+                return Err(Error::refused(
+                    dir,
+                    format!("{why}; and no device certificate names the device it belongs to: enroll it anew (pki enroll {} --ca DIR --device-id ID --force)", quoted(dir)),
+                ));
+            };
+            let id = leaf.common_name();
+            plan.push(Step {
+                action: "rewrite-manifest",
+                fixes: vec![Code::FileCorrupt],
+                detail: format!(
+                    "store.yaml could not be read ({why}): written anew for device '{id}' (the certificate's CN), recording the store's present files"
+                ),
+            });
+            Ok((Manifest::new(&id, &policy.name), true))
+        }
+    }
 }
 
 /// Files diagnose flagged as tampered or with open permissions: rewritten even when their
@@ -252,8 +350,11 @@ struct AtHand {
     keys: Vec<(Key, Vec<u8>)>,
     /// CA certificates from everywhere, for rebuilding the chain.
     cas: Vec<Cert>,
+    /// What `trust.pem` is refreshed from: the server's anchors, else the CA's bundle.
     trust: Option<(PathBuf, Vec<u8>)>,
     ca_chain: Option<Vec<u8>>,
+    /// The CA's current CRLs: (file name, bytes).
+    ca_crls: Vec<(String, Vec<u8>)>,
 }
 
 impl AtHand {
@@ -261,10 +362,17 @@ impl AtHand {
         dir: &Path,
         authority: Option<&Ca>,
         device_id: &str,
+        server: &Option<(PathBuf, Vec<u8>)>,
         req: &Request,
     ) -> Result<AtHand, Error> {
         let mut files = Vec::new();
-        let roles = [store::MANIFEST, "journal.jsonl", store::LOCK];
+        let roles = [
+            store::MANIFEST,
+            "journal.jsonl",
+            store::LOCK,
+            store::PENDING_KEY,
+            store::CSR,
+        ];
         for path in crate::read::input::list(dir)? {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if path.is_file() && !roles.contains(&name) && !name.starts_with(".device") {
@@ -279,11 +387,8 @@ impl AtHand {
                 }
             }
         }
-        let trust = match (&req.trust, authority) {
-            (Some(path), _) => Some((
-                path.clone(),
-                std::fs::read(path).map_err(|e| Error::io(path, e))?,
-            )),
+        let trust = match (server, authority) {
+            (Some(server), _) => Some(server.clone()),
             (None, Some(ca)) => Some((
                 ca.dir.join(crate::ca::TRUST_BUNDLE),
                 ca.trust_bundle(req.at)?.into_bytes(),
@@ -293,8 +398,21 @@ impl AtHand {
         let ca_chain = authority
             .map(|ca| ca.chain_bundle(req.at).map(String::into_bytes))
             .transpose()?;
+        let mut ca_crls = Vec::new();
         if let Some(ca) = authority {
             files.extend(ca.issued_to(device_id)?); // the CA's copies: same serial, if the key is still here
+            let crl_dir = ca.dir.join("crl");
+            if crl_dir.is_dir() {
+                for path in crate::read::input::list(&crl_dir)? {
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    if name.ends_with(".crl") {
+                        if let Ok(bytes) = std::fs::read(&path) {
+                            ca_crls.push((name.to_string(), bytes));
+                        }
+                    }
+                }
+                ca_crls.sort();
+            }
         }
         let mut certs = Vec::new();
         let mut keys = Vec::new();
@@ -328,107 +446,172 @@ impl AtHand {
             cas,
             trust,
             ca_chain,
+            ca_crls,
         })
     }
 }
 
-/// The least invasive set of role files that diagnoses as accepted, or `None` when no
-/// certificate at hand can be made to work.
-fn plan_files(
-    dir: &Path,
-    current: &Candidate,
-    at_hand: &AtHand,
-    before: &Report,
-    judge: &Judge,
-    plan: &mut Vec<Step>,
-) -> Option<Candidate> {
-    let accepted =
-        |c: &Candidate| diagnose(&material_from(dir, c), judge).verdict == Verdict::Accepted;
-    let mut target = current.clone();
+/// What the plan is judged by: the store, what is at hand, and the server's anchors.
+struct Planner<'a> {
+    dir: &'a Path,
+    at_hand: &'a AtHand,
+    before: &'a Report,
+    /// The store against its own `trust.pem`, when `before` is against the server's anchors.
+    own: Option<&'a Report>,
+    judge: &'a Judge,
+    server: Option<&'a (PathBuf, Vec<u8>)>,
+}
 
-    // trust anchors: --trust or the CA's bundle when given; else keep, else the newest backup
-    let trust_broken = before.has(Code::UnknownIssuer)
-        || before.has(Code::CaRotated)
-        || flagged(before, store::TRUST);
-    if let Some((from, bytes)) = &at_hand.trust {
-        if Some(bytes) != current.trust.as_ref() && (trust_broken || !accepted(current)) {
-            target.trust = Some(bytes.clone());
-            plan.push(Step {
-                action: "refresh-trust",
-                fixes: codes(
-                    before,
-                    &[Code::UnknownIssuer, Code::CaRotated, Code::FileCorrupt],
-                ),
-                detail: format!("trust.pem refreshed from {}", from.display()),
-            });
-        }
-    } else if flagged(before, store::TRUST)
-        || current
-            .trust
-            .as_ref()
-            .is_none_or(|t| decode(Path::new("t"), t).certs.is_empty())
-    {
-        if let Some((from, bytes)) = at_hand
-            .files
+impl Planner<'_> {
+    /// Whether a server holding the anchors judged against accepts `c`.
+    fn accepted(&self, c: &Candidate) -> bool {
+        let judged = match self.server {
+            Some((_, anchors)) => Candidate {
+                trust: Some(anchors.clone()),
+                ..c.clone()
+            },
+            None => c.clone(),
+        };
+        diagnose(&material_from(self.dir, &judged), self.judge).verdict == Verdict::Accepted
+    }
+
+    /// Whether the endpoint's own trust anchors need refreshing: they are broken, stale, or
+    /// (against a server's anchors) do not vouch for the store.
+    fn trust_broken(&self) -> bool {
+        let own = self.own.unwrap_or(self.before);
+        own.findings
             .iter()
-            .find(|(p, b)| is_backup_of(p, store::TRUST) && !decode(p, b).certs.is_empty())
-        {
-            target.trust = Some(bytes.clone());
-            plan.push(Step {
-                action: "restore-from-backup",
-                fixes: vec![Code::FileCorrupt],
-                detail: format!("trust.pem restored from {}", from.display()),
-            });
-        }
+            .any(|f| f.side == Side::Trust && (f.is_critical() || f.code == Code::IssuerExpired))
+            || flagged(own, store::TRUST)
+            || own.verdict == Verdict::Rejected && self.own.is_some()
     }
 
-    // the certificate and key: the present certificate first (its serial stays), then any other
-    let present: Vec<Cert> = current
-        .cert
-        .as_deref()
-        .map(|b| decode(Path::new("device.crt"), b).certs)
-        .unwrap_or_default();
-    let mut certs: Vec<(&Cert, &'static str)> = present.iter().map(|c| (c, "present")).collect();
-    let mut others: Vec<&Cert> = at_hand.certs.iter().collect();
-    others.sort_by_key(|c| std::cmp::Reverse(c.not_before));
-    certs.extend(others.into_iter().map(|c| (c, "at hand")));
-    let present_key = current
-        .key
-        .as_deref()
-        .map(|b| decode(Path::new("device.key"), b).keys)
-        .unwrap_or_default();
-    for (cert, whence) in certs {
-        if !cert.is_valid_at(judge.at) {
-            continue; // never roll back to an expired generation
-        }
-        let key_bytes = if present_key.iter().any(|k| k.matches(cert)) {
-            current.key.clone()
-        } else {
-            at_hand
-                .keys
+    /// The least invasive set of role files that diagnoses as accepted, or `None` when no
+    /// certificate at hand can be made to work.
+    fn plan_files(&self, current: &Candidate, plan: &mut Vec<Step>) -> Option<Candidate> {
+        let (at_hand, before) = (self.at_hand, self.before);
+        let mut target = current.clone();
+
+        // trust anchors: --trust or the CA's bundle when given; else keep, else the newest backup
+        if let Some((from, bytes)) = &at_hand.trust {
+            if Some(bytes) != current.trust.as_ref()
+                && (self.trust_broken() || !self.accepted(current))
+            {
+                target.trust = Some(bytes.clone());
+                plan.push(Step {
+                    action: "refresh-trust",
+                    fixes: codes(
+                        before,
+                        &[Code::UnknownIssuer, Code::CaRotated, Code::FileCorrupt],
+                    ),
+                    detail: format!("trust.pem refreshed from {}", from.display()),
+                });
+            }
+        } else if flagged(before, store::TRUST)
+            || current
+                .trust
+                .as_ref()
+                .is_none_or(|t| decode(Path::new("t"), t).certs.is_empty())
+        {
+            if let Some((from, bytes)) = at_hand
+                .files
                 .iter()
-                .find(|(k, _)| k.matches(cert))
-                .map(|(_, b)| b.clone())
-        };
-        let Some(key_bytes) = key_bytes else { continue };
-        let mut candidate = target.clone();
-        // the present file as it is when it holds just this certificate (no needless rewrite)
-        candidate.cert = if whence == "present" && present.len() == 1 {
-            current.cert.clone()
-        } else {
-            Some(cert.der_pem())
-        };
-        candidate.key = Some(key_bytes.clone());
-        if !accepted(&candidate) {
-            candidate.chain = rebuild_chain(cert, &candidate, at_hand);
+                .find(|(p, b)| is_backup_of(p, store::TRUST) && !decode(p, b).certs.is_empty())
+            {
+                target.trust = Some(bytes.clone());
+                plan.push(Step {
+                    action: "restore-from-backup",
+                    fixes: vec![Code::FileCorrupt],
+                    detail: format!("trust.pem restored from {}", from.display()),
+                });
+            }
         }
-        if !accepted(&candidate) {
-            continue;
+
+        // the certificate and key: the present certificate first (its serial stays), then any other
+        let present: Vec<Cert> = current
+            .cert
+            .as_deref()
+            .map(|b| decode(Path::new("device.crt"), b).certs)
+            .unwrap_or_default();
+        let mut certs: Vec<(&Cert, &'static str)> =
+            present.iter().map(|c| (c, "present")).collect();
+        let mut others: Vec<&Cert> = at_hand.certs.iter().collect();
+        others.sort_by_key(|c| std::cmp::Reverse(c.not_before));
+        certs.extend(others.into_iter().map(|c| (c, "at hand")));
+        let present_key = current
+            .key
+            .as_deref()
+            .map(|b| decode(Path::new("device.key"), b).keys)
+            .unwrap_or_default();
+        for (cert, whence) in certs {
+            if !cert.is_valid_at(self.judge.at) {
+                continue; // never roll back to an expired generation
+            }
+            let key_bytes = if present_key.iter().any(|k| k.matches(cert)) {
+                current.key.clone()
+            } else {
+                at_hand
+                    .keys
+                    .iter()
+                    .find(|(k, _)| k.matches(cert))
+                    .map(|(_, b)| b.clone())
+            };
+            let Some(key_bytes) = key_bytes else { continue };
+            let mut candidate = target.clone();
+            // the present file as it is when it holds just this certificate (no needless rewrite)
+            candidate.cert = if whence == "present" && present.len() == 1 {
+                current.cert.clone()
+            } else {
+                Some(cert.der_pem())
+            };
+            candidate.key = Some(key_bytes.clone());
+            if !self.accepted(&candidate) {
+                candidate.chain = self.rebuild_chain(cert, &candidate);
+            }
+            if !self.accepted(&candidate) {
+                continue;
+            }
+            describe(current, &candidate, cert, whence, before, at_hand, plan);
+            return Some(candidate);
         }
-        describe(current, &candidate, cert, whence, before, at_hand, plan);
-        return Some(candidate);
+        None
     }
-    None
+
+    /// The intermediates that take `cert` to the anchors judged against, from everything at
+    /// hand (the CA's bundle holds its cross-certificates): the path webpki builds.
+    fn rebuild_chain(&self, cert: &Cert, candidate: &Candidate) -> Option<Vec<u8>> {
+        let anchors_bytes = match self.server {
+            Some((_, anchors)) => Some(anchors.as_slice()),
+            None => candidate.trust.as_deref(),
+        };
+        let anchors = anchors_bytes
+            .map(|t| decode(Path::new("trust.pem"), t).certs)
+            .unwrap_or_default();
+        let mut pool = self.at_hand.cas.clone();
+        if let Some(bundle) = &self.at_hand.ca_chain {
+            pool.extend(decode(Path::new("bundle"), bundle).certs);
+        }
+        if let Some(path) = path_through(cert, &pool, &anchors, self.judge.at) {
+            return Some(
+                path.iter()
+                    .map(|c| c.der_pem())
+                    .collect::<Vec<_>>()
+                    .concat(),
+            );
+        }
+        // webpki builds no path (an issuer outside its validity, say): the path by signatures
+        let w = walk(cert, &pool, &anchors);
+        match w.end {
+            End::Anchored(_) => Some(
+                w.links
+                    .iter()
+                    .map(|c| c.der_pem())
+                    .collect::<Vec<_>>()
+                    .concat(),
+            ),
+            _ => candidate.chain.clone(),
+        }
+    }
 }
 
 /// Steps describing how `candidate` differs from `current`.
@@ -472,6 +655,8 @@ fn describe(
                         Code::CertMissing,
                         Code::KeyMismatch,
                         Code::CertExpired,
+                        Code::BadSignature,
+                        Code::IdentityMismatch,
                     ],
                 ),
                 format!(
@@ -506,6 +691,9 @@ fn describe(
                     Code::CaRotated,
                     Code::UnknownIssuer,
                     Code::IssuerExpired,
+                    Code::NotACa,
+                    Code::BadSignature,
+                    Code::FileCorrupt,
                 ],
             ),
             detail: "chain.pem rebuilt from the CA certificates at hand".into(),
@@ -513,73 +701,91 @@ fn describe(
     }
 }
 
-/// The intermediates that take `cert` to the candidate's anchors, from everything at hand.
-fn rebuild_chain(cert: &Cert, candidate: &Candidate, at_hand: &AtHand) -> Option<Vec<u8>> {
-    let anchors = candidate
-        .trust
-        .as_deref()
-        .map(|t| decode(Path::new("trust.pem"), t).certs)
-        .unwrap_or_default();
-    let mut pool = at_hand.cas.clone();
-    if let Some(bundle) = &at_hand.ca_chain {
-        pool.extend(decode(Path::new("bundle"), bundle).certs);
+/// When no certificate at hand can work: a new one when the device's own certificate must
+/// change (issued with `--ca`, else a request left for the CA); else what the repair needs, or
+/// the side outside the endpoint that must change. Nothing is issued in a dry run.
+fn unrepaired(
+    planner: &Planner<'_>,
+    current: &Candidate,
+    authority: Option<&Ca>,
+    manifest: &Manifest,
+    req: &Request,
+    plan: &mut Vec<Step>,
+) -> Result<(Candidate, Option<PathBuf>, Vec<FileWrite>), Error> {
+    let before = planner.before;
+    let critical: Vec<&crate::finding::Finding> =
+        before.findings.iter().filter(|f| f.is_critical()).collect();
+    let fixes: Vec<Code> = critical.iter().map(|f| f.code).collect();
+    let on = |sides: &[Side]| critical.iter().any(|f| sides.contains(&f.side));
+    let device = on(&[Side::Device]);
+    let endpoint = on(&[Side::Device, Side::Chain, Side::Trust]);
+    let dir = planner.dir;
+    match authority {
+        Some(ca) if endpoint => return reissue(dir, current, ca, manifest, req, fixes, plan),
+        None if device => return request(dir, current, manifest, req, fixes, plan),
+        _ => {}
     }
-    let w = walk(cert, &pool, &anchors);
-    match w.end {
-        End::Anchored(_) => Some(
-            w.links
+    for f in critical
+        .iter()
+        .filter(|f| matches!(f.side, Side::Server | Side::Ca | Side::Clock))
+    {
+        plan.push(Step {
+            action: "outside-the-store",
+            fixes: vec![f.code],
+            detail: format!(
+                "nothing in the store can fix this; {}: {}",
+                f.message, f.fix
+            ),
+        });
+    }
+    if on(&[Side::Chain, Side::Trust, Side::Store]) {
+        let what = if on(&[Side::Trust]) {
+            "the trust anchors (the CA's bundle with --ca DIR, or the server's with --trust FILE)"
+        } else {
+            "the CA's certificates (its bundle, with --ca DIR)"
+        };
+        plan.push(Step {
+            action: "needs-input",
+            fixes: critical
                 .iter()
-                .map(|c| c.der_pem())
-                .collect::<Vec<_>>()
-                .concat(),
-        ),
-        _ => candidate.chain.clone(),
+                .filter(|f| matches!(f.side, Side::Chain | Side::Trust | Side::Store))
+                .map(|f| f.code)
+                .collect(),
+            detail: format!(
+                "no new certificate is needed, but what is at hand does not make the store acceptable: give {what}, e.g. pki repair {} --ca DIR",
+                quoted(dir)
+            ),
+        });
     }
+    Ok((current.clone(), None, Vec::new()))
 }
 
-/// A new certificate: with `--ca`, a new key and a certificate signed now; without, a new key
-/// and a request left in the store for the CA side.
+/// A new key and certificate from the CA's current issuing CA, the pair proven before
+/// anything is written; in a dry run only said.
 fn reissue(
     dir: &Path,
     current: &Candidate,
-    authority: Option<&Ca>,
+    ca: &Ca,
     manifest: &Manifest,
     req: &Request,
     fixes: Vec<Code>,
     plan: &mut Vec<Step>,
 ) -> Result<(Candidate, Option<PathBuf>, Vec<FileWrite>), Error> {
+    if req.dry_run {
+        plan.push(Step {
+            action: "reissue",
+            fixes,
+            detail: format!(
+                "no certificate at hand can work: a new key and a certificate for '{}' from {} (dry run: nothing made, nothing signed)",
+                manifest.device_id,
+                ca.dir.display()
+            ),
+        });
+        return Ok((current.clone(), None, Vec::new()));
+    }
     let id = manifest.device_id.clone();
     let key = crate::lifecycle::enroll::new_key(&req.policy, dir)?;
     let csr = crate::lifecycle::enroll::csr(&id, &key).map_err(|e| Error::ca(dir, e))?;
-    let Some(ca) = authority else {
-        let csr_path = dir.join("device.csr");
-        let pending = crate::lifecycle::enroll::pkcs8_pem(&key);
-        let pem = pem::encode_config(
-            &pem::Pem::new("CERTIFICATE REQUEST", csr),
-            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-        );
-        let writes = vec![
-            FileWrite {
-                name: crate::lifecycle::install::PENDING_KEY.into(),
-                bytes: pending.into_bytes(),
-                mode: 0o600,
-            },
-            FileWrite {
-                name: crate::lifecycle::install::CSR.into(),
-                bytes: pem.into_bytes(),
-                mode: 0o644,
-            },
-        ];
-        plan.push(Step {
-            action: "request-certificate",
-            fixes,
-            detail: format!(
-                "no certificate at hand can work and no --ca was given: a new key (device.key.pending) and a request ({}) were left in the store; on the CA side run `pki ca sign --ca DIR {} > device.crt`, then here `pki store install {} device.crt`",
-                csr_path.display(), csr_path.display(), dir.display()
-            ),
-        });
-        return Ok((current.clone(), Some(csr_path), writes));
-    };
     let mut ca_with_policy = Ca {
         dir: ca.dir.clone(),
         config: ca.config.clone(),
@@ -588,7 +794,7 @@ fn reissue(
     ca_with_policy.policy.name = req.policy.name.clone();
     let issued = crate::ca::sign_csr(
         &ca_with_policy,
-        &dir.join("device.csr"),
+        &dir.join(store::CSR),
         &csr,
         Some(&id),
         req.at,
@@ -603,12 +809,16 @@ fn reissue(
             ca.dir.display()
         ),
     });
+    let trust = match &req.trust {
+        Some(path) => std::fs::read(path).map_err(|e| Error::io(path, e))?,
+        None => ca.trust_bundle(req.at)?.into_bytes(),
+    };
     Ok((
         Candidate {
             cert: Some(issued.pem.into_bytes()),
             key: Some(crate::lifecycle::enroll::pkcs8_pem(&key).into_bytes()),
             chain: Some(ca.chain_bundle(req.at)?.into_bytes()),
-            trust: Some(ca.trust_bundle(req.at)?.into_bytes()),
+            trust: Some(trust),
             crls: current.crls.clone(),
         },
         None,
@@ -616,42 +826,222 @@ fn reissue(
     ))
 }
 
-/// CRLs of the store (relative paths) whose issuer name is a CA at hand but whose signature
-/// verifies under none of that name's keys: left from a CA generation since re-keyed, they make
-/// rustls reject every chain of that name.
-fn stale_crls(dir: &Path, target: &Candidate) -> Vec<String> {
+/// Without a CA: a new key (`device.key.pending`, 0600) and a request (`device.csr`) left in
+/// the store for the CA side, with the two commands that finish the job; a request already
+/// pending is named again, not replaced.
+fn request(
+    dir: &Path,
+    current: &Candidate,
+    manifest: &Manifest,
+    req: &Request,
+    fixes: Vec<Code>,
+    plan: &mut Vec<Step>,
+) -> Result<(Candidate, Option<PathBuf>, Vec<FileWrite>), Error> {
+    let csr_path = dir.join(store::CSR);
+    let finish = format!(
+        "on the CA side run `pki ca sign --ca DIR {} > device.crt`, then here `pki store install {} device.crt`",
+        quoted(&csr_path),
+        quoted(dir)
+    );
+    if dir.join(store::PENDING_KEY).exists() && csr_path.exists() {
+        plan.push(Step {
+            action: "request-certificate",
+            fixes,
+            detail: format!("no certificate at hand can work and no --ca was given; a request is already pending ({}): {finish}", csr_path.display()),
+        });
+        return Ok((current.clone(), Some(csr_path), Vec::new()));
+    }
+    let id = manifest.device_id.clone();
+    let key = crate::lifecycle::enroll::new_key(&req.policy, dir)?;
+    let csr = crate::lifecycle::enroll::csr(&id, &key).map_err(|e| Error::ca(dir, e))?;
+    let pending = crate::lifecycle::enroll::pkcs8_pem(&key);
+    let pem = pem::encode_config(
+        &pem::Pem::new("CERTIFICATE REQUEST", csr),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    );
+    let writes = vec![
+        FileWrite {
+            name: store::PENDING_KEY.into(),
+            bytes: pending.into_bytes(),
+            mode: 0o600,
+        },
+        FileWrite {
+            name: store::CSR.into(),
+            bytes: pem.into_bytes(),
+            mode: 0o644,
+        },
+    ];
+    plan.push(Step {
+        action: "request-certificate",
+        fixes,
+        detail: format!(
+            "no certificate at hand can work and no --ca was given: a new key ({}) and a request ({}) were left in the store; {finish}",
+            store::PENDING_KEY,
+            csr_path.display(),
+        ),
+    });
+    Ok((current.clone(), Some(csr_path), writes))
+}
+
+/// What happens to the store's CRLs.
+struct CrlPlan {
+    /// The CRLs the store keeps (and gets), for judging candidates.
+    kept: Vec<(PathBuf, Vec<u8>)>,
+    writes: Vec<FileWrite>,
+    /// Relative paths taken out (to backup/).
+    removes: Vec<String>,
+    steps: Vec<Step>,
+}
+
+/// CRLs that cannot be read, or that verify under no CA of their issuer's name at hand (left
+/// from a CA generation since re-keyed: rustls rejects every chain of that name), go to
+/// backup/; with `--ca`, when revocation is unknown or a CRL is stale, the CA's current CRLs
+/// come in (replacing expired ones of the same issuer).
+fn plan_crls(
+    planner: &Planner<'_>,
+    current: &Candidate,
+    authority: Option<&Ca>,
+    at: OffsetDateTime,
+) -> CrlPlan {
     use x509_parser::prelude::FromDer;
-    let material = material_from(dir, target);
-    let cas: Vec<&Cert> = material
-        .intermediates
-        .iter()
-        .chain(&material.anchors)
-        .collect();
-    let mut out = Vec::new();
-    for (path, bytes) in &target.crls {
-        for crl in decode(path, bytes).crls {
-            let named: Vec<&&Cert> = cas
-                .iter()
-                .filter(|c| c.subject_raw == crl.issuer_raw)
-                .collect();
-            let Ok((_, parsed)) =
-                x509_parser::revocation_list::CertificateRevocationList::from_der(crl.der.as_ref())
-            else {
-                continue;
-            };
-            let verifies = named.iter().any(|c| {
-                x509_parser::certificate::X509Certificate::from_der(&c.der)
-                    .is_ok_and(|(_, x)| parsed.verify_signature(x.public_key()).is_ok())
-            });
-            if !named.is_empty() && !verifies {
-                if let Ok(rel) = path.strip_prefix(dir) {
-                    out.push(rel.display().to_string());
-                }
-            }
+    let (dir, before) = (planner.dir, planner.before);
+    let mut cas: Vec<Cert> = planner.at_hand.cas.clone();
+    for role in [&current.chain, &current.trust] {
+        if let Some(bytes) = role {
+            cas.extend(decode(Path::new("role"), bytes).certs);
         }
     }
-    out.sort();
-    out.dedup();
+    let rel = |p: &Path| p.strip_prefix(dir).ok().map(|r| r.display().to_string());
+    let mut out = CrlPlan {
+        kept: Vec::new(),
+        writes: Vec::new(),
+        removes: Vec::new(),
+        steps: Vec::new(),
+    };
+    let (mut unreadable, mut stale, mut expired) = (Vec::new(), Vec::new(), Vec::new());
+    for (path, bytes) in &current.crls {
+        let decoded = decode(path, bytes);
+        let Some(rel) = rel(path) else { continue };
+        let Some(crl) = decoded.crls.first().filter(|_| decoded.problems.is_empty()) else {
+            unreadable.push(rel);
+            continue;
+        };
+        let named: Vec<&Cert> = cas
+            .iter()
+            .filter(|c| c.subject_raw == crl.issuer_raw)
+            .collect();
+        let verifies =
+            x509_parser::revocation_list::CertificateRevocationList::from_der(crl.der.as_ref())
+                .is_ok_and(|(_, parsed)| {
+                    named.iter().any(|c| {
+                        x509_parser::certificate::X509Certificate::from_der(&c.der)
+                            .is_ok_and(|(_, x)| parsed.verify_signature(x.public_key()).is_ok())
+                    })
+                });
+        if !named.is_empty() && !verifies {
+            stale.push(rel);
+        } else {
+            if crl.next_update.is_some_and(|n| n < at) {
+                expired.push((rel.clone(), crl.issuer_raw.clone()));
+            }
+            out.kept.push((path.clone(), bytes.clone()));
+        }
+    }
+    for (list, action, code, why) in [
+        (
+            &unreadable,
+            "drop-unreadable-crl",
+            Code::FileCorrupt,
+            "cannot be read as a CRL",
+        ),
+        (
+            &stale,
+            "drop-stale-crl",
+            Code::BadSignature,
+            "no longer verif{} under the CA of its name (an older key)",
+        ),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let why = why.replace("{}", if list.len() == 1 { "ies" } else { "y" });
+        out.steps.push(Step {
+            action,
+            fixes: codes(before, &[code, Code::FileCorrupt]),
+            detail: format!("{} {why}: moved to backup/", list.join(", ")),
+        });
+        out.removes.extend(list.iter().cloned());
+    }
+    let Some(ca) = authority else {
+        return out;
+    };
+    let wanted = before.has(Code::CrlExpired)
+        || before.has(Code::RevocationUnknown)
+        || !unreadable.is_empty()
+        || !stale.is_empty();
+    if !wanted {
+        return out;
+    }
+    let fresh: Vec<(String, Vec<u8>, Vec<u8>)> = planner
+        .at_hand
+        .ca_crls
+        .iter()
+        .filter_map(|(name, bytes)| {
+            let crl = decode(Path::new(name), bytes).crls.into_iter().next()?;
+            crl.next_update
+                .is_none_or(|n| n >= at)
+                .then(|| (name.clone(), bytes.clone(), crl.issuer_raw.clone()))
+        })
+        .collect();
+    if fresh.is_empty() {
+        out.steps.push(Step {
+            action: "needs-input",
+            fixes: codes(before, &[Code::CrlExpired, Code::RevocationUnknown]),
+            detail: format!(
+                "the CA has no current CRL to put in crl/: run pki ca crl --ca {} first",
+                quoted(&ca.dir)
+            ),
+        });
+        return out;
+    }
+    let mut brought = Vec::new();
+    for (name, bytes, issuer) in &fresh {
+        let target = format!("{}/{name}", store::CRL_DIR);
+        let present = current
+            .crls
+            .iter()
+            .any(|(p, b)| rel(p).as_deref() == Some(target.as_str()) && b == bytes);
+        if !present {
+            out.writes.push(FileWrite {
+                name: target.clone(),
+                bytes: bytes.clone(),
+                mode: 0o644,
+            });
+            out.kept
+                .retain(|(p, _)| rel(p).as_deref() != Some(target.as_str()));
+            out.kept.push((dir.join(&target), bytes.clone()));
+            brought.push(target.clone());
+        }
+        for (old, _) in expired
+            .iter()
+            .filter(|(old, i)| i == issuer && *old != target)
+        {
+            out.removes.push(old.clone());
+            out.kept
+                .retain(|(p, _)| rel(p).as_deref() != Some(old.as_str()));
+        }
+    }
+    if !brought.is_empty() {
+        out.steps.push(Step {
+            action: "refresh-crl",
+            fixes: codes(before, &[Code::CrlExpired, Code::RevocationUnknown]),
+            detail: format!(
+                "{} copied from {} (the CA's current CRLs; expired ones of the same CA go to backup/)",
+                brought.join(", "),
+                ca.dir.join("crl").display()
+            ),
+        });
+    }
     out
 }
 
@@ -663,7 +1053,9 @@ fn flagged(before: &Report, name: &str) -> bool {
 }
 
 fn codes(before: &Report, wanted: &[Code]) -> Vec<Code> {
-    wanted.iter().copied().filter(|c| before.has(*c)).collect()
+    let mut out: Vec<Code> = wanted.iter().copied().filter(|c| before.has(*c)).collect();
+    out.dedup();
+    out
 }
 
 fn is_backup_of(path: &Path, name: &str) -> bool {

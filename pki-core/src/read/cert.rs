@@ -53,7 +53,8 @@ pub struct Parsed {
     pub aki: Option<Vec<u8>>,
     pub sans: Vec<String>,
     pub dns_names: Vec<String>,
-    pub has_name_constraints: bool,
+    /// The nameConstraints extension (RFC 5280 4.2.1.10), if present.
+    pub name_constraints: Option<NameConstraints>,
     pub spki: Vec<u8>,
     pub key: KeyAlgorithm,
     pub signature: SignatureAlgorithm,
@@ -75,6 +76,82 @@ pub struct Eku {
     pub server_auth: bool,
     pub any: bool,
     pub names: Vec<String>,
+}
+
+/// A CA's nameConstraints: the subtrees names below it must fall in (permitted) or outside
+/// (excluded).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NameConstraints {
+    pub permitted: Vec<Subtree>,
+    pub excluded: Vec<Subtree>,
+}
+
+/// One subtree of a name constraint, by the kind of name it constrains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subtree {
+    Dns(String),
+    /// An address and its mask (4 + 4 or 16 + 16 bytes).
+    Ip {
+        addr: Vec<u8>,
+        mask: Vec<u8>,
+    },
+    Uri(String),
+    DirectoryName(String),
+    /// Any other kind (rfc822Name, otherName, …), as `kind:value`.
+    Other(String),
+}
+
+impl Subtree {
+    fn of(name: &GeneralName<'_>) -> Subtree {
+        match name {
+            GeneralName::DNSName(d) => Subtree::Dns(d.to_string()),
+            GeneralName::IPAddress(b) if b.len() == 8 || b.len() == 32 => {
+                let half = b.len() / 2;
+                Subtree::Ip {
+                    addr: b[..half].to_vec(),
+                    mask: b[half..].to_vec(),
+                }
+            }
+            GeneralName::URI(u) => Subtree::Uri(u.to_string()),
+            GeneralName::DirectoryName(dn) => Subtree::DirectoryName(dn.to_string()),
+            other => Subtree::Other(general_name(other)),
+        }
+    }
+}
+
+impl std::fmt::Display for Subtree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subtree::Dns(d) => write!(f, "DNS:{d}"),
+            Subtree::Ip { addr, mask } => {
+                let bits: u32 = mask.iter().map(|b| b.count_ones()).sum();
+                match general_name(&GeneralName::IPAddress(addr)).strip_prefix("IP:") {
+                    Some(ip) => write!(f, "IP:{ip}/{bits}"),
+                    None => write!(f, "IP:{}/{bits}", colon_hex(addr)),
+                }
+            }
+            Subtree::Uri(u) => write!(f, "URI:{u}"),
+            Subtree::DirectoryName(dn) => write!(f, "DirName:{dn}"),
+            Subtree::Other(o) => f.write_str(o),
+        }
+    }
+}
+
+/// The name of an extended key usage purpose given as a dotted OID, with the OID for the
+/// purposes without a short name ("anyExtendedKeyUsage (2.5.29.37.0)"), never rustls'
+/// comma-separated arcs.
+pub fn eku_name(dotted: &str) -> String {
+    let name = match dotted {
+        "1.3.6.1.5.5.7.3.1" => "serverAuth",
+        "1.3.6.1.5.5.7.3.2" => "clientAuth",
+        "1.3.6.1.5.5.7.3.3" => "codeSigning",
+        "1.3.6.1.5.5.7.3.4" => "emailProtection",
+        "1.3.6.1.5.5.7.3.8" => "timeStamping",
+        "1.3.6.1.5.5.7.3.9" => "OCSPSigning",
+        "2.5.29.37.0" => "anyExtendedKeyUsage",
+        other => return other.to_string(),
+    };
+    name.to_string()
 }
 
 /// A public key's algorithm and size, as far as judging needs it.
@@ -188,7 +265,7 @@ impl Parsed {
             aki: None,
             sans: Vec::new(),
             dns_names: Vec::new(),
-            has_name_constraints: false,
+            name_constraints: None,
             spki: x509.public_key().raw.to_vec(),
             key: key_algorithm(x509.public_key()),
             signature: signature_algorithm(&x509.signature_algorithm.algorithm),
@@ -222,7 +299,7 @@ impl Parsed {
                             names.push(name.to_string());
                         }
                     }
-                    names.extend(eku.other.iter().map(|oid| oid.to_id_string()));
+                    names.extend(eku.other.iter().map(|oid| eku_name(&oid.to_id_string())));
                     cert.eku = Some(Eku {
                         client_auth: eku.client_auth,
                         server_auth: eku.server_auth,
@@ -242,7 +319,16 @@ impl Parsed {
                         cert.sans.push(general_name(name));
                     }
                 }
-                ParsedExtension::NameConstraints(_) => cert.has_name_constraints = true,
+                ParsedExtension::NameConstraints(nc) => {
+                    let subtrees =
+                        |s: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
+                            s.iter().flatten().map(|t| Subtree::of(&t.base)).collect()
+                        };
+                    cert.name_constraints = Some(NameConstraints {
+                        permitted: subtrees(&nc.permitted_subtrees),
+                        excluded: subtrees(&nc.excluded_subtrees),
+                    });
+                }
                 _ => {}
             }
         }
@@ -333,6 +419,8 @@ fn general_name(name: &GeneralName<'_>) -> String {
             _ => format!("IP:{}", colon_hex(bytes)),
         },
         GeneralName::DirectoryName(dn) => format!("DirName:{dn}"),
+        GeneralName::OtherName(oid, _) => format!("otherName:{}", oid.to_id_string()),
+        GeneralName::RegisteredID(oid) => format!("registeredID:{}", oid.to_id_string()),
         other => format!("{other:?}"),
     }
 }

@@ -130,7 +130,13 @@ pub(crate) fn find_defects(cert: &Parsed, x509: &X509Certificate<'_>, role: Role
                 if !is_ca && ext.critical {
                     out.push("its extendedKeyUsage is critical".into());
                 }
-                if !is_ca && eku.any {
+                // beside the purpose it is judged for, rustls tolerates it; without that
+                // purpose rustls rejects the certificate (WRONG_EKU says so, not this)
+                let wanted = match role {
+                    Role::Leaf { server: true } => eku.server_auth,
+                    _ => eku.client_auth,
+                };
+                if !is_ca && eku.any && wanted {
                     out.push("its extendedKeyUsage allows anyExtendedKeyUsage".into());
                 }
                 if role == Role::Anchor {

@@ -10,7 +10,8 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Writes `bytes` to `dir/name` atomically with permission `mode` (Unix).
+/// Writes `bytes` to `dir/name` atomically with permission `mode` (Unix); `name` may name a
+/// file in a sub-folder (`crl/issuing-1.crl`), made if missing.
 pub fn write(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
     write_with(dir, name, mode, |w| w.write_all(bytes))
 }
@@ -24,7 +25,17 @@ pub fn write_with(
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
     let target = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // `name` may lie in a sub-folder of `dir` (a store's `crl/`): the temporary file goes
+    // beside the target, so that the rename stays inside one folder
+    let folder = target.parent().unwrap_or(dir).to_path_buf();
+    let file = target
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.to_string());
+    if folder != dir {
+        fs::create_dir_all(&folder)?;
+    }
+    let tmp = folder.join(format!(".{file}.tmp-{}", std::process::id()));
     let written = create(&tmp, mode).and_then(|file| {
         let mut out = io::BufWriter::new(file);
         fill(&mut out)?;
@@ -37,7 +48,7 @@ pub fn write_with(
     step();
     fs::rename(&tmp, &target)?;
     step();
-    sync_dir(dir)?;
+    sync_dir(&folder)?;
     Ok(())
 }
 

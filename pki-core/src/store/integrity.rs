@@ -1,6 +1,7 @@
 //! What only a managed store can tell: whether its files are what the toolkit last wrote
-//! (STORE_TAMPERED) and whether its certificate names the device the store belongs to
-//! (IDENTITY_MISMATCH).
+//! (STORE_TAMPERED, a warning: the verdict is the server's, and a comment added to trust.pem
+//! makes no server reject anyone) and whether its certificate names the device the store
+//! belongs to (IDENTITY_MISMATCH).
 
 use crate::finding::{Code, Finding};
 use crate::policy::Policy;
@@ -33,16 +34,28 @@ pub fn tampered(
         }
         let what = match &now {
             Some(hash) => format!(
-                "now has SHA-256 {}…, the toolkit last wrote {}…",
+                "SHA-256 now {}…, as pki left it {}…",
                 &hash[..12],
                 &recorded[..recorded.len().min(12)]
             ),
-            None => "was deleted".to_string(),
+            None => "deleted".to_string(),
         };
+        let since = journal
+            .last()
+            .map(|e| {
+                format!(
+                    " since {} (pki's last change, #{} {})",
+                    e.at, e.seq, e.action
+                )
+            })
+            .unwrap_or_default();
         out.push(Finding::new(
             Code::StoreTampered,
-            format!("{}: {what}, and no journal entry explains it: changed by hand or by another program", dir.join(file).display()),
-            "find out who changed it; pki store rollback STORE restores the toolkit's last version, pki repair STORE re-checks and re-records the store",
+            format!(
+                "{}: changed outside pki{since}: {what}; no journal entry explains it",
+                dir.join(file).display()
+            ),
+            "find out who changed it; if the change was meant, `pki repair STORE` checks the store and records it (a file that breaks the store is repaired, and the changed one kept in backup/)",
         ));
     }
     out
@@ -62,7 +75,7 @@ pub fn identity(leaf: &Cert, manifest: &Manifest, policy: &Policy) -> Option<Fin
             leaf.common_name(),
             if leaf.sans.is_empty() { "no SAN".to_string() } else { leaf.sans.join(", ") }
         ),
-        format!("a certificate of another device was copied in: reissue for '{id}' (pki repair STORE --ca DIR), or check the device id"),
+        format!("a certificate of another device was copied in: the certificate issued to '{id}' from the CA's copies, else a new one: `pki repair STORE --ca DIR` (or check the device id in store.yaml)"),
     ))
 }
 

@@ -29,7 +29,7 @@ pub fn check(dir: &Path) -> Option<Finding> {
                     pid.map(|p| format!("pid {p}"))
                         .unwrap_or_else(|| "no pid in it".into())
                 ),
-                "pki repair STORE clears a stale lock",
+                "`pki repair STORE` clears a stale lock",
             )
             .warning(),
         ),

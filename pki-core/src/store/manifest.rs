@@ -17,6 +17,10 @@ pub struct Manifest {
     pub schema: u32,
     pub device_id: String,
     pub policy: String,
+    /// The CA folder the store was enrolled (or last repaired or renewed) from, absolute, so
+    /// that fix texts name it; absent in stores written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
     /// File name → SHA-256 of its bytes as the toolkit last wrote them.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
@@ -28,8 +32,15 @@ impl Manifest {
             schema: SCHEMA,
             device_id: device_id.to_string(),
             policy: policy.to_string(),
+            ca: None,
             files: BTreeMap::new(),
         }
+    }
+
+    /// Records `ca` as the store's CA folder (made absolute; left as given when it cannot be).
+    pub fn record_ca(&mut self, ca: &Path) {
+        let absolute = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.to_path_buf());
+        self.ca = Some(absolute.display().to_string());
     }
 
     /// Reads `dir/store.yaml`; `Ok(None)` when there is none, `Err` naming the problem when it

@@ -14,7 +14,7 @@ pub mod manifest;
 pub mod rollback;
 
 use crate::error::Error;
-use crate::finding::{Code, Finding};
+use crate::finding::{Code, Finding, Side};
 use crate::read::cert::Cert;
 use crate::read::cert_cache::CertCache;
 use crate::read::crl::Crl;
@@ -32,6 +32,10 @@ pub const CHAIN: &str = "chain.pem";
 pub const TRUST: &str = "trust.pem";
 pub const CRL_DIR: &str = "crl";
 pub const LOCK: &str = ".lock";
+/// The key `repair` made for a request no CA was at hand to sign (mode 0600).
+pub const PENDING_KEY: &str = "device.key.pending";
+/// That request, for `pki ca sign`; `pki store install` takes the certificate back.
+pub const CSR: &str = "device.csr";
 
 /// Which files to judge. With `store`, the other fields override the store's own files.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +72,12 @@ pub struct Material {
     pub anchors: Vec<Cert>,
     /// Where the anchors came from, for messages; `None` when there were none.
     pub anchors_from: Option<PathBuf>,
+    /// The `--trust` file that stands for the server's anchors instead of the store's own
+    /// `trust.pem` (fix texts name it: the same judgement must follow a fix).
+    pub trust_override: Option<PathBuf>,
+    /// CA certificates of the store's own `chain.pem` and `trust.pem` when flags overrode them:
+    /// not judged, but evidence of which side of a re-keyed CA is the newer one.
+    pub elsewhere: Vec<Cert>,
     pub keys: Vec<Key>,
     pub crls: Vec<Crl>,
     /// A key was expected (a store, or `--key`): its absence is KEY_MISSING, not KEY_NOT_CHECKED.
@@ -184,6 +194,7 @@ pub fn gather_with(src: &Sources, cache: Option<&CertCache>) -> Result<Material,
             g.file(path, role, None, true)?;
         }
     }
+    g.m.trust_override = src.trust.clone();
     for crl in &src.crls {
         g.file(crl, Role::Crl, None, true)?;
     }
@@ -216,8 +227,8 @@ impl Gatherer<'_> {
                 Err(why) => self.m.findings.push(Finding::new(
                     Code::FileCorrupt,
                     why,
-                    "pki repair STORE rewrites store.yaml from the store's files",
-                )),
+                    "`pki repair STORE` rewrites store.yaml from the store's files (the device id from the certificate)",
+                ).on(Side::Store)),
             }
             self.m.journal = crate::store::journal::read(dir);
             self.trust_given = true; // a managed store's anchors are trust.pem, or none
@@ -230,6 +241,8 @@ impl Gatherer<'_> {
             for (name, role, overridden) in roles {
                 if !overridden {
                     self.file(&dir.join(name), role, Some(dir), false)?;
+                } else if matches!(role, Role::Chain | Role::Trust) {
+                    self.elsewhere(&dir.join(name), dir);
                 }
             }
         } else {
@@ -251,6 +264,16 @@ impl Gatherer<'_> {
         Ok(())
     }
 
+    /// The CA certificates of a store file that a flag overrode, kept aside as evidence.
+    fn elsewhere(&mut self, path: &Path, dir: &Path) {
+        if let Ok(Read::Bytes { bytes, .. }) = input::read(path, Some(dir)) {
+            let decoded = decode_with(path, &bytes, self.cache);
+            self.m
+                .elsewhere
+                .extend(decoded.certs.into_iter().filter(|c| c.is_ca()));
+        }
+    }
+
     /// Reads one file. `required`: a missing file is an error (it was named by the user).
     fn file(
         &mut self,
@@ -263,7 +286,8 @@ impl Gatherer<'_> {
             Err(Error::NotFound { .. }) if !required => return Ok(()),
             other => other?,
         };
-        let corrupt = |why: String| corrupt(role, path, why);
+        let layout = self.m.layout;
+        let corrupt = |why: String| corrupt(role, path, why, layout);
         let (bytes, mode) = match read {
             Read::Bytes { bytes, mode } => (bytes, mode),
             // a foreign folder's stray link or socket: not ours to follow or judge
@@ -287,7 +311,8 @@ impl Gatherer<'_> {
     /// Sorts the content of one file (already read) into the material.
     fn ingest(&mut self, path: &Path, role: Role, bytes: &[u8], mode: Option<u32>) {
         let decoded = decode_with(path, bytes, self.cache);
-        let corrupt = |why: String| corrupt(role, path, why);
+        let layout = self.m.layout;
+        let corrupt = |why: String| corrupt(role, path, why, layout);
         self.report_problems(path, role, bytes, &decoded, corrupt);
         if !decoded.keys.is_empty() {
             self.check_mode(path, mode);
@@ -389,24 +414,34 @@ fn looks_like_pki(path: &Path, bytes: &[u8]) -> bool {
     ) || bytes.windows(11).any(|w| w == b"-----BEGIN ")
 }
 
-/// FILE_CORRUPT for `path`, with the fix its role calls for.
-fn corrupt(role: Role, path: &Path, why: String) -> Finding {
+/// FILE_CORRUPT for `path`, with the fix its role calls for: in a managed store the `pki repair`
+/// that restores it (fix texts say STORE and DIR; diagnose fills in the real paths), elsewhere
+/// what to put in the file.
+fn corrupt(role: Role, path: &Path, why: String, layout: Option<Layout>) -> Finding {
     Finding::new(
         Code::FileCorrupt,
         format!("{}: {why}", path.display()),
-        fix_for_corrupt(role, path),
+        fix_for_corrupt(role, path, layout),
     )
+    .on(match role {
+        Role::Chain => Side::Chain,
+        Role::Trust => Side::Trust,
+        Role::Crl => Side::Store,
+        _ => Side::Device,
+    })
 }
 
-fn fix_for_corrupt(role: Role, path: &Path) -> String {
-    let file = path.display();
-    match role {
-        Role::Trust => format!(
-            "restore the trust anchors: pki repair STORE --trust BUNDLE (or copy the CA's trust bundle to {file})"
-        ),
-        Role::Chain => format!("rebuild {file} from the CA's bundle: pki repair STORE --ca DIR"),
-        Role::Crl => format!("fetch a fresh CRL from the CA (pki ca crl --ca DIR) into {file}"),
-        _ => format!("restore {file} from backup/ or reissue: pki repair STORE"),
+fn fix_for_corrupt(role: Role, path: &Path, layout: Option<Layout>) -> String {
+    let file = crate::finding::quoted(path);
+    let managed = layout == Some(Layout::Managed);
+    match (role, managed) {
+        (Role::Crl, true) => "fetch a fresh CRL and put it in crl/: `pki ca crl --ca DIR`, then `pki repair STORE --ca DIR`".to_string(),
+        (Role::Crl, false) => format!("replace {file} with a fresh CRL from the CA (`pki ca crl --ca DIR` writes DIR/crl/)"),
+        (_, true) => "`pki repair STORE --ca DIR` restores it (from backup/ or the CA's bundles and copies; a new certificate only if nothing else works)".to_string(),
+        (Role::Trust, false) => format!("replace {file} with the CA's trust bundle (DIR/trust.pem)"),
+        (Role::Chain, false) => format!("replace {file} with the CA's chain bundle (DIR/chain.pem)"),
+        (_, false) if layout == Some(Layout::Foreign) => format!("replace {file} with an intact copy, or enroll the folder anew (its files go to backup/): `pki enroll STORE --ca DIR --device-id ID --force`"),
+        (_, false) => format!("replace {file} with an intact copy, or have pki keep this device's files in a store of their own: `pki enroll NEW_STORE --ca DIR --device-id ID`"),
     }
 }
 

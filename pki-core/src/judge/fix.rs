@@ -1,0 +1,161 @@
+//! Fix texts that name only what applies where the material came from, with the real paths.
+//!
+//! Findings are written with placeholders — STORE (the store folder), DIR (the CA folder), ID
+//! (the device id), TRUST (the `--trust` file) — and [`fill`] puts in what is known: the store
+//! judged, the CA folder the store was enrolled from (`store.yaml` records it), the device id,
+//! the `--trust` file. A `pki repair` of a store judged against a `--trust` file gets that
+//! `--trust` too, so the fix is judged as the finding was. A placeholder stays only where
+//! nothing says what it is (DIR for a store whose CA folder is not known here).
+//!
+//! The commands to run are written between backticks, in the order they are run; `pki repair`
+//! and `pki renew` are named for managed stores only ([`Commands`] gives a foreign folder or
+//! loose files what applies to them).
+
+use crate::finding::{quoted, Finding};
+use crate::read::cert::Cert;
+use crate::store::{Layout, Material};
+use std::path::Path;
+
+/// The commands that apply to the material's layout.
+pub(crate) struct Commands {
+    layout: Option<Layout>,
+}
+
+impl Commands {
+    pub fn of(m: &Material) -> Commands {
+        Commands { layout: m.layout }
+    }
+
+    pub fn managed(&self) -> bool {
+        self.layout == Some(Layout::Managed)
+    }
+
+    /// A new certificate for the device from the CA's current issuing CA.
+    pub fn new_certificate(&self) -> &'static str {
+        match self.layout {
+            Some(Layout::Managed) => "`pki renew STORE --ca DIR --force`",
+            Some(Layout::Foreign) => "enroll the folder anew (its files go to backup/): `pki enroll STORE --ca DIR --device-id ID --force`",
+            _ => "have the CA issue a new certificate for the device in place of the --cert file (pki can make and keep one: `pki enroll NEW_STORE --ca DIR --device-id ID`)",
+        }
+    }
+
+    /// `pki repair STORE --ca DIR` for a managed store (it restores, re-links or rebuilds from
+    /// what is at hand and the CA's bundles, and reissues only when nothing else works);
+    /// `by_hand` elsewhere.
+    pub fn repair_with_ca(&self, by_hand: impl Into<String>) -> String {
+        if self.managed() {
+            "`pki repair STORE --ca DIR`".to_string()
+        } else {
+            by_hand.into()
+        }
+    }
+
+    /// `pki repair STORE` (nothing from the CA needed) for a managed store; `by_hand` elsewhere.
+    pub fn repair(&self, by_hand: impl Into<String>) -> String {
+        if self.managed() {
+            "`pki repair STORE`".to_string()
+        } else {
+            by_hand.into()
+        }
+    }
+}
+
+/// Puts the real paths into every finding's fix (see the module's documentation).
+pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
+    let store = m.store.as_deref().map(quoted);
+    let ca = m
+        .manifest
+        .as_ref()
+        .and_then(|manifest| manifest.ca.as_deref())
+        .map(Path::new)
+        .filter(|dir| dir.join("ca.yaml").is_file())
+        .map(quoted);
+    let id = match &m.manifest {
+        Some(manifest) => Some(manifest.device_id.clone()),
+        None => leaf.map(|l| l.common_name()),
+    }
+    .filter(|id| !id.is_empty())
+    .and_then(|id| shlex::try_quote(&id).ok().map(|q| q.into_owned()));
+    let trust = m.trust_override.as_deref().map(quoted);
+    for f in findings {
+        let mut fix = std::mem::take(&mut f.fix);
+        if let (Some(_), true) = (&trust, m.layout == Some(Layout::Managed)) {
+            fix = with_trust(&fix);
+        }
+        for (token, value) in [
+            ("STORE", &store),
+            ("DIR", &ca),
+            ("ID", &id),
+            ("TRUST", &trust),
+        ] {
+            if let Some(value) = value {
+                fix = replace_word(&fix, token, value);
+            }
+        }
+        f.fix = fix;
+    }
+}
+
+/// Every backticked `pki repair STORE …` without `--trust` gets `--trust TRUST`.
+fn with_trust(fix: &str) -> String {
+    let mut out = String::with_capacity(fix.len() + 16);
+    let mut rest = fix;
+    while let Some(start) = rest.find("`pki repair STORE") {
+        let Some(len) = rest[start + 1..].find('`') else {
+            break;
+        };
+        let end = start + 1 + len;
+        out.push_str(&rest[..end]);
+        if !rest[start..end].contains("--trust") {
+            out.push_str(" --trust TRUST");
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` with each whole-word `token` (not part of a longer name such as NEW_STORE)
+/// replaced by `value`.
+fn replace_word(text: &str, token: &str, value: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(pos) = text[i..].find(token) {
+        let at = i + pos;
+        let before = text[..at].chars().next_back();
+        let after = text[at + token.len()..].chars().next();
+        out.push_str(&text[i..at]);
+        if word(before) || word(after) {
+            out.push_str(token);
+        } else {
+            out.push_str(value);
+        }
+        i = at + token.len();
+    }
+    out.push_str(&text[i..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_placeholders_are_filled() {
+        let text = "`pki repair STORE --ca DIR` or `pki enroll NEW_STORE --device-id ID`; STORE_TAMPERED, DIR/trust.pem";
+        let filled = replace_word(&replace_word(text, "STORE", "/s"), "DIR", "/ca");
+        assert_eq!(
+            filled,
+            "`pki repair /s --ca /ca` or `pki enroll NEW_STORE --device-id ID`; STORE_TAMPERED, /ca/trust.pem"
+        );
+    }
+
+    #[test]
+    fn a_repair_judged_against_a_trust_file_keeps_it() {
+        assert_eq!(
+            with_trust("`pki repair STORE --ca DIR`, then `pki repair STORE --trust X`"),
+            "`pki repair STORE --ca DIR --trust TRUST`, then `pki repair STORE --trust X`"
+        );
+    }
+}
