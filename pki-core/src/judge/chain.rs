@@ -39,6 +39,9 @@ const MAX_DEPTH: usize = 8;
 pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) -> Walk<'a> {
     let mut links = Vec::new();
     let mut current = leaf;
+    // the first certificate whose issuer's name an anchor bears with another key: where the
+    // path leaves the anchors, should it end nowhere
+    let mut missed: Option<(&Cert, &Cert)> = None;
     for _ in 0..MAX_DEPTH {
         let by_name_anchor: Vec<&Cert> = anchors
             .iter()
@@ -63,7 +66,8 @@ pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) 
         if current.is_self_issued() && !by_name_anchor.is_empty() {
             // an anchor bears its name and does not verify it: a root re-keyed under the same
             // name (it verifies under its own, other key), else a broken signature
-            let rekeyed = current.is_signed_by(current)
+            let rekeyed = current.is_ca()
+                && current.is_signed_by(current)
                 && !by_name_anchor.iter().any(|a| a.spki == current.spki);
             let end = if rekeyed {
                 End::Replaced {
@@ -83,11 +87,15 @@ pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) 
             };
             return Walk { links, end };
         }
+        if missed.is_none() && !by_name_anchor.is_empty() {
+            missed = Some((current, newest(&by_name_anchor)));
+        }
         if current.is_self_issued() && current.is_signed_by(current) {
-            return Walk {
-                links,
-                end: End::UntrustedRoot(current),
+            let end = match missed {
+                Some((child, candidate)) => End::Replaced { child, candidate },
+                None => End::UntrustedRoot(current),
             };
+            return Walk { links, end };
         }
         let by_name: Vec<&Cert> = intermediates
             .iter()
@@ -110,7 +118,10 @@ pub fn walk<'a>(leaf: &'a Cert, intermediates: &'a [Cert], anchors: &'a [Cert]) 
             continue;
         }
         let candidates: Vec<&Cert> = by_name.into_iter().chain(by_name_anchor).collect();
-        let end = broken_link(current, &candidates);
+        let end = match (broken_link(current, &candidates), missed) {
+            (End::Missing { .. }, Some((child, candidate))) => End::Replaced { child, candidate },
+            (end, _) => end,
+        };
         return Walk { links, end };
     }
     Walk {

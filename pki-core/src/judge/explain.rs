@@ -54,9 +54,10 @@ pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
                         format(ctx.at),
                         ctx.detail
                     ),
-                    cmds.repair_with_ca(
-                        "put the CA's current intermediates in the chain (DIR/chain.pem)",
-                    ),
+                    cmds.repair_with_ca(format!(
+                        "put the CA's current intermediates (DIR/chain.pem) in {}",
+                        cmds.chain_file()
+                    )),
                 )
                 .on(Side::Chain)]
             })
@@ -169,7 +170,7 @@ fn explain_path(ctx: &Context<'_>, w: &Walk<'_>) -> Vec<Finding> {
             ),
             format!(
                 "rebuild chain.pem from the CA's bundle: {}",
-                cmds.repair_with_ca(format!("add the certificate of '{}' to the chain (the CA's chain bundle: DIR/chain.pem)", child.issuer))
+                cmds.repair_with_ca(format!("add the certificate of '{}' to {} (the CA's chain bundle DIR/chain.pem holds it)", child.issuer, cmds.chain_file()))
             ),
         ),
         End::Missing { child } => Finding::new(

@@ -19,11 +19,32 @@ use std::path::Path;
 /// The commands that apply to the material's layout.
 pub(crate) struct Commands {
     layout: Option<Layout>,
+    /// Where intermediates go: a foreign folder's `chain.pem`, the `--chain` file.
+    chain: Option<String>,
 }
 
 impl Commands {
     pub fn of(m: &Material) -> Commands {
-        Commands { layout: m.layout }
+        let chain = match (m.layout, &m.store) {
+            (Some(Layout::Foreign), Some(dir)) => Some(dir.join("chain.pem")),
+            _ => m.intermediates.first().map(|c| c.origin.path.clone()),
+        };
+        Commands {
+            layout: m.layout,
+            chain: chain.map(|p| p.display().to_string()),
+        }
+    }
+
+    /// The file intermediates go into, by hand: a foreign folder's chain.pem (pki reads the
+    /// folder by content), the --chain file.
+    pub fn chain_file(&self) -> String {
+        match (&self.chain, self.layout) {
+            (Some(file), Some(Layout::Foreign)) => {
+                format!("{file} (any file of the folder: pki reads them by content)")
+            }
+            (Some(file), _) => file.clone(),
+            (None, _) => "a --chain file".to_string(),
+        }
     }
 
     pub fn managed(&self) -> bool {

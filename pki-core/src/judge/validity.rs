@@ -120,7 +120,7 @@ pub(crate) fn issuer_validity(
             format!(
                 "check the endpoint's clock; if it is right, '{}' was made with a future notBefore: {}",
                 ca.subject,
-                cmds.repair_with_ca("put the CA's current intermediate in place of it (DIR/chain.pem)")
+                cmds.repair_with_ca(format!("put the CA's current intermediate (DIR/chain.pem) in place of it in {}", cmds.chain_file()))
             ),
         )
     } else {
@@ -129,7 +129,7 @@ pub(crate) fn issuer_validity(
             format!("intermediate CA {} {when}", ca.describe()),
             format!(
                 "{} (the CA's current intermediate, or a new certificate if the device's is from the expired one; a CA whose own issuing certificate expired must rotate first: pki ca rotate --ca DIR)",
-                cmds.repair_with_ca("put the CA's current intermediate in place of it (DIR/chain.pem)")
+                cmds.repair_with_ca(format!("put the CA's current intermediate (DIR/chain.pem) in place of it in {}", cmds.chain_file()))
             ),
         )
     }

@@ -1,0 +1,205 @@
+//! Fix texts name the real paths (the store, the CA folder it was enrolled from, the `--trust`
+//! file) and only commands that apply: `pki repair` and `pki renew` for a managed store; for
+//! a foreign folder or loose files, what to put in which file, or `pki enroll`.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+use pki_tests::ca::{enroll, init};
+use pki_tests::{pki, Ca, Files, Run, TempDir, AT};
+
+fn fixes(run: &Run) -> Vec<(String, String)> {
+    run.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["fix"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn fix_of(run: &Run, code: &str) -> String {
+    run.finding(code)
+        .unwrap_or_else(|| panic!("no {code}: {}", run.stdout))["fix"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn assert_no_store_commands(run: &Run, label: &str) {
+    for (code, fix) in fixes(run) {
+        for command in ["pki repair", "pki renew", "pki store"] {
+            assert!(
+                !fix.contains(command),
+                "{label}: {code} names {command}, which does not apply: {fix}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_managed_store_gets_its_own_path_and_its_cas() {
+    let dir = TempDir::new("fix-paths");
+    let ca = init(&dir, AT, &[]);
+    let store = dir.join("store");
+    assert_eq!(enroll(&store, &ca, "dev-p", AT, &[]).code, 0);
+    std::fs::remove_file(store.join("chain.pem")).unwrap();
+    let run = pki_tests::run::diagnose(&store, AT, &[]);
+    let fix = fix_of(&run, "CHAIN_INCOMPLETE");
+    let ca_abs = std::fs::canonicalize(&ca).unwrap();
+    assert_eq!(
+        fix,
+        format!(
+            "rebuild chain.pem from the CA's bundle: `pki repair {} --ca {}`",
+            store.display(),
+            ca_abs.display()
+        )
+    );
+    // judged against a server's anchors, the repair is judged against them too
+    let server = dir.write("server.pem", std::fs::read(ca.join("trust.pem")).unwrap());
+    let run = pki_tests::run::diagnose(&store, AT, &["--trust", server.to_str().unwrap()]);
+    let fix = fix_of(&run, "CHAIN_INCOMPLETE");
+    assert!(
+        fix.ends_with(&format!(
+            "`pki repair {} --ca {} --trust {}`",
+            store.display(),
+            ca_abs.display(),
+            server.display()
+        )),
+        "{fix}"
+    );
+    for (code, fix) in fixes(&run) {
+        for token in ["STORE", "DIR", "TRUST"] {
+            let word = fix
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .any(|w| w == token);
+            assert!(!word, "{code}: {token} left in {fix}");
+        }
+    }
+}
+
+#[test]
+fn a_store_whose_ca_folder_is_unknown_keeps_dir_and_fills_the_store() {
+    let root = Ca::root("Root");
+    let issuing = root.intermediate("Issuing");
+    let leaf = issuing.leaf("dev");
+    let dir = TempDir::new("fix-unknown-ca");
+    let store = pki_tests::Endpoint {
+        device_id: "dev",
+        cert: leaf.pem.clone(),
+        key: leaf.key_pem(),
+        chain: String::new(),
+        trust: root.pem.clone(),
+    }
+    .write(&dir);
+    let run = pki_tests::run::diagnose(&store, AT, &[]);
+    let fix = fix_of(&run, "CHAIN_INCOMPLETE");
+    assert!(
+        fix.contains(&format!("`pki repair {} --ca DIR`", store.display())),
+        "{fix}"
+    );
+}
+
+#[test]
+fn a_foreign_folder_gets_no_repair_or_renew_but_its_files_and_enroll() {
+    let root = Ca::root("Root");
+    let issuing = root.intermediate("Issuing");
+    let expired = issuing.leaf_with("dev-f", |p| {
+        p.not_after = pki_tests::at("2026-02-01T00:00:00Z")
+    });
+    let folder = TempDir::new("fix-foreign");
+    let leaf = issuing.leaf("dev-f");
+    folder.write("cert.pem", &leaf.pem);
+    folder.write("key.pem", leaf.key_pem());
+    pki_tests::store::set_mode(&folder.join("key.pem"), 0o600);
+    folder.write("root.pem", &root.pem);
+    // no intermediate: the chain is incomplete
+    let run = pki_tests::run::diagnose(folder.path(), AT, &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_no_store_commands(&run, "foreign");
+    let fix = fix_of(&run, "CHAIN_INCOMPLETE");
+    assert!(
+        fix.contains(&format!("{}/chain.pem", folder.str())),
+        "names the file to put it in: {fix}"
+    );
+    // expired: the folder is enrolled anew, for the device its certificate names
+    folder.write("cert.pem", &expired.pem);
+    folder.write("key.pem", expired.key_pem());
+    folder.write("chain.pem", &issuing.pem);
+    let run = pki_tests::run::diagnose(folder.path(), AT, &[]);
+    assert_no_store_commands(&run, "foreign, expired");
+    let fix = fix_of(&run, "CERT_EXPIRED");
+    assert!(
+        fix.contains(&format!(
+            "`pki enroll {} --ca DIR --device-id dev-f --force`",
+            folder.str()
+        )),
+        "{fix}"
+    );
+    // and repair says what applies, not "repair"
+    let refused = pki(["repair", folder.str(), "--at", AT]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!(
+            "pki enroll {} --ca DIR --device-id ID --force",
+            folder.str()
+        )),
+        "{}",
+        refused.stderr
+    );
+
+    // a corrupt file and a foreign root
+    let stranger = Ca::root("Stranger");
+    let leaf = issuing.leaf("dev-f");
+    let folder = TempDir::new("fix-foreign-2");
+    folder.write("cert.pem", &leaf.pem);
+    folder.write(
+        "key.pem",
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    );
+    pki_tests::store::set_mode(&folder.join("key.pem"), 0o600);
+    folder.write("chain.pem", format!("{}{}", issuing.pem, root.pem));
+    folder.write("stranger.pem", &stranger.pem);
+    folder.write("broken.crt", "-----BEGIN CERTIFICATE-----\nAAAA\n");
+    let run = pki_tests::run::diagnose(folder.path(), AT, &[]);
+    assert!(run.finding("FILE_CORRUPT").is_some(), "{}", run.stdout);
+    assert!(run.finding("KEY_MISMATCH").is_some(), "{}", run.stdout);
+    assert_no_store_commands(&run, "foreign 2");
+}
+
+#[test]
+fn loose_files_get_no_repair_or_renew() {
+    let root = Ca::root("Root");
+    let issuing = root.intermediate("Issuing");
+    for (label, leaf, chain) in [
+        (
+            "expired",
+            issuing.leaf_with("dev", |p| {
+                p.not_after = pki_tests::at("2026-02-01T00:00:00Z")
+            }),
+            issuing.pem.clone(),
+        ),
+        ("no chain", issuing.leaf("dev"), String::new()),
+        (
+            "wrong eku",
+            issuing.leaf_with("dev", |p| {
+                p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth]
+            }),
+            issuing.pem.clone(),
+        ),
+    ] {
+        let run = Files {
+            cert: leaf.pem.clone(),
+            key: leaf.key_pem(),
+            chain,
+            trust: root.pem.clone(),
+            crls: vec![],
+        }
+        .diagnose(AT, &[]);
+        assert_eq!(run.code, 2, "{label}: {}", run.stdout);
+        assert_no_store_commands(&run, label);
+    }
+}
