@@ -294,14 +294,16 @@ fn replaced(ctx: &Context<'_>, child: &Cert, candidate: &Cert) -> Finding {
     .map(hex)
     .unwrap_or_else(|| "(none)".into());
     let other = format!(
-        "{} (key id {}, valid from {})",
-        candidate.describe(),
+        "'{}' (key id {}, valid from {}; serial {}, {})",
+        candidate.subject,
         candidate
             .ski
             .as_deref()
             .map(hex)
             .unwrap_or_else(|| "(none)".into()),
-        format(candidate.not_before)
+        format(candidate.not_before),
+        candidate.serial,
+        candidate.origin
     );
     let found = signer
         .filter(|s| s.sha256 != child.sha256)
@@ -558,7 +560,7 @@ fn name_constraint(ctx: &Context<'_>) -> Finding {
             ),
         );
     };
-    let ca = format!("{} ({})", v.ca.subject, v.ca.origin);
+    let ca = format!("'{}' ({})", v.ca.subject, v.ca.origin);
     let holder = if v.holder.sha256 == leaf.sha256 {
         format!("the device certificate {}", leaf.describe())
     } else {

@@ -45,18 +45,25 @@ pub fn select(m: &Material, at: OffsetDateTime) -> Selection<'_> {
     });
     let mut findings = Vec::new();
     if let (Some(leaf), true) = (leaf, candidates.len() > 1) {
+        // the others, but those the reason already names (the other matches of the key)
+        let named_in_why = matched.len() > 1;
         let others: Vec<String> = candidates
             .iter()
             .filter(|c| c.sha256 != leaf.sha256)
+            .filter(|c| !(named_in_why && matched.iter().any(|m| m.sha256 == c.sha256)))
             .map(|c| c.describe())
             .collect();
+        let also = if others.is_empty() {
+            String::new()
+        } else {
+            format!("; also present: {}", others.join("; "))
+        };
         findings.push(Finding::new(
             Code::MultipleCandidates,
             format!(
-                "{} device certificates: using {} because {why}; also present: {}",
+                "{} device certificates: using {} because {why}{also}",
                 candidates.len(),
                 leaf.describe(),
-                others.join("; ")
             ),
             repair_or(m, "keep only the certificate in use in the file"),
         ));

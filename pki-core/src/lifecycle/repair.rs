@@ -129,6 +129,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         own: own.as_ref(),
         judge: &judge,
         server: server.as_ref(),
+        manifest: &manifest,
     };
     let crl_plan = plan_crls(&planner, &current, authority.as_ref(), req.at);
     plan.extend(crl_plan.steps.iter().cloned());
@@ -460,6 +461,7 @@ struct Planner<'a> {
     own: Option<&'a Report>,
     judge: &'a Judge,
     server: Option<&'a (PathBuf, Vec<u8>)>,
+    manifest: &'a Manifest,
 }
 
 impl Planner<'_> {
@@ -472,7 +474,10 @@ impl Planner<'_> {
             },
             None => c.clone(),
         };
-        diagnose(&material_from(self.dir, &judged), self.judge).verdict == Verdict::Accepted
+        // the store's identity is judged too: another device's certificate is no repair
+        let mut material = material_from(self.dir, &judged);
+        material.manifest = Some(self.manifest.clone());
+        diagnose(&material, self.judge).verdict == Verdict::Accepted
     }
 
     /// Whether the endpoint's own trust anchors need refreshing: they are broken, stale, or
@@ -906,10 +911,8 @@ fn plan_crls(
     use x509_parser::prelude::FromDer;
     let (dir, before) = (planner.dir, planner.before);
     let mut cas: Vec<Cert> = planner.at_hand.cas.clone();
-    for role in [&current.chain, &current.trust] {
-        if let Some(bytes) = role {
-            cas.extend(decode(Path::new("role"), bytes).certs);
-        }
+    for bytes in [&current.chain, &current.trust].into_iter().flatten() {
+        cas.extend(decode(Path::new("role"), bytes).certs);
     }
     let rel = |p: &Path| p.strip_prefix(dir).ok().map(|r| r.display().to_string());
     let mut out = CrlPlan {

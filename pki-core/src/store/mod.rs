@@ -350,7 +350,7 @@ impl Gatherer<'_> {
                     "{}: private key file has mode {mode:04o}; group or others can read it",
                     path.display()
                 ),
-                format!("chmod 600 {}", path.display()),
+                format!("`chmod 600 {}`", crate::finding::quoted(path)),
             ));
         }
     }
