@@ -65,7 +65,13 @@ pub fn select(m: &Material, at: OffsetDateTime) -> Selection<'_> {
                 candidates.len(),
                 leaf.describe(),
             ),
-            repair_or(m, "keep only the certificate in use in the file"),
+            repair_or(
+                m,
+                &format!(
+                    "keep only the certificate in use in {} (the others are read too)",
+                    leaf.origin.path.display()
+                ),
+            ),
         ));
     }
     if let (Some(key), true) = (key, m.keys.len() > 1) {
@@ -89,7 +95,13 @@ pub fn select(m: &Material, at: OffsetDateTime) -> Selection<'_> {
                 },
                 others.join("; ")
             ),
-            repair_or(m, "keep only the matching key among the files"),
+            repair_or(
+                m,
+                &format!(
+                    "keep only {} among the files (the others are read too)",
+                    key.origin
+                ),
+            ),
         ));
     }
     Selection {
@@ -140,7 +152,7 @@ fn why_matched(chosen: Option<&Cert>, matched: &[&Cert], at: OffsetDateTime) -> 
 /// `pki repair STORE` for a managed store (it keeps the one in use and moves the others to
 /// backup/), else `by_hand`.
 fn repair_or(m: &Material, by_hand: &str) -> String {
-    crate::judge::fix::Commands::of(m).repair(format!("{by_hand}; pki reads them all"))
+    crate::judge::fix::Commands::of(m).repair(by_hand)
         + if m.layout == Some(crate::store::Layout::Managed) {
             " keeps the one in use and moves the others to backup/"
         } else {
