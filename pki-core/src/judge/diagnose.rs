@@ -356,11 +356,7 @@ fn refused(material: &Material, verifier: &Verifier) -> Vec<Finding> {
                 "{}: rustls cannot use this CRL ({why}); it is left out",
                 crl.origin
             ),
-            if cmds.managed() {
-                "fetch a fresh CRL and put it in crl/: `pki ca crl --ca DIR`, then `pki repair STORE --ca DIR`".to_string()
-            } else {
-                format!("replace {} with a fresh CRL from the CA (`pki ca crl --ca DIR` writes DIR/crl/)", crl.origin.path.display())
-            },
+            crate::store::fresh_crl(cmds.managed(), Some(&crl.origin.path)),
         )
         .on(Side::Store)
     }));

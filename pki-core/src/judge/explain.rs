@@ -98,22 +98,37 @@ pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
         }
         Cause::CaAsLeaf => vec![Finding::new(
             Code::CertMalformed,
-            format!("{} is a CA certificate (cA=TRUE) and cannot be used as a device certificate", leaf.describe()),
-            format!("put the device's own certificate in its place: {}", cmds.repair_with_ca(cmds.new_certificate())),
+            format!(
+                "{} is a CA certificate (cA=TRUE) and cannot be used as a device certificate",
+                leaf.describe()
+            ),
+            format!(
+                "put the device's own certificate in its place: {}",
+                cmds.repair_with_ca(cmds.new_certificate())
+            ),
         )],
         Cause::Malformed(detail) => vec![Finding::new(
             Code::CertMalformed,
-            format!("the chain of {} is invalid for rustls: {detail}", leaf.describe()),
-            format!("reissue the certificate from a standards-conforming CA: {}", cmds.new_certificate()),
+            format!(
+                "the chain of {} is invalid for rustls: {detail}",
+                leaf.describe()
+            ),
+            format!(
+                "reissue the certificate from a standards-conforming CA: {}",
+                cmds.new_certificate()
+            ),
         )],
-        Cause::Crl { detail, bad_signature } => vec![Finding::new(
-            if *bad_signature { Code::BadSignature } else { Code::FileCorrupt },
-            format!("a CRL cannot be used by rustls: {detail}"),
-            if cmds.managed() {
-                "fetch a fresh CRL and put it in crl/: `pki ca crl --ca DIR`, then `pki repair STORE --ca DIR`".to_string()
+        Cause::Crl {
+            detail,
+            bad_signature,
+        } => vec![Finding::new(
+            if *bad_signature {
+                Code::BadSignature
             } else {
-                "replace the CRL with a fresh one from the CA (`pki ca crl --ca DIR` writes DIR/crl/)".to_string()
+                Code::FileCorrupt
             },
+            format!("a CRL cannot be used by rustls: {detail}"),
+            crate::store::fresh_crl(cmds.managed(), None),
         )
         .on(Side::Store)],
         Cause::Other(detail) => vec![Finding::new(

@@ -126,12 +126,7 @@ fn revocation(l: &Lint<'_>, out: &mut Vec<Finding>) {
 
 /// A fresh CRL of the CA's into the store (managed: `pki repair` copies the CA's current CRLs).
 fn crl_fix(l: &Lint<'_>) -> String {
-    if Commands::of(l.material).managed() {
-        "fetch a fresh CRL and put it in crl/: `pki ca crl --ca DIR`, then `pki repair STORE --ca DIR`".to_string()
-    } else {
-        "give the issuing CA's current CRL with --crl (`pki ca crl --ca DIR` writes DIR/crl/)"
-            .to_string()
-    }
+    crate::store::fresh_crl(Commands::of(l.material).managed(), None)
 }
 
 fn leaf_profile(l: &Lint<'_>, out: &mut Vec<Finding>) {

@@ -435,13 +435,25 @@ fn fix_for_corrupt(role: Role, path: &Path, layout: Option<Layout>) -> String {
     let file = crate::finding::quoted(path);
     let managed = layout == Some(Layout::Managed);
     match (role, managed) {
-        (Role::Crl, true) => "fetch a fresh CRL and put it in crl/: `pki ca crl --ca DIR`, then `pki repair STORE --ca DIR`".to_string(),
-        (Role::Crl, false) => format!("replace {file} with a fresh CRL from the CA (`pki ca crl --ca DIR` writes DIR/crl/)"),
+        (Role::Crl, _) => fresh_crl(managed, Some(path)),
         (_, true) => "`pki repair STORE --ca DIR` restores it (from backup/ or the CA's bundles and copies; a new certificate only if nothing else works)".to_string(),
         (Role::Trust, false) => format!("replace {file} with the CA's trust bundle (DIR/trust.pem)"),
         (Role::Chain, false) => format!("replace {file} with the CA's chain bundle (DIR/chain.pem)"),
         (_, false) if layout == Some(Layout::Foreign) => format!("replace {file} with an intact copy, or enroll the folder anew (its files go to backup/): `pki enroll STORE --ca DIR --device-id ID --force`"),
         (_, false) => format!("replace {file} with an intact copy, or have pki keep this device's files in a store of their own: `pki enroll NEW_STORE --ca DIR --device-id ID`"),
+    }
+}
+
+/// How a fresh CRL gets where it is read: in a managed store `pki repair` copies the CA's
+/// current CRLs into `crl/`; elsewhere `file` (or a `--crl` file) is replaced by hand.
+pub(crate) fn fresh_crl(managed: bool, file: Option<&Path>) -> String {
+    match (managed, file) {
+        (true, _) => "fetch a fresh CRL and put it in crl/: `pki ca crl --ca DIR`, then `pki repair STORE --ca DIR`".to_string(),
+        (false, Some(file)) => format!(
+            "replace {} with a fresh CRL from the CA (`pki ca crl --ca DIR` writes DIR/crl/)",
+            crate::finding::quoted(file)
+        ),
+        (false, None) => "give the issuing CA's current CRL with --crl (`pki ca crl --ca DIR` writes DIR/crl/)".to_string(),
     }
 }
 
