@@ -100,7 +100,7 @@ pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
     let trust = m.trust_override.as_deref().map(quoted);
     for f in findings {
         let mut fix = std::mem::take(&mut f.fix);
-        if let (Some(_), true) = (&trust, m.layout == Some(Layout::Managed)) {
+        if trust.is_some() && m.layout == Some(Layout::Managed) {
             fix = with_trust(&fix);
         }
         for (token, value) in [
