@@ -516,3 +516,33 @@ fn of_two_certificates_for_the_key_the_valid_one_is_chosen_because_it_is_valid()
         "{message}"
     );
 }
+
+#[test]
+fn a_store_whose_own_trust_pem_holds_only_the_old_root_has_stale_anchors() {
+    let old_root = Ca::root("Root");
+    let new_root = old_root.rekeyed_by(None);
+    let issuing = new_root.intermediate("Issuing");
+    let leaf = recent(&issuing, "dev");
+    let dir = TempDir::new("stale-own-trust");
+    let store = store_of(&dir, &leaf, &issuing.pem, &old_root.pem);
+    let run = diagnose(&store, &[]);
+    assert_eq!(
+        run.root_cause().as_deref(),
+        Some("CA_ROTATED"),
+        "{}",
+        run.stdout
+    );
+    let (message, fix) = texts(&run, "CA_ROTATED");
+    assert!(
+        message.contains("the endpoint's trust anchors are stale, not the certificate"),
+        "{message}"
+    );
+    assert!(
+        message.contains(store.join("trust.pem").to_str().unwrap()),
+        "{message}"
+    );
+    assert!(
+        fix.contains(&format!("`pki repair {} --ca DIR`", store.display())),
+        "{fix}"
+    );
+}

@@ -131,28 +131,27 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         server: server.as_ref(),
         manifest: &manifest,
     };
-    let crl_plan = plan_crls(&planner, &current, authority.as_ref(), req.at);
-    plan.extend(crl_plan.steps.iter().cloned());
+    let mut crl_plan = plan_crls(&planner, &current, authority.as_ref(), req.at);
+    plan.append(&mut crl_plan.steps);
     let base = Candidate {
-        crls: crl_plan.kept.clone(),
+        crls: std::mem::take(&mut crl_plan.kept),
         ..current.clone()
     };
-    let mut settled = true;
-    let (target, csr, mut writes) = match planner.plan_files(&base, &mut plan) {
+    let planned = planner.plan_files(&base, &mut plan);
+    let found = planned.is_some();
+    let (target, csr, mut writes) = match planned {
         Some(target) => (target, None, Vec::new()),
-        None => {
-            settled = false;
-            unrepaired(
-                &planner,
-                &base,
-                authority.as_ref(),
-                &manifest,
-                req,
-                &mut plan,
-            )?
-        }
+        None => unrepaired(
+            &planner,
+            &base,
+            authority.as_ref(),
+            &manifest,
+            req,
+            &mut plan,
+        )?,
     };
-    let settled = settled || plan.iter().any(|s| s.action == "reissue");
+    // repaired from what was at hand, or with a new certificate
+    let settled = found || plan.iter().any(|s| s.action == "reissue");
 
     for (name, old, new, mode) in [
         (store::DEVICE_CERT, &current.cert, &target.cert, 0o644),
