@@ -120,10 +120,7 @@ fn sign(
     let ca = Ca::load(dir)?;
     let mut inputs = Vec::new();
     for path in csrs {
-        let bytes = std::fs::read(path).map_err(|e| pki_core::Error::BadRequest {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let bytes = pki_core::read::input::bytes(path)?;
         inputs.push((path.clone(), bytes));
     }
     if out_dir.is_none() && csrs.len() > 1 && format == Format::Text {

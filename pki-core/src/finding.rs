@@ -12,9 +12,9 @@ pub enum Severity {
     Critical,
 }
 
-/// The finding codes of the contract (`CONTRACT.md`, "Finding codes"), plus the three this
-/// toolkit adds and documents in its README: `CERT_MISSING`, `KEY_NOT_CHECKED` and
-/// `REQUEST_PENDING`.
+/// The finding codes of the contract (`CONTRACT.md`, "Finding codes"), plus the four this
+/// toolkit adds and documents in its README: `CERT_MISSING`, `KEY_NOT_CHECKED`,
+/// `REQUEST_PENDING` and `PATH_BUILDING_LIMIT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
@@ -46,6 +46,10 @@ pub enum Code {
     NameMismatch,
     NameConstraintViolation,
     PathLenExceeded,
+    /// The certificates at hand offer so many candidate issuers (or a loop) that the validator
+    /// gives up before it finds a path: webpki's budget of signature checks and path-building
+    /// calls is spent. The certificate itself may be fine.
+    PathBuildingLimit,
     CertMalformed,
     DuplicateIdentity,
     PolicyViolation,
@@ -101,7 +105,7 @@ impl Code {
             | NotACa
             | BadSignature
             | MultipleCandidates => Side::Device,
-            ChainIncomplete | IssuerExpired => Side::Chain,
+            ChainIncomplete | IssuerExpired | PathBuildingLimit => Side::Chain,
             UnknownIssuer => Side::Trust,
             PathLenExceeded => Side::Ca,
             ClockSkewSuspected => Side::Clock,
@@ -147,6 +151,7 @@ impl Code {
             NameMismatch => "NAME_MISMATCH",
             NameConstraintViolation => "NAME_CONSTRAINT_VIOLATION",
             PathLenExceeded => "PATH_LEN_EXCEEDED",
+            PathBuildingLimit => "PATH_BUILDING_LIMIT",
             CertMalformed => "CERT_MALFORMED",
             DuplicateIdentity => "DUPLICATE_IDENTITY",
             PolicyViolation => "POLICY_VIOLATION",

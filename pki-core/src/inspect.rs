@@ -77,7 +77,7 @@ pub struct CrlReport {
 pub fn inspect(paths: &[PathBuf]) -> Result<Vec<FileReport>, Error> {
     let mut decoded = Vec::new();
     for path in paths {
-        let read = input::read(path, None)?;
+        let read = input::read(path)?;
         decoded.push((path.clone(), read));
     }
     let all_certs: Vec<Cert> = decoded

@@ -118,7 +118,7 @@ impl Policy {
     }
 
     pub fn load(path: &Path) -> Result<Policy, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::read::input::text(path)?;
         Policy::parse(&text).map_err(|reason| Error::Policy {
             path: path.to_path_buf(),
             reason,

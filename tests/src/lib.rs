@@ -2,6 +2,7 @@
 //! stores written to temporary folders, and a runner for the `pki` binary.
 
 pub mod ca;
+pub mod fuzz_seeds;
 pub mod legacy;
 pub mod loose;
 pub mod pki;

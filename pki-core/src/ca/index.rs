@@ -8,6 +8,9 @@ use std::path::Path;
 
 pub const INDEX: &str = "index.jsonl";
 
+/// The longest index line read (a record is a few hundred bytes).
+const MAX_LINE: usize = 64 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// Colon hex, as `pki inspect` and diagnose print it.
@@ -34,18 +37,32 @@ pub enum Status {
 
 pub fn load(dir: &Path) -> Result<Vec<Record>, Error> {
     let path = dir.join(INDEX);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&path, e)),
+    let file = match crate::read::input::stream(&path) {
+        Ok(file) => file,
+        Err(Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(Error::BadRequest { path, reason }) => return Err(Error::Ca { path, reason }),
+        Err(e) => return Err(e),
     };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| {
-            serde_json::from_str(l).map_err(|e| Error::ca(&path, format!("line {}: {e}", n + 1)))
-        })
-        .collect()
+    // streamed, a line at a time (the index grows with every certificate issued)
+    let mut records = Vec::new();
+    let mut failed = None;
+    crate::read::input::lines(file, MAX_LINE, |n, line| {
+        let parsed = match line {
+            Ok(line) if line.iter().all(u8::is_ascii_whitespace) => return true,
+            Ok(line) => serde_json::from_slice(line).map_err(|e| e.to_string()),
+            Err(_) => Err(format!("longer than {MAX_LINE} bytes")),
+        };
+        match parsed {
+            Ok(record) => records.push(record),
+            Err(why) => failed = Some(format!("line {n}: {why}")),
+        }
+        failed.is_none()
+    })
+    .map_err(|e| Error::io(&path, e))?;
+    match failed {
+        Some(why) => Err(Error::ca(&path, why)),
+        None => Ok(records),
+    }
 }
 
 pub fn save(dir: &Path, records: &[Record]) -> Result<(), Error> {

@@ -74,17 +74,13 @@ pub fn sign_csrs(
     let results: Vec<Result<Issued, Error>> = csrs
         .iter()
         .map(|(path, bytes)| {
-            let request = read_csr(path, bytes, device_id, &ca.policy)?;
-            let issued = issue(
-                &ca.policy,
-                &request,
-                &issuer,
-                &issuer_cert,
-                &generation.id,
-                at,
-            )
-            .map_err(|why| Error::refused(path, why))?;
-            Ok(issued)
+            let signer = Signer {
+                policy: &ca.policy,
+                issuer: &issuer,
+                issuer_cert: &issuer_cert,
+                generation: &generation.id,
+            };
+            signer.sign(path, bytes, device_id, at)
         })
         .collect();
     let issued_dir = ca.dir.join(ISSUED);
@@ -107,6 +103,39 @@ pub fn sign_csrs(
     }
     index::save(&ca.dir, &records)?;
     Ok(results)
+}
+
+/// The issuing CA at work, loaded once: everything signing a CSR needs, in memory. Signing
+/// writes nothing (the caller records what was issued).
+pub struct Signer<'a> {
+    pub policy: &'a Policy,
+    pub issuer: &'a Issuer<'a, &'a rcgen::KeyPair>,
+    pub issuer_cert: &'a crate::read::cert::Cert,
+    /// The issuing generation's id, for the index.
+    pub generation: &'a str,
+}
+
+impl Signer<'_> {
+    /// A certificate for the CSR in `bytes` (PEM or DER, read from `path`), or the refusal
+    /// naming `path`.
+    pub fn sign(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        device_id: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<Issued, Error> {
+        let request = read_csr(path, bytes, device_id, self.policy)?;
+        issue(
+            self.policy,
+            &request,
+            self.issuer,
+            self.issuer_cert,
+            self.generation,
+            at,
+        )
+        .map_err(|why| Error::refused(path, why))
+    }
 }
 
 /// What is taken from a CSR: its verified public key and the device id.

@@ -37,12 +37,12 @@ pub struct Ca {
 impl Ca {
     pub fn load(dir: &Path) -> Result<Ca, Error> {
         let path = dir.join(CONFIG);
-        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::ca(
+        let text = read_text(&path).map_err(|e| match e {
+            Error::NotFound { .. } => Error::ca(
                 dir,
                 "not a CA folder (no ca.yaml); make one with pki ca init",
             ),
-            _ => Error::io(&path, e),
+            e => e,
         })?;
         let config: Config =
             serde_saphyr::from_str(&text).map_err(|e| Error::ca(&path, e.to_string()))?;
@@ -76,7 +76,7 @@ impl Ca {
     /// A generation's certificate, PEM.
     pub fn cert_pem(&self, g: &Generation) -> Result<String, Error> {
         let path = self.dir.join(&g.cert);
-        std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))
+        read_text(&path)
     }
 
     /// A generation's certificate, parsed.
@@ -93,11 +93,11 @@ impl Ca {
     /// A generation's key (it never leaves the CA folder).
     pub fn key(&self, g: &Generation) -> Result<KeyPair, Error> {
         let path = self.dir.join(&g.key);
-        let pem = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
+        let pem = read_text(&path).map_err(|e| match e {
+            Error::NotFound { .. } => {
                 Error::ca(&path, "the CA key is missing: this CA cannot sign")
             }
-            _ => Error::io(&path, e),
+            e => e,
         })?;
         KeyPair::from_pem(&pem).map_err(|e| Error::ca(&path, format!("not a usable CA key ({e})")))
     }
@@ -136,7 +136,7 @@ impl Ca {
         for g in self.config.roots.iter().rev() {
             if let Some(cross) = &g.cross {
                 let path = self.dir.join(cross);
-                out.push_str(&std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?);
+                out.push_str(&read_text(&path)?);
             }
         }
         Ok(out)
@@ -151,7 +151,7 @@ impl Ca {
                     .dir
                     .join(issue::ISSUED)
                     .join(format!("{}.crt", r.serial.replace(':', "")));
-                if let Ok(bytes) = std::fs::read(&path) {
+                if let Ok(bytes) = crate::read::input::bytes(&path) {
                     out.push((path, bytes));
                 }
             }
@@ -170,6 +170,15 @@ impl Ca {
         }
         Ok(())
     }
+}
+
+/// A file of the CA folder as text, through the capped reader (regular files only); a file
+/// that cannot be used is the CA's problem (exit 3), naming it.
+fn read_text(path: &Path) -> Result<String, Error> {
+    crate::read::input::text(path).map_err(|e| match e {
+        Error::BadRequest { path, reason } => Error::Ca { path, reason },
+        e => e,
+    })
 }
 
 /// Writes a CA key, mode 0600, refusing to replace one.

@@ -23,6 +23,9 @@ pub enum Cause {
     NameMismatch(String),
     NameConstraint,
     PathLen(String),
+    /// webpki's budget for building a path (signature checks, path-building calls) was spent
+    /// before a path was found: too many candidate issuers at hand, or a loop.
+    PathBuilding(String),
     /// A certificate used as an issuer is not a CA.
     NotACa,
     /// The certificate judged is a CA certificate.
@@ -123,6 +126,12 @@ fn webpki_error(e: &webpki::Error) -> Cause {
             Cause::Malformed("an unsupported critical extension".to_string())
         }
         EmptyEkuExtension => Cause::WrongEku("the extendedKeyUsage extension is empty".into()),
+        MaximumSignatureChecksExceeded => {
+            Cause::PathBuilding("webpki stops after 100 signature checks".to_string())
+        }
+        MaximumPathBuildCallsExceeded => {
+            Cause::PathBuilding("webpki stops after 200,000 path-building steps".to_string())
+        }
         other => Cause::Malformed(format!("webpki: {other:?}")),
     }
 }

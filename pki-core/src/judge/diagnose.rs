@@ -93,15 +93,7 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
     let mut findings = material.findings.clone();
     findings.extend(refused(material, verifier));
     // hand edits stand beside the reasons rustls rejects for, after them
-    let tampered = match (&material.manifest, &material.store) {
-        (Some(manifest), Some(dir)) => crate::store::integrity::tampered(
-            dir,
-            manifest,
-            &material.journal,
-            &material.file_hashes,
-        ),
-        _ => Vec::new(),
-    };
+    let tampered = material.tampered.clone();
     findings.extend(pending(material));
     let cmds = Commands::of(material);
     let chosen = select(material, req.at);

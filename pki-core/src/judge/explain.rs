@@ -63,6 +63,7 @@ pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
             })
         }
         Cause::UnknownIssuer | Cause::BadSignature => explain_path(ctx, &ctx.walk()),
+        Cause::PathBuilding(detail) => vec![path_building(ctx, detail)],
         Cause::UnsupportedAlgorithm(detail) => vec![weak_on_path(ctx, detail)],
         Cause::WrongEku(detail) => vec![wrong_eku(ctx, detail)],
         Cause::Revoked => vec![revoked(ctx)],
@@ -137,6 +138,49 @@ pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
             "run pki inspect on the files to see what is wrong, then reissue",
         )],
     }
+}
+
+/// PATH_BUILDING_LIMIT: how many CA certificates at hand bear the issuer's name, and whether
+/// a path exists among them (walked by hand, one signature check per candidate).
+fn path_building(ctx: &Context<'_>, detail: &str) -> Finding {
+    let leaf = ctx.leaf;
+    let m = ctx.material;
+    let named = m
+        .intermediates
+        .iter()
+        .chain(&m.anchors)
+        .filter(|c| c.subject_raw == leaf.issuer_raw)
+        .count();
+    let w = ctx.walk();
+    let why = if named > 1 {
+        format!(
+            "{named} of the {} CA certificates at hand bear its issuer's name '{}'",
+            m.intermediates.len() + m.anchors.len(),
+            leaf.issuer
+        )
+    } else {
+        "the CA certificates at hand form a loop".to_string()
+    };
+    let path = match &w.end {
+        End::Anchored(anchor) => format!(
+            "; a path exists ({}), and a chain holding only it is accepted",
+            w.links
+                .iter()
+                .map(|c| format!("'{}'", c.subject))
+                .chain(std::iter::once(format!("anchor '{}'", anchor.subject)))
+                .collect::<Vec<_>>()
+                .join(" → ")
+        ),
+        _ => String::new(),
+    };
+    Finding::new(
+        Code::PathBuildingLimit,
+        format!(
+            "rustls gives up building a path for {} ({detail}): {why}{path}",
+            leaf.describe(),
+        ),
+        "rebuild chain.pem from the CA's bundle: pki repair STORE --ca DIR (or keep only the issuing CA certificate in chain.pem)",
+    )
 }
 
 impl Context<'_> {

@@ -11,6 +11,7 @@ use crate::policy::{KeyKind, Policy};
 use crate::read::key::Key;
 use crate::store;
 use crate::store::change::{self, Change, FileWrite};
+use crate::store::jail::Jail;
 use crate::store::journal::Entry;
 use crate::store::lock;
 use crate::store::manifest::Manifest;
@@ -52,8 +53,8 @@ pub fn enroll(req: &Enrollment) -> Result<Outcome, Error> {
     if let Some(unchanged) = existing(req, &authority.policy)? {
         return Ok(unchanged);
     }
-    std::fs::create_dir_all(&req.store).map_err(|e| Error::io(&req.store, e))?;
-    let (_guard, cleared_lock) = lock::hold(&req.store)?;
+    let jail = Jail::create(&req.store)?;
+    let (_guard, cleared_lock) = lock::hold(&jail)?;
 
     let key = device_key(req, &authority.policy)?;
     let csr = csr(&req.device_id, &key).map_err(|e| Error::ca(&req.ca, e))?;
@@ -99,8 +100,7 @@ pub fn enroll(req: &Enrollment) -> Result<Outcome, Error> {
     };
     let mut manifest = Manifest::new(&req.device_id, &authority.policy.name);
     manifest.record_ca(&req.ca);
-    let entry = change::apply(&req.store, &change, manifest, req.at)
-        .map_err(|e| Error::io(&req.store, e))?;
+    let entry = change::apply(&jail, &change, manifest, req.at)?;
     Ok(Outcome::Enrolled {
         issued: Box::new(issued),
         entry,
@@ -111,16 +111,20 @@ pub fn enroll(req: &Enrollment) -> Result<Outcome, Error> {
 /// `Some` when the store is already enrolled as this device and accepted; an error when it
 /// holds something enroll must not replace without `--force`.
 fn existing(req: &Enrollment, policy: &Policy) -> Result<Option<Outcome>, Error> {
-    let empty = std::fs::read_dir(&req.store)
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(true);
-    if empty {
+    if !req.store.exists() {
+        return Ok(None);
+    }
+    let jail = Jail::open(&req.store)?;
+    if jail
+        .list("", Some(crate::read::input::MAX_STORE_ENTRIES))?
+        .is_empty()
+    {
         return Ok(None);
     }
     if req.force {
         return Ok(None); // --force re-enrolls whatever is there (the old files go to backup/)
     }
-    let manifest = Manifest::load(&req.store).map_err(|why| Error::refused(&req.store, why))?;
+    let manifest = Manifest::load(&jail).map_err(|why| Error::refused(&req.store, why))?;
     let material = store::gather_store(&req.store)?;
     let report = diagnose(
         &material,
@@ -156,7 +160,7 @@ fn existing(req: &Enrollment, policy: &Policy) -> Result<Option<Outcome>, Error>
 
 fn device_key(req: &Enrollment, policy: &Policy) -> Result<KeyPair, Error> {
     if let Some(path) = &req.key {
-        let pem = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let pem = crate::read::input::text(path)?;
         return KeyPair::from_pem(&pem).map_err(|e| Error::BadRequest {
             path: path.clone(),
             reason: format!("not a usable private key ({e})"),

@@ -7,6 +7,7 @@ use crate::judge::possession::prove;
 use crate::read::decode::decode;
 use crate::store;
 use crate::store::change::{self, Change, FileWrite};
+use crate::store::jail::Jail;
 use crate::store::journal::Entry;
 use crate::store::lock;
 use crate::store::manifest::Manifest;
@@ -16,23 +17,24 @@ use time::OffsetDateTime;
 pub use crate::store::{CSR, PENDING_KEY};
 
 pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry, Error> {
-    let manifest = Manifest::require(dir, None)?;
-    let bytes = std::fs::read(cert_file).map_err(|e| Error::io(cert_file, e))?;
+    let jail = Jail::open(dir)?;
+    let manifest = Manifest::require(&jail, None)?;
+    let bytes = crate::read::input::bytes(cert_file)?;
     let decoded = decode(cert_file, &bytes);
     let (cas, leaves): (Vec<_>, Vec<_>) = decoded.certs.into_iter().partition(|c| c.is_ca());
     let leaf = leaves
         .into_iter()
         .next()
         .ok_or_else(|| Error::refused(cert_file, "holds no device certificate"))?;
-    let (_guard, _) = lock::hold(dir)?;
+    let (_guard, _) = lock::hold(&jail)?;
     let mut writes = vec![FileWrite {
         name: store::DEVICE_CERT.into(),
         bytes: leaf.der_pem(),
         mode: 0o644,
     }];
     let mut removes = Vec::new();
-    let pending = std::fs::read(dir.join(PENDING_KEY)).ok();
-    let present = std::fs::read(dir.join(store::DEVICE_KEY)).ok();
+    let pending = jail.bytes(PENDING_KEY);
+    let present = jail.bytes(store::DEVICE_KEY);
     // the key in `bytes` that belongs to the certificate, with the bytes to install
     let matching = |bytes: Option<Vec<u8>>| {
         let bytes = bytes?;
@@ -77,7 +79,7 @@ pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry
             mode: 0o644,
         });
     }
-    if dir.join(CSR).exists() {
+    if jail.kind(CSR).is_some() {
         removes.push(CSR.to_string());
     }
     let change = Change {
@@ -86,5 +88,5 @@ pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry
         writes,
         removes,
     };
-    change::apply(dir, &change, manifest, at).map_err(|e| Error::io(dir, e))
+    change::apply(&jail, &change, manifest, at)
 }

@@ -10,6 +10,7 @@ use crate::judge::verify::Purpose;
 use crate::policy::Policy;
 use crate::store;
 use crate::store::change::{self, Change, FileWrite};
+use crate::store::jail::Jail;
 use crate::store::journal::Entry;
 use crate::store::lock;
 use crate::store::manifest::Manifest;
@@ -102,7 +103,8 @@ pub fn check(dir: &std::path::Path, policy: &Policy, at: OffsetDateTime) -> Resu
 
 pub fn renew(req: &Request) -> Result<Outcome, Error> {
     let dir = &req.store;
-    let mut manifest = Manifest::require(dir, Some("enroll it first (pki enroll)"))?;
+    let jail = Jail::open(dir)?;
+    let mut manifest = Manifest::require(&jail, Some("enroll it first (pki enroll)"))?;
     let mut authority = Ca::load(&req.ca)?;
     if let Some(policy) = &req.policy {
         authority.policy = policy.clone();
@@ -118,10 +120,17 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
             return Ok(Outcome::NotDue(due));
         }
     }
-    let (_guard, _) = lock::hold(dir)?;
+    let (_guard, _) = lock::hold(&jail)?;
     let (key, key_is_new) = if policy.renewal.reuse_key {
-        let pem = std::fs::read_to_string(dir.join(store::DEVICE_KEY))
-            .map_err(|e| Error::io(dir.join(store::DEVICE_KEY), e))?;
+        let pem = jail
+            .bytes(store::DEVICE_KEY)
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                Error::refused(
+                    dir.join(store::DEVICE_KEY),
+                    "cannot reuse the key: it is not a readable key file",
+                )
+            })?;
         (
             KeyPair::from_pem(&pem).map_err(|e| {
                 Error::refused(
@@ -190,7 +199,7 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
     };
     let device_id = manifest.device_id.clone();
     manifest.record_ca(&req.ca);
-    let journal = change::apply(dir, &change, manifest, req.at).map_err(|e| Error::io(dir, e))?;
+    let journal = change::apply(&jail, &change, manifest, req.at)?;
     let judge = Judge {
         at: req.at,
         purpose: Purpose::Client,

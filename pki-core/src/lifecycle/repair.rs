@@ -16,7 +16,9 @@ use crate::policy::Policy;
 use crate::read::cert::Cert;
 use crate::read::decode::decode;
 use crate::read::key::Key;
+use crate::read::input::MAX_STORE_ENTRIES;
 use crate::store::change::{self, Change, FileWrite, BACKUP};
+use crate::store::jail::{Jail, Kind};
 use crate::store::journal::Entry;
 use crate::store::lock;
 use crate::store::manifest::Manifest;
@@ -60,7 +62,8 @@ pub struct Outcome {
 
 pub fn repair(req: &Request) -> Result<Outcome, Error> {
     let dir = &req.store;
-    if !dir.join(store::MANIFEST).exists() {
+    let jail = Jail::open(dir)?;
+    if jail.kind(store::MANIFEST).is_none() {
         return Err(Error::refused(
             dir,
             format!(
@@ -89,21 +92,21 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         None => None,
     };
     let mut plan = Vec::new();
-    let (mut manifest, rewritten) = manifest_of(dir, &req.policy, &mut plan)?;
+    let (mut manifest, rewritten) = manifest_of(&jail, &req.policy, &mut plan)?;
     let authority = req.ca.as_deref().map(Ca::load).transpose()?;
 
     // the lock: a live holder stops us; a stale one is cleared (and said so)
     let guard = if req.dry_run {
-        if let Some(f) = lock::check(dir) {
+        if let Some(cleared) = lock::probe(&jail)? {
             plan.push(Step {
                 action: "clear-stale-lock",
                 fixes: vec![Code::StoreLocked],
-                detail: f.message,
+                detail: cleared,
             });
         }
         None
     } else {
-        let (guard, cleared) = lock::hold(dir)?;
+        let (guard, cleared) = lock::hold(&jail)?;
         if let Some(cleared) = cleared {
             plan.push(Step {
                 action: "clear-stale-lock",
@@ -114,13 +117,14 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         Some(guard)
     };
 
-    let at_hand = AtHand::collect(dir, authority.as_ref(), &manifest.device_id, &server, req)?;
+    let at_hand = AtHand::collect(&jail, authority.as_ref(), &manifest.device_id, &server, req)?;
+    let (crls, unreadable_crls) = crls(&jail);
     let current = Candidate {
-        cert: read(dir, store::DEVICE_CERT),
-        key: read(dir, store::DEVICE_KEY),
-        chain: read(dir, store::CHAIN),
-        trust: read(dir, store::TRUST),
-        crls: crls(dir),
+        cert: jail.bytes(store::DEVICE_CERT),
+        key: jail.bytes(store::DEVICE_KEY),
+        chain: jail.bytes(store::CHAIN),
+        trust: jail.bytes(store::TRUST),
+        crls,
     };
     let planner = Planner {
         dir,
@@ -132,6 +136,18 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         manifest: &manifest,
     };
     let mut crl_plan = plan_crls(&planner, &current, authority.as_ref(), req.at);
+    if !unreadable_crls.is_empty() {
+        // a FIFO, a link out, a folder in crl/ (or crl/ itself no folder): not a CRL either
+        plan.push(Step {
+            action: "drop-unreadable-crl",
+            fixes: vec![Code::FileCorrupt],
+            detail: format!(
+                "{} cannot be read as a CRL: moved to backup/",
+                unreadable_crls.join(", ")
+            ),
+        });
+        crl_plan.removes.extend(unreadable_crls);
+    }
     plan.append(&mut crl_plan.steps);
     let base = Candidate {
         crls: std::mem::take(&mut crl_plan.kept),
@@ -172,14 +188,11 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
     writes.extend(crl_plan.writes);
     let mut removes = crl_plan.removes;
     // a change cut short (files renamed, manifest not yet updated): record what it wrote
-    let journal = crate::store::journal::read(dir);
-    for (file, recorded) in &manifest.files {
-        let now = crate::store::manifest::file_hash(&dir.join(file));
-        let explained = now.as_deref() != Some(recorded.as_str())
-            && now.is_some()
-            && crate::store::journal::explains(&journal, file, now.as_deref());
-        if explained && !writes.iter().any(|w| &w.name == file) {
-            if let Some(bytes) = read(dir, file) {
+    let comparison = crate::store::integrity::compare(&jail, &manifest, &Default::default());
+    for m in &comparison.mismatches {
+        let file = &m.file;
+        if m.explained && m.now.is_some() && !writes.iter().any(|w| &w.name == file) {
+            if let Some(bytes) = jail.bytes(file) {
                 let mode = if change::is_key(file) { 0o600 } else { 0o644 };
                 writes.push(FileWrite {
                     name: file.clone(),
@@ -217,7 +230,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
     // a request left by an earlier repair is done with once the store is repaired without it
     let pending: Vec<String> = [store::PENDING_KEY, store::CSR]
         .into_iter()
-        .filter(|f| dir.join(f).exists())
+        .filter(|f| jail.kind(f).is_some())
         .map(str::to_string)
         .collect();
     if settled && csr.is_none() && !pending.is_empty() {
@@ -235,7 +248,24 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         manifest.record_ca(&ca.dir);
     }
 
-    if req.dry_run || (writes.is_empty() && removes.is_empty()) {
+    // a journal that cannot be used is set aside; the change's entry starts a new one
+    if let Some(problem) = comparison.journal_problems.first() {
+        plan.push(Step {
+            action: "set-journal-aside",
+            fixes: vec![Code::StoreTampered],
+            detail: format!(
+                "{problem}: moved to backup/; this change's entry starts a new journal"
+            ),
+        });
+        removes.push(crate::store::journal::JOURNAL.to_string());
+    }
+    // names in store.yaml that are no store file are dropped when it is written again
+    let rewrite_manifest = rewritten
+        || manifest
+            .files
+            .keys()
+            .any(|name| !store::is_store_file(name));
+    if req.dry_run || (writes.is_empty() && removes.is_empty() && !rewrite_manifest) {
         drop(guard);
         let after = (!req.dry_run && !plan.is_empty())
             .then(|| store::gather(&sources).map(|m| diagnose(&m, &judge)))
@@ -260,7 +290,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         writes,
         removes,
     };
-    let entry = Some(change::apply(dir, &change, manifest, req.at).map_err(|e| Error::io(dir, e))?);
+    let entry = Some(change::apply(&jail, &change, manifest, req.at)?);
     drop(guard);
     let after = diagnose(&store::gather(&sources)?, &judge);
     Ok(Outcome {
@@ -276,7 +306,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
 /// `--trust F`: its bytes, refused when F holds no certificate (an empty file, a key,
 /// garbage): a server with no anchors accepts nobody, and nothing could be planned for it.
 fn server_anchors(path: &Path) -> Result<(PathBuf, Vec<u8>), Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::read::input::bytes(path)?;
     let decoded = decode(path, &bytes);
     if decoded.certs.is_empty() {
         let holds = if !decoded.keys.is_empty() {
@@ -299,16 +329,18 @@ fn server_anchors(path: &Path) -> Result<(PathBuf, Vec<u8>), Error> {
 /// The store's manifest; when `store.yaml` cannot be read, a new one for the device the
 /// certificate names (its CN), said in the plan (the store's files are then recorded anew).
 fn manifest_of(
-    dir: &Path,
+    jail: &Jail,
     policy: &Policy,
     plan: &mut Vec<Step>,
 ) -> Result<(Manifest, bool), Error> {
-    match Manifest::load(dir) {
+    let dir = jail.path();
+    match Manifest::load(jail) {
         Ok(Some(m)) => Ok((m, false)),
         Ok(None) => Ok((Manifest::new("unknown", &policy.name), false)),
         Err(why) => {
-            let leaf = read(dir, store::DEVICE_CERT)
-                .map(|b| decode(&dir.join(store::DEVICE_CERT), &b).certs)
+            let leaf = jail
+                .bytes(store::DEVICE_CERT)
+                .map(|b| decode(&jail.shown(store::DEVICE_CERT), &b).certs)
                 .unwrap_or_default()
                 .into_iter()
                 .find(|c| !c.is_ca());
@@ -359,7 +391,7 @@ struct AtHand {
 
 impl AtHand {
     fn collect(
-        dir: &Path,
+        jail: &Jail,
         authority: Option<&Ca>,
         device_id: &str,
         server: &Option<(PathBuf, Vec<u8>)>,
@@ -373,17 +405,30 @@ impl AtHand {
             store::PENDING_KEY,
             store::CSR,
         ];
-        for path in crate::read::input::list(dir)? {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if path.is_file() && !roles.contains(&name) && !name.starts_with(".device") {
-                files.extend(read_path(&path, dir).map(|b| (path.clone(), b)));
+        for entry in jail.list("", Some(MAX_STORE_ENTRIES))? {
+            let Some(name) = entry.name() else { continue };
+            if entry.kind == Kind::File && !roles.contains(&name) && !name.starts_with('.') {
+                files.extend(jail.bytes(name).map(|b| (jail.shown(name), b)));
             }
         }
-        let backup = dir.join(BACKUP);
-        if backup.is_dir() {
-            for gen in crate::read::input::list(&backup)?.into_iter().rev() {
-                for path in crate::read::input::list(&gen).unwrap_or_default() {
-                    files.extend(read_path(&path, dir).map(|b| (path.clone(), b)));
+        // the toolkit's own change folders, newest first; however many there are, only the
+        // newest few are read (older generations hold older certificates still)
+        if jail.kind(BACKUP) == Some(Kind::Dir) {
+            let generations = jail.list(BACKUP, None)?;
+            let ours = generations
+                .iter()
+                .filter_map(|g| g.name().filter(|n| change::is_generation(n)))
+                .rev()
+                .take(BACKUPS_READ);
+            for gen in ours {
+                let folder = format!("{BACKUP}/{gen}");
+                for entry in jail
+                    .list(&folder, Some(MAX_STORE_ENTRIES))
+                    .unwrap_or_default()
+                {
+                    let Some(name) = entry.name() else { continue };
+                    let name = format!("{folder}/{name}");
+                    files.extend(jail.bytes(&name).map(|b| (jail.shown(&name), b)));
                 }
             }
         }
@@ -403,10 +448,11 @@ impl AtHand {
             files.extend(ca.issued_to(device_id)?); // the CA's copies: same serial, if the key is still here
             let crl_dir = ca.dir.join("crl");
             if crl_dir.is_dir() {
-                for path in crate::read::input::list(&crl_dir)? {
+                for entry in std::fs::read_dir(&crl_dir).map_err(|e| Error::io(&crl_dir, e))? {
+                    let path = entry.map_err(|e| Error::io(&crl_dir, e))?.path();
                     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                     if name.ends_with(".crl") {
-                        if let Ok(bytes) = std::fs::read(&path) {
+                        if let Ok(bytes) = crate::read::input::bytes(&path) {
                             ca_crls.push((name.to_string(), bytes));
                         }
                     }
@@ -814,7 +860,7 @@ fn reissue(
         ),
     });
     let trust = match &req.trust {
-        Some(path) => std::fs::read(path).map_err(|e| Error::io(path, e))?,
+        Some(path) => crate::read::input::bytes(path)?,
         None => ca.trust_bundle(req.at)?.into_bytes(),
     };
     Ok((
@@ -847,7 +893,8 @@ fn request(
         quoted(&csr_path),
         quoted(dir)
     );
-    if dir.join(store::PENDING_KEY).exists() && csr_path.exists() {
+    let jail = Jail::open(dir)?;
+    if jail.kind(store::PENDING_KEY).is_some() && jail.kind(store::CSR).is_some() {
         plan.push(Step {
             action: "request-certificate",
             fixes,
@@ -1065,22 +1112,32 @@ fn is_backup_of(path: &Path, name: &str) -> bool {
         && path.components().any(|c| c.as_os_str() == BACKUP)
 }
 
-fn read(dir: &Path, name: &str) -> Option<Vec<u8>> {
-    read_path(&dir.join(name), dir)
-}
-
-/// A file's bytes; a symlink leading out of the store `within` is not followed.
-fn read_path(path: &Path, within: &Path) -> Option<Vec<u8>> {
-    match crate::read::input::read(path, Some(within)) {
-        Ok(crate::read::input::Read::Bytes { bytes, .. }) => Some(bytes),
-        _ => None,
+/// The files in `crl/` that could be read (path, bytes; whether they hold a CRL is
+/// `plan_crls`'s question), and the entries there that cannot be read at all (a FIFO, a link
+/// out, a folder; relative names), or `crl` itself when it is no folder. Dot-files (a
+/// temporary file left behind) are no CRLs of the store.
+fn crls(jail: &Jail) -> (Vec<(PathBuf, Vec<u8>)>, Vec<String>) {
+    let mut readable = Vec::new();
+    let mut unreadable = Vec::new();
+    let entries = match jail.kind(store::CRL_DIR) {
+        None => return (readable, unreadable),
+        Some(_) => match jail.list(store::CRL_DIR, Some(MAX_STORE_ENTRIES)) {
+            Ok(entries) => entries,
+            Err(_) => return (readable, vec![store::CRL_DIR.to_string()]),
+        },
+    };
+    for entry in entries {
+        let Some(name) = entry.name().filter(|n| !n.starts_with('.')) else {
+            continue;
+        };
+        let name = format!("{}/{name}", store::CRL_DIR);
+        match jail.bytes(&name) {
+            Some(bytes) => readable.push((jail.shown(&name), bytes)),
+            None => unreadable.push(name),
+        }
     }
+    (readable, unreadable)
 }
 
-fn crls(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    crate::read::input::list(&dir.join(store::CRL_DIR))
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| read_path(&p, dir).map(|b| (p, b)))
-        .collect()
-}
+/// How many of `backup/`'s newest change folders repair reads for certificates and keys.
+const BACKUPS_READ: usize = 64;

@@ -1,12 +1,17 @@
-//! Reading files from the field safely: a size cap, no symlinks out of a store, the mode bits
-//! that tell whether a key is exposed.
+//! Reading files from the field safely: the one capped reader every read of the toolkit goes
+//! through. Only regular files are read: the file is opened non-blocking (a FIFO does not hang
+//! the open) and its type is checked on the open handle (a FIFO, a device or a socket is named,
+//! never read); at most [`MAX_FILE_SIZE`] bytes are read, whatever the file claims. Files of a
+//! store are opened through the store's folder handle (`store::jail`) and handed here open;
+//! files named on the command line (`--policy`, `--trust`, CSRs, CA files) are opened here by
+//! path.
 
 use crate::error::Error;
 use std::fs;
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, Read as _};
+use std::path::Path;
 
-/// Larger files are not read: no certificate, key or CRL an endpoint holds comes near it.
+/// Larger files are not read: no certificate, key, CRL or policy an endpoint holds comes near it.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 
 /// A folder with more entries than this is not an endpoint store.
@@ -20,9 +25,11 @@ pub enum Read {
         mode: Option<u32>,
     },
     TooLarge(u64),
-    /// A symlink whose target lies outside the store: not followed.
-    LeavesStore(PathBuf),
-    NotAFile,
+    /// A symlink whose target lies outside the store (the link's text, for the message):
+    /// not followed.
+    LeavesStore(String),
+    /// Not a regular file: what it is ("a FIFO (named pipe)", "a folder", …).
+    NotAFile(&'static str),
 }
 
 impl Read {
@@ -34,10 +41,9 @@ impl Read {
                 "{size} bytes, larger than the {MAX_FILE_SIZE} byte limit; not read"
             )),
             Read::LeavesStore(target) => Some(format!(
-                "a symlink leading out of the store (to {}); not followed",
-                target.display()
+                "a symlink leading out of the store (to {target}); not followed"
             )),
-            Read::NotAFile => Some("not a regular file".to_string()),
+            Read::NotAFile(what) => Some(format!("{what}, not a regular file; not read")),
         }
     }
 }
@@ -58,36 +64,78 @@ pub fn folder(dir: &Path) -> Result<(), Error> {
     }
 }
 
-/// Reads `path`. With `within`, a symlink is followed only when its target stays inside that
-/// folder. A missing file is `Error::NotFound`; other I/O failures are `Error::Io`.
-pub fn read(path: &Path, within: Option<&Path>) -> Result<Read, Error> {
-    let link = fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
-    if link.file_type().is_symlink() {
-        if let Some(root) = within {
-            let target = fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
-            let root = fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
-            if !target.starts_with(&root) {
-                return Ok(Read::LeavesStore(target));
-            }
-        }
+/// Reads a file named on the command line (or in a CA's configuration): regular files only,
+/// capped. A missing file is `Error::NotFound`; other I/O failures are `Error::Io`.
+pub fn read(path: &Path) -> Result<Read, Error> {
+    let file = open_options().open(path).map_err(|e| Error::io(path, e))?;
+    from_open(file).map_err(|e| Error::io(path, e))
+}
+
+/// [`read`], with a file that could not be read refused as a bad request naming what it is
+/// (a FIFO, a device, too large).
+pub fn bytes(path: &Path) -> Result<Vec<u8>, Error> {
+    match read(path)? {
+        Read::Bytes { bytes, .. } => Ok(bytes),
+        unread => Err(Error::BadRequest {
+            path: path.to_path_buf(),
+            reason: unread.refusal().unwrap_or_default(),
+        }),
     }
-    // a symlink that stays inside is followed; anything else was described by lstat already
-    let meta = if link.file_type().is_symlink() {
-        fs::metadata(path).map_err(|e| Error::io(path, e))?
-    } else {
-        link
-    };
-    if !meta.is_file() {
-        return Ok(Read::NotAFile);
+}
+
+/// [`bytes`] as UTF-8 text.
+pub fn text(path: &Path) -> Result<String, Error> {
+    String::from_utf8(bytes(path)?).map_err(|_| Error::BadRequest {
+        path: path.to_path_buf(),
+        reason: "not UTF-8 text".into(),
+    })
+}
+
+/// Opens a file named by path to be streamed with [`lines`] (a CA's index, which grows past
+/// [`MAX_FILE_SIZE`]): regular files only, refused as a bad request naming what it is.
+pub fn stream(path: &Path) -> Result<fs::File, Error> {
+    let file = open_options().open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    match not_regular(&meta.file_type()) {
+        None => Ok(file),
+        Some(what) => Err(Error::BadRequest {
+            path: path.to_path_buf(),
+            reason: Read::NotAFile(what).refusal().unwrap_or_default(),
+        }),
+    }
+}
+
+/// How every file is opened for reading: non-blocking, so that opening a FIFO returns at once,
+/// and without taking a terminal as the controlling one.
+pub fn open_options() -> fs::OpenOptions {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(nonblocking_flags());
+    }
+    options
+}
+
+/// `O_NONBLOCK | O_NOCTTY` (Unix), for options of another file API (the store's handle).
+#[cfg(unix)]
+pub fn nonblocking_flags() -> i32 {
+    (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32
+}
+
+/// Reads an open file: its type checked on the handle, at most [`MAX_FILE_SIZE`] bytes.
+pub fn from_open(file: fs::File) -> std::io::Result<Read> {
+    let meta = file.metadata()?;
+    if let Some(what) = not_regular(&meta.file_type()) {
+        return Ok(Read::NotAFile(what));
     }
     if meta.len() > MAX_FILE_SIZE {
         return Ok(Read::TooLarge(meta.len()));
     }
     // read at most one byte past the cap: a file that grew meanwhile is still refused
     let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-    fs::File::open(path)
-        .and_then(|file| file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes))
-        .map_err(|e| Error::io(path, e))?;
+    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_SIZE {
         return Ok(Read::TooLarge(bytes.len() as u64));
     }
@@ -95,6 +143,96 @@ pub fn read(path: &Path, within: Option<&Path>) -> Result<Read, Error> {
         bytes,
         mode: mode(&meta),
     })
+}
+
+/// What a file that is not a regular one is, in words; `None` for a regular file.
+pub fn not_regular(t: &fs::FileType) -> Option<&'static str> {
+    if t.is_file() {
+        return None;
+    }
+    if t.is_dir() {
+        return Some("a folder");
+    }
+    if t.is_symlink() {
+        return Some("a symlink");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if t.is_char_device() {
+            return Some("a character device");
+        }
+        if t.is_block_device() {
+            return Some("a block device");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("a special file")
+}
+
+/// Why a line of a [`lines`] stream was not handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineTooLong;
+
+/// Streams an open file line by line (each without its line end), never holding more than
+/// `per_line` bytes of one line: a longer line is handed over as `Err(LineTooLong)` and skipped
+/// to its end. `visit` gets the 1-based line number. Stops at the end, or when `visit` says
+/// `false`. A file's type must have been checked (see [`from_open`]).
+pub fn lines(
+    file: impl std::io::Read,
+    per_line: usize,
+    mut visit: impl FnMut(u64, Result<&[u8], LineTooLong>) -> bool,
+) -> std::io::Result<()> {
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let mut too_long = false;
+        let mut ended = false;
+        // read up to the newline in buffer-sized steps, keeping at most `per_line` bytes
+        loop {
+            let buf = reader.fill_buf()?;
+            if buf.is_empty() {
+                ended = true;
+                break;
+            }
+            let (chunk, found) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (&buf[..i], Some(i + 1)),
+                None => (buf, None),
+            };
+            if !too_long {
+                if line.len() + chunk.len() > per_line {
+                    too_long = true;
+                    line.clear();
+                } else {
+                    line.extend_from_slice(chunk);
+                }
+            }
+            let used = found.unwrap_or(buf.len());
+            reader.consume(used);
+            if found.is_some() {
+                break;
+            }
+        }
+        if ended && line.is_empty() && !too_long {
+            return Ok(());
+        }
+        number += 1;
+        let item = if too_long {
+            Err(LineTooLong)
+        } else {
+            Ok(line.strip_suffix(b"\r").unwrap_or(&line))
+        };
+        if !visit(number, item) || ended {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -108,21 +246,65 @@ fn mode(_meta: &fs::Metadata) -> Option<u32> {
     None
 }
 
-/// The entries of a store folder, sorted by name, capped at [`MAX_STORE_ENTRIES`].
-pub fn list(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut entries = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        entries.push(entry.path());
-        if entries.len() > MAX_STORE_ENTRIES {
-            return Err(Error::BadRequest {
-                path: dir.to_path_buf(),
-                reason: format!(
-                    "holds more than {MAX_STORE_ENTRIES} entries; that is no endpoint store"
-                ),
-            });
-        }
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn stream(text: &[u8], cap: usize) -> Vec<Result<String, LineTooLong>> {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, text).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        let mut out = Vec::new();
+        lines(file, cap, |_, l| {
+            out.push(l.map(|b| String::from_utf8_lossy(b).into_owned()));
+            true
+        })
+        .unwrap();
+        out
     }
-    entries.sort();
-    Ok(entries)
+
+    #[test]
+    fn lines_are_capped_one_by_one() {
+        assert_eq!(
+            stream(b"ab\r\ncdefgh\nij", 4),
+            vec![Ok("ab".into()), Err(LineTooLong), Ok("ij".into())]
+        );
+        assert_eq!(stream(b"", 4), vec![]);
+        assert_eq!(
+            stream(b"a\n\nb\n", 4),
+            vec![Ok("a".into()), Ok("".into()), Ok("b".into())]
+        );
+        // a line far longer than the reader's buffer
+        let long = [vec![b'x'; 100_000], b"\nok\n".to_vec()].concat();
+        assert_eq!(stream(&long, 1000), vec![Err(LineTooLong), Ok("ok".into())]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn devices_and_fifos_are_named_not_read() {
+        assert!(matches!(
+            read(Path::new("/dev/zero")).unwrap(),
+            Read::NotAFile("a character device")
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // opening does not wait for a writer
+        assert!(matches!(
+            read(&fifo).unwrap(),
+            Read::NotAFile("a FIFO (named pipe)")
+        ));
+        assert!(matches!(
+            read(dir.path()).unwrap(),
+            Read::NotAFile("a folder")
+        ));
+    }
 }

@@ -1,12 +1,14 @@
 //! One change to a store, made the crash-safe way every writing command shares: under the lock,
 //! superseded files copied to `backup/` first, a journal entry with before/after hashes, each
-//! file written to a temporary file, fsynced and renamed, and the manifest updated last.
+//! file written to a temporary file, fsynced and renamed, files taken out moved into the
+//! backup folder, and the manifest updated last. Every step goes through the store's handle
+//! (`jail.rs`), so none can reach outside the store.
 
+use crate::error::Error;
 use crate::read::cert::sha256_hex;
-use crate::store::atomic;
+use crate::store::jail::Jail;
 use crate::store::journal::{self, Entry, FileChange};
-use crate::store::manifest::{file_hash, Manifest};
-use std::path::Path;
+use crate::store::manifest::Manifest;
 use time::OffsetDateTime;
 
 pub const BACKUP: &str = "backup";
@@ -18,6 +20,8 @@ pub struct Change {
     pub reason: String,
     pub writes: Vec<FileWrite>,
     /// Files taken out of the store: moved into the change's backup folder, never deleted.
+    /// [`JOURNAL`](journal::JOURNAL) among them sets a journal that cannot be used (not a
+    /// regular file, edited by hand) aside before this change's entry starts a new one.
     pub removes: Vec<String>,
 }
 
@@ -41,56 +45,59 @@ impl std::fmt::Debug for FileWrite {
     }
 }
 
-/// Applies `change` to the store `dir` (which the caller has locked), with `manifest` as the
-/// store's identity; returns the journal entry written.
+/// Applies `change` to the store (which the caller has locked), with `manifest` as the store's
+/// identity; returns the journal entry written. A change that fails before its journal entry
+/// is written leaves nothing behind (its backup folder, holding only copies, is removed);
+/// errors name the file that failed.
 pub fn apply(
-    dir: &Path,
+    jail: &Jail,
     change: &Change,
     mut manifest: Manifest,
     at: OffsetDateTime,
-) -> std::io::Result<Entry> {
-    std::fs::create_dir_all(dir)?;
-    let previous = journal::read(dir);
-    let seq = previous.last().map_or(1, |e| e.seq + 1);
-    let removes = change.removes.iter().filter(|name| dir.join(name).exists());
+) -> Result<Entry, Error> {
+    let seq = journal::scan(jail, |_| {}).max_seq + 1;
+    let set_aside = change.removes.iter().any(|n| n == journal::JOURNAL)
+        && jail.kind(journal::JOURNAL).is_some();
+    let removes: Vec<&String> = change
+        .removes
+        .iter()
+        .filter(|name| *name != journal::JOURNAL && jail.kind(name.as_str()).is_some())
+        .collect();
     let files: Vec<FileChange> = change
         .writes
         .iter()
         .map(|w| FileChange {
             file: w.name.clone(),
-            before: file_hash(&dir.join(&w.name)),
+            before: jail.hash(&w.name),
             after: Some(sha256_hex(&w.bytes)),
         })
-        .chain(removes.map(|name| FileChange {
-            file: name.clone(),
-            before: file_hash(&dir.join(name)),
+        .chain(removes.iter().map(|name| FileChange {
+            file: name.to_string(),
+            before: jail.hash(name.as_str()),
             after: None,
         }))
         .collect();
     let superseded: Vec<&FileChange> = files
         .iter()
-        .filter(|f| f.before.is_some() && f.before != f.after)
+        .filter(|f| f.after.is_some() && f.before.is_some() && f.before != f.after)
         .collect();
-    let backup = if superseded.is_empty() {
+    let backup = if superseded.is_empty() && removes.is_empty() && !set_aside {
         None
     } else {
-        let name = format!(
-            "{BACKUP}/{seq:04}-{}",
-            crate::timestamp::format(at).replace(':', "")
-        );
-        let folder = dir.join(&name);
-        std::fs::create_dir_all(&folder)?;
-        for f in &superseded {
-            let mode = if is_key(&f.file) { 0o600 } else { 0o644 };
-            let to = folder.join(&f.file);
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            atomic::copy(&dir.join(&f.file), &to, mode)?;
+        let folder = backup_folder(jail, seq, at)?;
+        if let Err(e) = copy_superseded(jail, &folder, &superseded) {
+            let _ = jail.remove_dir_all(&folder);
+            return Err(e);
         }
-        // a removed file is in the backup now; the store keeps no second copy of a key
-        atomic::sync_dir(&folder)?;
-        Some(name)
+        Some(folder)
+    };
+    let aside = match (&backup, set_aside) {
+        (Some(folder), true) => {
+            let to = format!("{folder}/{}", journal::JOURNAL);
+            jail.rename(journal::JOURNAL, &to)?;
+            Some(to)
+        }
+        _ => None,
     };
     let entry = Entry {
         seq,
@@ -98,48 +105,122 @@ pub fn apply(
         action: change.action.clone(),
         reason: change.reason.clone(),
         files: files.clone(),
-        backup,
+        backup: backup.clone(),
     };
-    journal::append(dir, &entry)?;
+    if let Err(e) = journal::append(jail, &entry) {
+        // nothing has changed yet: the copies are not needed, and no entry names them
+        let restored = aside
+            .as_ref()
+            .is_none_or(|to| jail.rename(to, journal::JOURNAL).is_ok());
+        if let (Some(folder), true) = (&backup, restored) {
+            let _ = jail.remove_dir_all(folder);
+        }
+        return Err(e);
+    }
+    let owner = store_owner(jail);
     for w in &change.writes {
-        atomic::write(dir, &w.name, &w.bytes, w.mode)?;
+        jail.write(&w.name, &w.bytes, w.mode, owner)?;
     }
-    for f in files.iter().filter(|f| f.after.is_none()) {
-        std::fs::remove_file(dir.join(&f.file))?;
+    if let Some(folder) = &backup {
+        for name in &removes {
+            // the entry itself moves (a link is moved, not followed); nothing is deleted
+            let to = format!("{folder}/{name}");
+            if let Some((parent, _)) = to.rsplit_once('/') {
+                jail.create_dir(parent)?;
+            }
+            jail.rename(name, &to)?;
+        }
+        jail.sync(folder)?;
     }
-    atomic::sync_dir(dir)?;
+    jail.sync("")?;
+    // names that are no store file were never the toolkit's: they are not recorded again
+    manifest
+        .files
+        .retain(|name, _| crate::store::is_store_file(name));
     for f in files {
         match f.after {
             Some(after) => manifest.files.insert(f.file, after),
             None => manifest.files.remove(&f.file),
         };
     }
-    manifest.save(dir)?;
-    own_like_the_store(dir, change);
+    manifest.save(jail, owner)?;
     Ok(entry)
 }
 
-/// Run as root, files written take the store folder's owner, so that the product's service
-/// account can still read its key (a root-owned 0600 key is a key it cannot use).
-#[cfg(unix)]
-fn own_like_the_store(dir: &Path, change: &Change) {
-    use std::os::unix::fs::MetadataExt;
-    let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-    let Ok(owner) = std::fs::metadata(dir) else {
-        return;
-    };
-    if !running_as_root || owner.uid() == 0 {
-        return;
+/// Makes the change's backup folder `backup/<seq>-<time>` (a new name, never one already
+/// there) and returns its name relative to the store.
+fn backup_folder(jail: &Jail, seq: u64, at: OffsetDateTime) -> Result<String, Error> {
+    jail.create_dir(BACKUP)?;
+    let stamp = crate::timestamp::format(at).replace(':', "");
+    for n in 0..1000 {
+        let name = match n {
+            0 => format!("{BACKUP}/{seq:04}-{stamp}"),
+            n => format!("{BACKUP}/{seq:04}-{stamp}-{n}"),
+        };
+        if jail.create_dir(&name)? {
+            return Ok(name);
+        }
     }
-    for w in &change.writes {
-        let _ = std::os::unix::fs::chown(dir.join(&w.name), Some(owner.uid()), Some(owner.gid()));
-    }
+    Err(Error::refused(
+        jail.shown(BACKUP),
+        format!("holds a thousand folders named for change #{seq}: the backups were tampered with"),
+    ))
 }
 
-#[cfg(not(unix))]
-fn own_like_the_store(_dir: &Path, _change: &Change) {}
+/// Copies each superseded file into `folder`: keys mode 0600; other files never more open
+/// than they were (a file hard-linked in from elsewhere keeps its restrictions).
+fn copy_superseded(jail: &Jail, folder: &str, superseded: &[&FileChange]) -> Result<(), Error> {
+    for f in superseded {
+        let to = format!("{folder}/{}", f.file);
+        if let Some((parent, _)) = to.rsplit_once('/') {
+            jail.create_dir(parent)?;
+        }
+        let was = match jail.read(&f.file)? {
+            crate::read::input::Read::Bytes { mode, .. } => mode.unwrap_or(0o644),
+            _ => 0o600,
+        };
+        let mode = if is_key(&f.file) { 0o600 } else { was & 0o644 };
+        jail.copy(&f.file, &to, mode)?;
+    }
+    jail.sync(folder)
+}
+
+/// Run as root, files written take the store folder's owner, so that the product's service
+/// account can still read its key (a root-owned 0600 key is a key it cannot use). Set on the
+/// open temporary file, before it takes the file's name.
+fn store_owner(jail: &Jail) -> Option<(u32, u32)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        jail.owner().filter(|(uid, _)| running_as_root && *uid != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = jail;
+        None
+    }
+}
 
 /// Whether a store file holds a private key by its name (backups of keys stay 0600).
 pub fn is_key(name: &str) -> bool {
     name.ends_with(".key") || name.contains(".key.")
+}
+
+/// Whether `name` is a backup folder the toolkit makes: `backup/<seq>-<time>[-n]`, digits and
+/// letters only after the sequence number.
+pub fn is_backup_folder(name: &str) -> bool {
+    name.strip_prefix("backup/").is_some_and(is_generation)
+}
+
+/// Whether a name in `backup/` is one of the toolkit's change folders (see [`is_backup_folder`]).
+pub fn is_generation(name: &str) -> bool {
+    let Some((seq, rest)) = name.split_once('-') else {
+        return false;
+    };
+    seq.len() >= 4
+        && seq.bytes().all(|b| b.is_ascii_digit())
+        && !rest.is_empty()
+        && rest.len() <= 40
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }

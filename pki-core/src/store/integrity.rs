@@ -6,42 +6,89 @@
 use crate::finding::{Code, Finding};
 use crate::policy::Policy;
 use crate::read::cert::Cert;
-use crate::store::journal::{self, Entry};
-use crate::store::manifest::{file_hash, Manifest};
+use crate::store::is_store_file;
+use crate::store::jail::Jail;
+use crate::store::journal;
+use crate::store::manifest::Manifest;
 use std::collections::BTreeMap;
-use std::path::Path;
 
-/// STORE_TAMPERED for every file that differs from the manifest with no journal entry that
-/// wrote its present bytes. The toolkit journals before it writes, so its own writes, even one
-/// cut short by a crash, are always explained; a hand edit never is.
-/// `read` holds the hashes of files already read (the others are read here).
-pub fn tampered(
-    dir: &Path,
-    manifest: &Manifest,
-    journal: &[Entry],
-    read: &BTreeMap<String, String>,
-) -> Vec<Finding> {
-    let mut out = Vec::new();
+/// A file whose bytes differ from what the manifest records.
+#[derive(Debug, Clone)]
+pub struct Mismatch {
+    pub file: String,
+    /// SHA-256 of its bytes now; `None` when it is gone (or not a readable file).
+    pub now: Option<String>,
+    pub recorded: String,
+    /// Whether a journal entry wrote these bytes (the toolkit's own write).
+    pub explained: bool,
+}
+
+/// What comparing a store with its manifest and journal found.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    pub mismatches: Vec<Mismatch>,
+    /// Names in `store.yaml` that are no store file (never opened): each a sentence.
+    pub problems: Vec<String>,
+    /// Journal lines that name what they must not, a journal that cannot be read.
+    pub journal_problems: Vec<String>,
+    /// The journal's last trusted entry (pki's last change).
+    pub last: Option<journal::Entry>,
+}
+
+/// Compares the store's files with `manifest`, and asks the journal (one streamed pass) which
+/// differences the toolkit wrote itself. `read` holds the hashes of files already read (the
+/// others are read here, through the store's handle).
+pub fn compare(jail: &Jail, manifest: &Manifest, read: &BTreeMap<String, String>) -> Comparison {
+    let mut out = Comparison::default();
     for (file, recorded) in &manifest.files {
-        let now = read
-            .get(file)
-            .cloned()
-            .or_else(|| file_hash(&dir.join(file)));
-        if now.as_deref() == Some(recorded.as_str())
-            || journal::explains(journal, file, now.as_deref())
-        {
+        if !is_store_file(file) {
+            out.problems.push(format!(
+                "{}: names '{file}', which is no file of a store; not read",
+                jail.shown(crate::store::MANIFEST).display()
+            ));
             continue;
         }
-        let what = match &now {
+        let now = read.get(file).cloned().or_else(|| jail.hash(file));
+        if now.as_deref() != Some(recorded.as_str()) {
+            out.mismatches.push(Mismatch {
+                file: file.clone(),
+                now,
+                recorded: recorded.clone(),
+                explained: false,
+            });
+        }
+    }
+    let mut last = None;
+    let scan = journal::scan(jail, |entry| {
+        for m in out.mismatches.iter_mut().filter(|m| !m.explained) {
+            m.explained = journal::writes(entry, &m.file, m.now.as_deref());
+        }
+        last = Some(entry.seq);
+    });
+    out.last = scan.last.filter(|e| Some(e.seq) == last);
+    out.journal_problems = scan.problems;
+    out
+}
+
+/// STORE_TAMPERED for every file that differs from the manifest with no journal entry that
+/// wrote its present bytes, and for every name in the manifest or journal that is no store
+/// file. The toolkit journals before it writes, so its own writes, even one cut short by a
+/// crash, are always explained; a hand edit never is.
+pub fn tampered(jail: &Jail, manifest: &Manifest, read: &BTreeMap<String, String>) -> Vec<Finding> {
+    let comparison = compare(jail, manifest, read);
+    let mut out = Vec::new();
+    for m in comparison.mismatches.iter().filter(|m| !m.explained) {
+        let what = match &m.now {
             Some(hash) => format!(
                 "SHA-256 now {}…, as pki left it {}…",
                 &hash[..12],
-                &recorded[..recorded.len().min(12)]
+                &m.recorded[..m.recorded.len().min(12)]
             ),
             None => "deleted".to_string(),
         };
-        let since = journal
-            .last()
+        let since = comparison
+            .last
+            .as_ref()
             .map(|e| {
                 format!(
                     " since {} (pki's last change, #{} {})",
@@ -53,9 +100,27 @@ pub fn tampered(
             Code::StoreTampered,
             format!(
                 "{}: changed outside pki{since}: {what}; no journal entry explains it",
-                dir.join(file).display()
+                jail.shown(&m.file).display()
             ),
             "find out who changed it; if the change was meant, `pki repair STORE` checks the store and records it (a file that breaks the store is repaired, and the changed one kept in backup/)",
+        ));
+    }
+    for problem in comparison.problems {
+        out.push(Finding::new(
+            Code::StoreTampered,
+            format!("{problem}: changed by hand or by another program"),
+            "find out who changed it; `pki repair STORE` records the store without it",
+        ));
+    }
+    for problem in comparison.journal_problems {
+        let journal = jail.shown(journal::JOURNAL);
+        out.push(Finding::new(
+            Code::StoreTampered,
+            format!("{problem}: changed by hand or by another program"),
+            format!(
+                "find out who changed {}; `pki repair STORE` sets it aside in backup/ and starts a new journal",
+                journal.display()
+            ),
         ));
     }
     out

@@ -2,9 +2,8 @@
 //! each file). A file that differs from it with no journal entry to explain is a hand edit.
 
 use crate::error::Error;
-use crate::read::cert::sha256_hex;
-use crate::read::input::{self, Read};
-use crate::store::atomic;
+use crate::read::input::Read;
+use crate::store::jail::Jail;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,13 +42,13 @@ impl Manifest {
         self.ca = Some(absolute.display().to_string());
     }
 
-    /// Reads `dir/store.yaml`; `Ok(None)` when there is none, `Err` naming the problem when it
-    /// cannot be read or parsed. Read as every store file is (`input::read`): capped in size,
-    /// and a symlink out of the store (to `/dev/zero`, say) is not followed.
-    pub fn load(dir: &Path) -> Result<Option<Manifest>, String> {
-        let path = dir.join(crate::store::MANIFEST);
+    /// Reads the store's `store.yaml`; `Ok(None)` when there is none, `Err` naming the problem
+    /// when it cannot be read or parsed. Read as every store file is, through the store's
+    /// handle: capped in size, regular files only, no symlink out of the store.
+    pub fn load(jail: &Jail) -> Result<Option<Manifest>, String> {
+        let path = jail.shown(crate::store::MANIFEST);
         let problem = |why: String| Err(format!("{}: {why}", path.display()));
-        let bytes = match input::read(&path, Some(dir)) {
+        let bytes = match jail.read(crate::store::MANIFEST) {
             Ok(Read::Bytes { bytes, .. }) => bytes,
             Ok(unread) => return problem(unread.refusal().unwrap_or_default()),
             Err(Error::NotFound { .. }) => return Ok(None),
@@ -58,31 +57,33 @@ impl Manifest {
         let Ok(text) = std::str::from_utf8(&bytes) else {
             return problem("not UTF-8 text".to_string());
         };
-        serde_saphyr::from_str(text)
+        Manifest::parse(text)
             .map(Some)
             .map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// The manifest of the managed store `dir`; refused when it cannot be read or there is none
+    /// Parses `store.yaml`'s text (untrusted: the names in it are checked where they are used).
+    pub fn parse(text: &str) -> Result<Manifest, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The manifest of the managed store; refused when it cannot be read or there is none
     /// (`instead`: what to do then, said after the reason).
-    pub fn require(dir: &Path, instead: Option<&str>) -> Result<Manifest, Error> {
+    pub fn require(jail: &Jail, instead: Option<&str>) -> Result<Manifest, Error> {
+        let dir = jail.path();
         let missing = match instead {
             Some(instead) => format!("not a managed store (no store.yaml): {instead}"),
             None => "not a managed store (no store.yaml)".to_string(),
         };
-        Manifest::load(dir)
+        Manifest::load(jail)
             .map_err(|why| Error::refused(dir, why))?
             .ok_or_else(|| Error::refused(dir, missing))
     }
 
-    /// Writes `dir/store.yaml` atomically.
-    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let text = serde_saphyr::to_string(self).map_err(std::io::Error::other)?;
-        atomic::write(dir, crate::store::MANIFEST, text.as_bytes(), 0o644)
+    /// Writes the store's `store.yaml` atomically (`owner`: see `Jail::write`).
+    pub fn save(&self, jail: &Jail, owner: Option<(u32, u32)>) -> Result<(), Error> {
+        let text = serde_saphyr::to_string(self)
+            .map_err(|e| Error::io(jail.shown(crate::store::MANIFEST), std::io::Error::other(e)))?;
+        jail.write(crate::store::MANIFEST, text.as_bytes(), 0o644, owner)
     }
-}
-
-/// SHA-256 of a file's bytes, or `None` when it does not exist.
-pub fn file_hash(path: &Path) -> Option<String> {
-    std::fs::read(path).ok().map(|bytes| sha256_hex(&bytes))
 }

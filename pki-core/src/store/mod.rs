@@ -8,6 +8,7 @@
 pub mod atomic;
 pub mod change;
 pub mod integrity;
+pub mod jail;
 pub mod journal;
 pub mod lock;
 pub mod manifest;
@@ -19,8 +20,9 @@ use crate::read::cert::Cert;
 use crate::read::cert_cache::CertCache;
 use crate::read::crl::Crl;
 use crate::read::decode::{decode_with, Decoded};
-use crate::read::input::{self, Read};
+use crate::read::input::{self, Read, MAX_STORE_ENTRIES};
 use crate::read::key::Key;
+use crate::store::jail::{Jail, Kind};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,19 @@ pub const LOCK: &str = ".lock";
 pub const PENDING_KEY: &str = "device.key.pending";
 /// That request, for `pki ca sign`; `pki store install` takes the certificate back.
 pub const CSR: &str = "device.csr";
+
+/// Whether `name` (from `store.yaml` or `journal.jsonl`: untrusted) is a file the toolkit
+/// writes into a store: a role file, the pending key and request, a CRL directly in `crl/`
+/// (or `crl` itself, when repair takes out what is there instead of a folder). Nothing else
+/// is ever opened by a name read from a file.
+pub fn is_store_file(name: &str) -> bool {
+    matches!(
+        name,
+        DEVICE_CERT | DEVICE_KEY | CHAIN | TRUST | PENDING_KEY | CSR | CRL_DIR
+    ) || name
+        .strip_prefix("crl/")
+        .is_some_and(|n| !n.is_empty() && !n.starts_with('.') && !n.contains(['/', '\\', ':']))
+}
 
 /// Which files to judge. With `store`, the other fields override the store's own files.
 #[derive(Debug, Clone, Default)]
@@ -87,9 +102,11 @@ pub struct Material {
     /// SHA-256 of the store's own files as they were read (file name → hash), so that the
     /// tamper check does not read them a second time.
     pub file_hashes: std::collections::BTreeMap<String, String>,
-    /// A managed store's manifest and journal.
+    /// A managed store's manifest.
     pub manifest: Option<crate::store::manifest::Manifest>,
-    pub journal: Vec<crate::store::journal::Entry>,
+    /// STORE_TAMPERED findings (manifest and journal checked while the store was read);
+    /// diagnose places them after the reason rustls rejects for.
+    pub tampered: Vec<Finding>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,12 +208,12 @@ pub fn gather_with(src: &Sources, cache: Option<&CertCache>) -> Result<Material,
     ];
     for (path, role) in overrides {
         if let Some(path) = path {
-            g.file(path, role, None, true)?;
+            g.file(path, role)?;
         }
     }
     g.m.trust_override = src.trust.clone();
     for crl in &src.crls {
-        g.file(crl, Role::Crl, None, true)?;
+        g.file(crl, Role::Crl)?;
     }
     g.m.key_expected |= src.key.is_some();
     Ok(g.finish())
@@ -213,13 +230,13 @@ struct Gatherer<'a> {
 
 impl Gatherer<'_> {
     fn store(&mut self, dir: &Path, src: &Sources) -> Result<(), Error> {
-        input::folder(dir)?;
+        let jail = Jail::open(dir)?;
         self.m.store = Some(dir.to_path_buf());
         self.m.key_expected = true;
-        if let Some(finding) = crate::store::lock::check(dir) {
+        if let Some(finding) = crate::store::lock::check(&jail) {
             self.m.findings.push(finding);
         }
-        let manifest = crate::store::manifest::Manifest::load(dir);
+        let manifest = crate::store::manifest::Manifest::load(&jail);
         if !matches!(manifest, Ok(None)) {
             self.m.layout = Some(Layout::Managed);
             match manifest {
@@ -230,7 +247,6 @@ impl Gatherer<'_> {
                     "`pki repair STORE` rewrites store.yaml from the store's files (the device id from the certificate)",
                 ).on(Side::Store)),
             }
-            self.m.journal = crate::store::journal::read(dir);
             self.trust_given = true; // a managed store's anchors are trust.pem, or none
             let roles = [
                 (DEVICE_CERT, Role::Cert, src.cert.is_some()),
@@ -240,72 +256,124 @@ impl Gatherer<'_> {
             ];
             for (name, role, overridden) in roles {
                 if !overridden {
-                    self.file(&dir.join(name), role, Some(dir), false)?;
+                    self.store_file(&jail, name, role)?;
                 } else if matches!(role, Role::Chain | Role::Trust) {
-                    self.elsewhere(&dir.join(name), dir);
+                    self.elsewhere(&jail, name);
                 }
             }
         } else {
             self.m.layout = Some(Layout::Foreign);
-            for path in input::list(dir)? {
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if name.starts_with('.') || path.is_dir() {
+            for entry in jail.list("", Some(MAX_STORE_ENTRIES))? {
+                let Some(name) = entry.name() else { continue };
+                // folders, FIFOs, sockets and dot-files of another product are not ours
+                if name.starts_with('.') || !matches!(entry.kind, Kind::File | Kind::Symlink) {
                     continue;
                 }
-                self.file(&path, Role::Any, Some(dir), false)?;
+                self.store_file(&jail, name, Role::Any)?;
             }
         }
-        let crl_dir = dir.join(CRL_DIR);
-        if src.crls.is_empty() && crl_dir.is_dir() {
-            for path in input::list(&crl_dir)? {
-                self.file(&path, Role::Crl, Some(dir), false)?;
-            }
+        if src.crls.is_empty() {
+            self.crl_folder(&jail)?;
+        }
+        if let Some(manifest) = &self.m.manifest {
+            self.m.tampered =
+                crate::store::integrity::tampered(&jail, manifest, &self.m.file_hashes);
         }
         Ok(())
     }
 
     /// The CA certificates of a store file that a flag overrode, kept aside as evidence.
-    fn elsewhere(&mut self, path: &Path, dir: &Path) {
-        if let Ok(Read::Bytes { bytes, .. }) = input::read(path, Some(dir)) {
-            let decoded = decode_with(path, &bytes, self.cache);
+    fn elsewhere(&mut self, jail: &Jail, name: &str) {
+        if let Ok(Read::Bytes { bytes, .. }) = jail.read(name) {
+            let path = jail.shown(name);
+            let decoded = decode_with(&path, &bytes, self.cache);
             self.m
                 .elsewhere
                 .extend(decoded.certs.into_iter().filter(|c| c.is_ca()));
         }
     }
 
-    /// Reads one file. `required`: a missing file is an error (it was named by the user).
-    fn file(
-        &mut self,
-        path: &Path,
-        role: Role,
-        within: Option<&Path>,
-        required: bool,
-    ) -> Result<(), Error> {
-        let read = match input::read(path, within) {
-            Err(Error::NotFound { .. }) if !required => return Ok(()),
+    /// The CRLs in `crl/`; anything there that is not a readable CRL file is FILE_CORRUPT.
+    fn crl_folder(&mut self, jail: &Jail) -> Result<(), Error> {
+        match jail.kind(CRL_DIR) {
+            None => Ok(()),
+            Some(Kind::Dir | Kind::Symlink) => {
+                let entries = match jail.list(CRL_DIR, Some(MAX_STORE_ENTRIES)) {
+                    Ok(entries) => entries,
+                    Err(Error::Refused { reason, .. }) => {
+                        let path = jail.shown(CRL_DIR);
+                        self.m.findings.push(corrupt(Role::Crl, &path, reason, self.m.layout));
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                };
+                // a dot-file (a temporary file left behind) is not a CRL of the store
+                for entry in entries
+                    .iter()
+                    .filter(|e| !e.name().is_some_and(|n| n.starts_with('.')))
+                {
+                    let name = Path::new(CRL_DIR).join(&entry.name);
+                    self.store_file(jail, &name.to_string_lossy(), Role::Crl)?;
+                }
+                Ok(())
+            }
+            Some(_) => {
+                let path = jail.shown(CRL_DIR);
+                let why = jail
+                    .read(CRL_DIR)
+                    .ok()
+                    .and_then(|r| r.refusal())
+                    .unwrap_or_else(|| "not a folder".to_string());
+                self.m.findings.push(corrupt(Role::Crl, &path, why, self.m.layout));
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the store file `name` through the store's handle; a missing one is skipped.
+    fn store_file(&mut self, jail: &Jail, name: &str, role: Role) -> Result<(), Error> {
+        let read = match jail.read(name) {
+            Err(Error::NotFound { .. }) => return Ok(()),
             other => other?,
         };
-        let layout = self.m.layout;
-        let corrupt = |why: String| corrupt(role, path, why, layout);
-        let (bytes, mode) = match read {
-            Read::Bytes { bytes, mode } => (bytes, mode),
-            // a foreign folder's stray link or socket: not ours to follow or judge
-            Read::LeavesStore(_) | Read::NotAFile if role == Role::Any => return Ok(()),
-            unread => {
-                let why = unread.refusal().unwrap_or_default();
-                self.m.findings.push(corrupt(why));
-                return Ok(());
-            }
-        };
-        if let (Some(root), Some(name)) = (within, path.file_name().and_then(|n| n.to_str())) {
-            if path.parent() == Some(root) {
-                let hash = crate::read::cert::sha256_hex(&bytes);
+        let path = jail.shown(name);
+        if let Read::Bytes { bytes, .. } = &read {
+            if !name.contains('/') {
+                let hash = crate::read::cert::sha256_hex(bytes);
                 self.m.file_hashes.insert(name.to_string(), hash);
             }
         }
-        self.ingest(path, role, &bytes, mode);
+        self.take(&path, role, read);
         Ok(())
+    }
+
+    /// Reads a file named on the command line; a missing one, or one that is no regular file
+    /// (a FIFO, a device), is an error naming it.
+    fn file(&mut self, path: &Path, role: Role) -> Result<(), Error> {
+        let read = input::read(path)?;
+        if let Read::NotAFile(_) = read {
+            return Err(Error::BadRequest {
+                path: path.to_path_buf(),
+                reason: read.refusal().unwrap_or_default(),
+            });
+        }
+        self.take(path, role, read);
+        Ok(())
+    }
+
+    /// Sorts what was read from `path` into the material, or reports why it was not read.
+    fn take(&mut self, path: &Path, role: Role, read: Read) {
+        let (bytes, mode) = match read {
+            Read::Bytes { bytes, mode } => (bytes, mode),
+            // a foreign folder's stray link or socket: not ours to follow or judge
+            Read::LeavesStore(_) | Read::NotAFile(_) if role == Role::Any => return,
+            unread => {
+                let why = unread.refusal().unwrap_or_default();
+                self.m.findings.push(corrupt(role, path, why, self.m.layout));
+                return;
+            }
+        };
+        self.ingest(path, role, &bytes, mode);
     }
 
     /// Sorts the content of one file (already read) into the material.

@@ -3,10 +3,16 @@
 //! deleted); a file it replaced gets its previous bytes back. The undo is itself a change,
 //! journaled, so it can be undone too. `dry_run` says what would be undone and changes
 //! nothing; undoing an enrollment (which leaves no certificate) takes `force`.
+//!
+//! What the journal names is untrusted: an entry naming a file that is no store file, or a
+//! backup folder the toolkit did not make, is refused, never opened; and every read and write
+//! goes through the store's handle, so nothing outside the store can be reached.
 
 use crate::error::Error;
 use crate::finding::quoted;
+use crate::read::input::Read;
 use crate::store::change::{self, Change, FileWrite};
+use crate::store::jail::Jail;
 use crate::store::journal::{self, Entry};
 use crate::store::lock;
 use crate::store::manifest::Manifest;
@@ -41,16 +47,25 @@ pub fn rollback(
     dry_run: bool,
     force: bool,
 ) -> Result<Rollback, Error> {
-    let manifest = Manifest::require(dir, Some("nothing the toolkit did to undo"))?;
+    let jail = Jail::open(dir)?;
+    let manifest = Manifest::require(&jail, Some("nothing the toolkit did to undo"))?;
     let guard = if dry_run {
         None
     } else {
-        Some(lock::hold(dir)?)
+        Some(lock::hold(&jail)?)
     };
-    let entries = journal::read(dir);
-    let last = entries
-        .last()
+    let last = journal::scan(&jail, |_| {})
+        .last
         .ok_or_else(|| Error::refused(dir, "the journal records no change to undo"))?;
+    if let Some(why) = last.untrusted_name() {
+        return Err(Error::refused(
+            jail.shown(journal::JOURNAL),
+            format!(
+                "the last entry (change #{}) {why}: the journal was edited by hand; nothing was undone (pki repair STORE sets the edited journal aside)",
+                last.seq
+            ),
+        ));
+    }
     let mut writes = Vec::new();
     let mut removes = Vec::new();
     for f in &last.files {
@@ -58,11 +73,19 @@ pub fn rollback(
             (None, _) => removes.push(f.file.clone()),
             (Some(before), _) if f.after.as_ref() == Some(before) => {}
             (Some(before), Some(backup)) => {
-                let path = dir.join(backup).join(&f.file);
-                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                let name = format!("{backup}/{}", f.file);
+                let bytes = match jail.read(&name)? {
+                    Read::Bytes { bytes, .. } => bytes,
+                    unread => {
+                        return Err(Error::refused(
+                            jail.shown(&name),
+                            unread.refusal().unwrap_or_default(),
+                        ))
+                    }
+                };
                 if crate::read::cert::sha256_hex(&bytes) != *before {
                     return Err(Error::refused(
-                        &path,
+                        jail.shown(&name),
                         "the backup does not hold the bytes the journal recorded: not restoring it",
                     ));
                 }
@@ -118,7 +141,7 @@ pub fn rollback(
         writes,
         removes,
     };
-    let entry = change::apply(dir, &change, manifest, at).map_err(|e| Error::io(dir, e))?;
+    let entry = change::apply(&jail, &change, manifest, at)?;
     drop(guard);
     Ok(Rollback {
         undo,
