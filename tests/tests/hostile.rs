@@ -730,8 +730,8 @@ fn dev_zero_and_huge_files_are_never_read_whole() {
     }
     let (run, kib) = peak_memory(&["diagnose", site.s(), "--at", AT, "--format", "json"]);
     assert_eq!(
-        run.code, 2,
-        "an edited journal is STORE_TAMPERED: {}",
+        run.code, 1,
+        "an edited journal is STORE_TAMPERED (a warning): {}",
         run.stdout
     );
     assert!(
@@ -816,7 +816,16 @@ fn a_garbage_crl_is_taken_out_not_answered_with_a_new_key() {
     let run = repair(&site, &["--ca", site.ca()]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let actions = actions(&run);
-    assert_eq!(actions, ["drop-corrupt-crl"], "{}", run.stdout);
+    assert!(
+        actions.contains(&"drop-unreadable-crl".to_string()),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !actions.iter().any(|a| a == "reissue"),
+        "no new certificate for a garbage CRL: {}",
+        run.stdout
+    );
     assert_eq!(keys(&site.store), keys_before, "no new key");
     let after = diagnose(site.s());
     assert_eq!(after.json()["certificate"]["serial"], site.serial.as_str());

@@ -295,7 +295,7 @@ fn pending(material: &Material) -> Option<Finding> {
     let store = material.store.as_deref()?;
     let key = store.join(crate::store::PENDING_KEY);
     let csr = store.join(crate::store::CSR);
-    if material.layout != Some(Layout::Managed) || !(key.exists() || csr.exists()) {
+    if material.layout != Some(Layout::Managed) || !material.pending_request {
         return None;
     }
     let csr_word = crate::finding::quoted(&csr);

@@ -104,6 +104,8 @@ pub struct Material {
     pub file_hashes: std::collections::BTreeMap<String, String>,
     /// A managed store's manifest.
     pub manifest: Option<crate::store::manifest::Manifest>,
+    /// A managed store holds `device.key.pending` or `device.csr` (a request repair left).
+    pub pending_request: bool,
     /// STORE_TAMPERED findings (manifest and journal checked while the store was read);
     /// diagnose places them after the reason rustls rejects for.
     pub tampered: Vec<Finding>,
@@ -248,6 +250,7 @@ impl Gatherer<'_> {
                 ).on(Side::Store)),
             }
             self.trust_given = true; // a managed store's anchors are trust.pem, or none
+            self.m.pending_request = jail.kind(PENDING_KEY).is_some() || jail.kind(CSR).is_some();
             let roles = [
                 (DEVICE_CERT, Role::Cert, src.cert.is_some()),
                 (DEVICE_KEY, Role::Key, src.key.is_some()),
@@ -302,7 +305,9 @@ impl Gatherer<'_> {
                     Ok(entries) => entries,
                     Err(Error::Refused { reason, .. }) => {
                         let path = jail.shown(CRL_DIR);
-                        self.m.findings.push(corrupt(Role::Crl, &path, reason, self.m.layout));
+                        self.m
+                            .findings
+                            .push(corrupt(Role::Crl, &path, reason, self.m.layout));
                         return Ok(());
                     }
                     Err(e) => return Err(e),
@@ -324,7 +329,9 @@ impl Gatherer<'_> {
                     .ok()
                     .and_then(|r| r.refusal())
                     .unwrap_or_else(|| "not a folder".to_string());
-                self.m.findings.push(corrupt(Role::Crl, &path, why, self.m.layout));
+                self.m
+                    .findings
+                    .push(corrupt(Role::Crl, &path, why, self.m.layout));
                 Ok(())
             }
         }
@@ -369,7 +376,9 @@ impl Gatherer<'_> {
             Read::LeavesStore(_) | Read::NotAFile(_) if role == Role::Any => return,
             unread => {
                 let why = unread.refusal().unwrap_or_default();
-                self.m.findings.push(corrupt(role, path, why, self.m.layout));
+                self.m
+                    .findings
+                    .push(corrupt(role, path, why, self.m.layout));
                 return;
             }
         };
