@@ -1087,3 +1087,23 @@ fn exit_codes_and_messages_for_what_is_no_usage_error() {
         .collect();
     assert!(backups.is_empty(), "orphan backup folders: {backups:?}");
 }
+
+#[test]
+fn what_cannot_be_read_under_a_written_name_is_moved_to_backup_not_overwritten() {
+    let site = new_site("oversized");
+    // 2 MiB where the certificate belongs: over the read cap, so never read, yet not lost
+    let big = vec![b'x'; 2 << 20];
+    std::fs::write(site.store.join("device.crt"), &big).unwrap();
+    let run = repair(&site, &["--ca", site.ca()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let kept = tree(&site.store)
+        .into_iter()
+        .find(|(k, _)| k.starts_with("backup/") && k.ends_with("/device.crt"))
+        .map(|(k, _)| k)
+        .unwrap_or_else(|| panic!("no backup of the big file: {:?}", tree(&site.store)));
+    assert_eq!(std::fs::read(site.store.join(kept)).unwrap(), big);
+    assert_eq!(
+        diagnose(site.s()).json()["certificate"]["serial"],
+        site.serial.as_str()
+    );
+}

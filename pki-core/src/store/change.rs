@@ -81,16 +81,26 @@ pub fn apply(
         .iter()
         .filter(|f| f.after.is_some() && f.before.is_some() && f.before != f.after)
         .collect();
-    let backup = if superseded.is_empty() && removes.is_empty() && !set_aside {
-        None
-    } else {
-        let folder = backup_folder(jail, seq, at)?;
-        if let Err(e) = copy_superseded(jail, &folder, &superseded) {
-            let _ = jail.remove_dir_all(&folder);
-            return Err(e);
-        }
-        Some(folder)
-    };
+    // what is under a written name but could not be read (over the size cap, a FIFO, a link
+    // out): moved into the backup folder as it is, never overwritten unseen
+    let displaced: Vec<&str> = change
+        .writes
+        .iter()
+        .zip(&files)
+        .filter(|(w, f)| f.before.is_none() && jail.kind(w.name.as_str()).is_some())
+        .map(|(w, _)| w.name.as_str())
+        .collect();
+    let backup =
+        if superseded.is_empty() && removes.is_empty() && displaced.is_empty() && !set_aside {
+            None
+        } else {
+            let folder = backup_folder(jail, seq, at)?;
+            if let Err(e) = copy_superseded(jail, &folder, &superseded) {
+                let _ = jail.remove_dir_all(&folder);
+                return Err(e);
+            }
+            Some(folder)
+        };
     let aside = match (&backup, set_aside) {
         (Some(folder), true) => {
             let to = format!("{folder}/{}", journal::JOURNAL);
@@ -117,18 +127,18 @@ pub fn apply(
         }
         return Err(e);
     }
+    if let Some(folder) = &backup {
+        for name in &displaced {
+            move_into(jail, folder, name)?;
+        }
+    }
     let owner = store_owner(jail);
     for w in &change.writes {
         jail.write(&w.name, &w.bytes, w.mode, owner)?;
     }
     if let Some(folder) = &backup {
         for name in &removes {
-            // the entry itself moves (a link is moved, not followed); nothing is deleted
-            let to = format!("{folder}/{name}");
-            if let Some((parent, _)) = to.rsplit_once('/') {
-                jail.create_dir(parent)?;
-            }
-            jail.rename(name, &to)?;
+            move_into(jail, folder, name)?;
         }
         jail.sync(folder)?;
     }
@@ -145,6 +155,16 @@ pub fn apply(
     }
     manifest.save(jail, owner)?;
     Ok(entry)
+}
+
+/// Moves the entry `name` into the backup `folder` (the entry itself: a link is moved, not
+/// followed); nothing is deleted.
+fn move_into(jail: &Jail, folder: &str, name: &str) -> Result<(), Error> {
+    let to = format!("{folder}/{name}");
+    if let Some((parent, _)) = to.rsplit_once('/') {
+        jail.create_dir(parent)?;
+    }
+    jail.rename(name, &to)
 }
 
 /// Makes the change's backup folder `backup/<seq>-<time>` (a new name, never one already
