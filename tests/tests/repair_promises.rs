@@ -224,6 +224,111 @@ fn a_trust_file_without_a_certificate_is_refused_before_anything_is_planned() {
     assert_eq!((snapshot(&store), snapshot(&ca)), before);
 }
 
+#[test]
+fn a_trust_file_that_is_no_file_is_a_usage_error_not_read() {
+    let (dir, ca, store) = enrolled("trust-folder", 365);
+    let folder = dir.join("anchors.d");
+    std::fs::create_dir(&folder).unwrap();
+    let before = (snapshot(&store), snapshot(&ca));
+    let folder_arg = folder.to_str().unwrap();
+    let run = repair(
+        &store,
+        AT,
+        &["--trust", folder_arg, "--ca", ca.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 64, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(folder_arg), "{}", run.stderr);
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+    assert_eq!((snapshot(&store), snapshot(&ca)), before);
+}
+
+#[test]
+fn diagnose_and_audit_refuse_a_trust_file_without_a_certificate_as_repair_does() {
+    // judged against it, every fix would name a `pki repair … --trust F` that repair refuses
+    let (dir, _ca, store) = enrolled("trust-diagnose", 365);
+    let key = dir.write(
+        "key.pem",
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    );
+    let empty = dir.write("empty.pem", "");
+    let folder = dir.join("anchors.d");
+    std::fs::create_dir(&folder).unwrap();
+    for (file, says) in [
+        (&key, "a private key"),
+        (&empty, "no certificate"),
+        (&folder, "not a regular file"),
+    ] {
+        let arg = file.to_str().unwrap();
+        for run in [
+            pki_tests::run::diagnose(&store, AT, &["--trust", arg]),
+            pki(["audit", store.to_str().unwrap(), "--trust", arg, "--at", AT]),
+        ] {
+            assert_eq!(run.code, 64, "{arg}: {}{}", run.stdout, run.stderr);
+            assert!(run.stdout.is_empty(), "nothing judged: {}", run.stdout);
+            assert!(run.stderr.contains(arg), "{}", run.stderr);
+            assert!(run.stderr.contains(says), "{}", run.stderr);
+        }
+    }
+}
+
+#[test]
+fn a_repair_for_a_server_this_ca_cannot_reach_makes_and_signs_nothing() {
+    // the server trusts a root of this CA's root name, re-keyed elsewhere: a certificate
+    // from this CA would be rejected too, so none is made (it used to reissue, sign, record
+    // at the CA, and print the same fix again)
+    let (dir, ca, store) = enrolled("unreachable", 365);
+    let root_file = ca.join("root-1.crt");
+    let root = pki_core::read::decode::decode(&root_file, &std::fs::read(&root_file).unwrap());
+    let (_, parsed) = x509_parser::parse_x509_certificate(&root.certs[0].der).unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    for attr in parsed.subject().iter_attributes() {
+        let oid: Vec<u64> = attr.attr_type().iter().unwrap().collect();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::from_oid(&oid), attr.as_str().unwrap());
+    }
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_before = pki_tests::at("2026-01-01T00:00:00Z");
+    let elsewhere = params
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let server = dir.write("server.pem", elsewhere.pem());
+    let server_arg = server.to_str().unwrap();
+    let d = pki_tests::run::diagnose(&store, AT, &["--trust", server_arg]);
+    assert_eq!(
+        d.root_cause().as_deref(),
+        Some("CA_ROTATED"),
+        "{}",
+        d.stdout
+    );
+    let before = (snapshot(&store), snapshot(&ca));
+    for dry in [true, false] {
+        let mut args = vec!["--ca", ca.to_str().unwrap(), "--trust", server_arg];
+        if dry {
+            args.push("--dry-run");
+        }
+        let run = repair(&store, AT, &args);
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert_eq!(actions(&run), ["outside-the-store"], "{}", run.stdout);
+        let detail = run.json()["plan"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(detail.contains("would be rejected too"), "{detail}");
+        assert!(detail.contains(server_arg), "{detail}");
+        assert!(
+            detail.contains(ca.join("trust.pem").to_str().unwrap()),
+            "{detail}"
+        );
+        assert_eq!(
+            (snapshot(&store), snapshot(&ca)),
+            before,
+            "nothing made, signed or written (dry run: {dry})"
+        );
+    }
+}
+
 /// A root rotation (`ca rotate --root`): the new root's name is "… Root CA G2".
 fn rotated_root(label: &str) -> (TempDir, PathBuf, PathBuf) {
     let (dir, ca, store) = enrolled(label, 365);

@@ -168,6 +168,10 @@ impl Serialize for Report {
 /// Audits every store under `req.paths`; `progress` is called once per store judged.
 pub fn audit(req: &Request, progress: &(dyn Fn(usize) + Sync)) -> Result<Report, Error> {
     let started = std::time::Instant::now();
+    if let Some(trust) = &req.trust {
+        // refused once, before any store is judged against anchors that are none
+        crate::read::anchors::server_anchors(trust)?;
+    }
     let stores = discover(&req.paths)?;
     let judge = Judge {
         at: req.at,

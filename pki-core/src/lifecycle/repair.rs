@@ -153,18 +153,25 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         crls: std::mem::take(&mut crl_plan.kept),
         ..current.clone()
     };
+    let said = plan.len();
     let planned = planner.plan_files(&base, &mut plan);
     let found = planned.is_some();
     let (target, csr, mut writes) = match planned {
         Some(target) => (target, None, Vec::new()),
-        None => unrepaired(
-            &planner,
-            &base,
-            authority.as_ref(),
-            &manifest,
-            req,
-            &mut plan,
-        )?,
+        None => {
+            // the steps of a plan that found nothing: said only if a new certificate carries
+            // them out (it comes with the refreshed trust anchors)
+            let steps = plan.split_off(said);
+            unrepaired(
+                &planner,
+                &base,
+                authority.as_ref(),
+                &manifest,
+                req,
+                steps,
+                &mut plan,
+            )?
+        }
     };
     // repaired from what was at hand, or with a new certificate
     let settled = found || plan.iter().any(|s| s.action == "reissue");
@@ -304,26 +311,9 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
 }
 
 /// `--trust F`: its bytes, refused when F holds no certificate (an empty file, a key,
-/// garbage): a server with no anchors accepts nobody, and nothing could be planned for it.
+/// garbage, a folder): a server with no anchors accepts nobody, and nothing could be planned.
 fn server_anchors(path: &Path) -> Result<(PathBuf, Vec<u8>), Error> {
-    let bytes = crate::read::input::bytes(path)?;
-    let decoded = decode(path, &bytes);
-    if decoded.certs.is_empty() {
-        let holds = if !decoded.keys.is_empty() {
-            "a private key, not a certificate".to_string()
-        } else if !decoded.crls.is_empty() {
-            "a CRL, not a certificate".to_string()
-        } else if let Some(problem) = decoded.problems.first() {
-            format!("no certificate ({problem})")
-        } else {
-            "no certificate".to_string()
-        };
-        return Err(Error::BadRequest {
-            path: path.to_path_buf(),
-            reason: format!("--trust must be the server's trust anchors (PEM or DER certificates), but it holds {holds}: nothing was planned"),
-        });
-    }
-    Ok((path.to_path_buf(), bytes))
+    crate::read::anchors::server_anchors(path).map(|bytes| (path.to_path_buf(), bytes))
 }
 
 /// The store's manifest; when `store.yaml` cannot be read, a new one for the device the
@@ -760,6 +750,7 @@ fn unrepaired(
     authority: Option<&Ca>,
     manifest: &Manifest,
     req: &Request,
+    steps: Vec<Step>,
     plan: &mut Vec<Step>,
 ) -> Result<(Candidate, Option<PathBuf>, Vec<FileWrite>), Error> {
     let before = planner.before;
@@ -771,7 +762,21 @@ fn unrepaired(
     let endpoint = on(&[Side::Device, Side::Chain, Side::Trust]);
     let dir = planner.dir;
     match authority {
-        Some(ca) if endpoint => return reissue(dir, current, ca, manifest, req, fixes, plan),
+        Some(ca) if endpoint => match out_of_reach(ca, planner.server, req.at)? {
+            None => {
+                plan.extend(steps.into_iter().filter(|s| s.action == "refresh-trust"));
+                return reissue(planner, current, ca, req, fixes, plan);
+            }
+            Some(why) => {
+                // a certificate from this CA would be rejected too: nothing is made or signed
+                plan.push(Step {
+                    action: "outside-the-store",
+                    fixes,
+                    detail: why,
+                });
+                return Ok((current.clone(), None, Vec::new()));
+            }
+        },
         None if device => return request(dir, current, manifest, req, fixes, plan),
         _ => {}
     }
@@ -810,17 +815,53 @@ fn unrepaired(
     Ok((current.clone(), None, Vec::new()))
 }
 
+/// Why a certificate from `ca`'s current issuing CA would not be accepted by a server holding
+/// the `server` anchors: the CA's chain bundle leads from that issuing CA to none of them (a
+/// server trusting another CA, or a root re-keyed elsewhere under the same name). `None` when
+/// it leads to one, or when no server anchors were given (the CA's own bundle is then used).
+fn out_of_reach(
+    ca: &Ca,
+    server: Option<&(PathBuf, Vec<u8>)>,
+    at: OffsetDateTime,
+) -> Result<Option<String>, Error> {
+    let Some((from, anchors)) = server else {
+        return Ok(None);
+    };
+    let issuing = ca.cert(ca.current_issuer())?;
+    let anchors = decode(from, anchors).certs;
+    let pool = decode(
+        &ca.dir.join(crate::ca::CHAIN_BUNDLE),
+        ca.chain_bundle(at)?.as_bytes(),
+    )
+    .certs;
+    let anchored = anchors
+        .iter()
+        .any(|a| a.subject_raw == issuing.subject_raw && a.spki == issuing.spki)
+        || matches!(walk(&issuing, &pool, &anchors).end, End::Anchored(_));
+    if anchored {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "a new certificate from {} would be rejected too: its issuing CA '{}' leads to no trust anchor in {}, so nothing was made or signed; the server must trust this CA (its roots are in {}), or the certificate must come from the CA whose roots {} holds",
+        ca.dir.display(),
+        issuing.subject,
+        from.display(),
+        ca.dir.join(crate::ca::TRUST_BUNDLE).display(),
+        from.display()
+    )))
+}
+
 /// A new key and certificate from the CA's current issuing CA, the pair proven before
 /// anything is written; in a dry run only said.
 fn reissue(
-    dir: &Path,
+    planner: &Planner<'_>,
     current: &Candidate,
     ca: &Ca,
-    manifest: &Manifest,
     req: &Request,
     fixes: Vec<Code>,
     plan: &mut Vec<Step>,
 ) -> Result<(Candidate, Option<PathBuf>, Vec<FileWrite>), Error> {
+    let (dir, manifest) = (planner.dir, planner.manifest);
     if req.dry_run {
         plan.push(Step {
             action: "reissue",
@@ -859,8 +900,8 @@ fn reissue(
             ca.dir.display()
         ),
     });
-    let trust = match &req.trust {
-        Some(path) => crate::read::input::bytes(path)?,
+    let trust = match planner.server {
+        Some((_, anchors)) => anchors.clone(),
         None => ca.trust_bundle(req.at)?.into_bytes(),
     };
     Ok((

@@ -214,6 +214,11 @@ pub fn gather_with(src: &Sources, cache: Option<&CertCache>) -> Result<Material,
         }
     }
     g.m.trust_override = src.trust.clone();
+    if let Some(trust) = src.trust.as_deref().filter(|_| g.m.anchors.is_empty()) {
+        // a server's anchors that hold no certificate: refused, as repair refuses them (the
+        // fix texts would name a repair that cannot run)
+        crate::read::anchors::server_anchors(trust)?;
+    }
     for crl in &src.crls {
         g.file(crl, Role::Crl)?;
     }
