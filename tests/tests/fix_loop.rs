@@ -716,3 +716,94 @@ fn rotations() {
     .trust(&server)
     .closes();
 }
+
+/// After an issuing CA rotation both generations' CRLs bear one name, and rustls checks a
+/// device certificate against the first CRL bearing its issuer's name: a CRL of the other key
+/// rejects it (BAD_SIGNATURE). Repair keeps only the issuer's own CRL, also after a reissue.
+#[test]
+fn crls_across_an_issuing_rotation() {
+    // a device of the new issuing CA, the store handed the CA's whole crl/ folder
+    let f = rotated("loop-crl-generations", false, "60");
+    let store = f.dir.join("new-store");
+    assert_eq!(
+        enroll(&store, &f.ca, "dev-new", "2026-02-20T00:00:00Z", &[]).code,
+        0
+    );
+    f.pki(&["ca", "crl", "--ca", f.ca_arg(), "--at", AT]);
+    std::fs::create_dir_all(store.join("crl")).unwrap();
+    for crl in ["issuing-1.crl", "issuing-2.crl"] {
+        std::fs::copy(f.ca.join("crl").join(crl), store.join("crl").join(crl)).unwrap();
+    }
+    let d = pki_tests::run::diagnose(&store, AT, &[]);
+    let message = d.finding("BAD_SIGNATURE").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains(store.join("crl/issuing-1.crl").to_str().unwrap())
+            && message.contains("signed by another key"),
+        "{message}"
+    );
+    Case::new("the other generation's CRL", &store, "BAD_SIGNATURE").closes();
+    assert!(
+        store.join("crl/issuing-2.crl").exists(),
+        "the issuer's own CRL stays"
+    );
+
+    // a revoked device of the old issuing CA: the new certificate comes from the new one, and
+    // the old generation's CRL must not stay beside it
+    let f = rotated("loop-revoked-rotated", false, "60");
+    let serial = pki_tests::run::diagnose(&f.store, AT, &[]).json()["certificate"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    f.pki(&["ca", "revoke", "--ca", f.ca_arg(), &serial, "--at", AT]);
+    f.pki(&["ca", "crl", "--ca", f.ca_arg(), "--at", AT]);
+    std::fs::create_dir_all(f.store.join("crl")).unwrap();
+    std::fs::copy(
+        f.ca.join("crl/issuing-1.crl"),
+        f.store.join("crl/issuing-1.crl"),
+    )
+    .unwrap();
+    Case::new("revoked, CA rotated since", &f.store, "REVOKED").closes();
+    assert!(
+        f.store.join("crl/issuing-2.crl").exists(),
+        "the new issuer's CRL"
+    );
+
+    // a server loading both generations' CRLs: the fix is on the server, not a store repair
+    let f = rotated("loop-crl-server", false, "60");
+    let store = f.dir.join("new-store");
+    assert_eq!(
+        enroll(&store, &f.ca, "dev-new", "2026-02-20T00:00:00Z", &[]).code,
+        0
+    );
+    f.pki(&["ca", "crl", "--ca", f.ca_arg(), "--at", AT]);
+    let (old, new) = (
+        f.ca.join("crl/issuing-1.crl"),
+        f.ca.join("crl/issuing-2.crl"),
+    );
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let d = pki_tests::run::diagnose(&store, AT, &["--crl", old, "--crl", new]);
+    assert_eq!(
+        d.root_cause().as_deref(),
+        Some("BAD_SIGNATURE"),
+        "{}",
+        d.stdout
+    );
+    let fix = d.finding("BAD_SIGNATURE").unwrap()["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        commands(&fix).is_empty(),
+        "no store command can help: {fix}"
+    );
+    assert!(
+        fix.starts_with(&format!("the server that loads {old}")),
+        "{fix}"
+    );
+    // doing what it says
+    let after = pki_tests::run::diagnose(&store, AT, &["--crl", new]);
+    assert_eq!(after.verdict(), "accepted", "{}", after.stdout);
+}

@@ -122,16 +122,21 @@ pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
         Cause::Crl {
             detail,
             bad_signature,
-        } => vec![Finding::new(
-            if *bad_signature {
-                Code::BadSignature
-            } else {
-                Code::FileCorrupt
-            },
-            format!("a CRL cannot be used by rustls: {detail}"),
-            crate::store::fresh_crl(cmds.managed(), None),
-        )
-        .on(Side::Store)],
+        } => vec![(*bad_signature)
+            .then(|| other_keys_crl(ctx))
+            .flatten()
+            .unwrap_or_else(|| {
+                Finding::new(
+                    if *bad_signature {
+                        Code::BadSignature
+                    } else {
+                        Code::FileCorrupt
+                    },
+                    format!("a CRL cannot be used by rustls: {detail}"),
+                    crate::store::fresh_crl(cmds.managed(), None),
+                )
+                .on(Side::Store)
+            })],
         Cause::Other(detail) => vec![Finding::new(
             Code::CertMalformed,
             format!("rustls rejects {}: {detail}", leaf.describe()),
@@ -586,6 +591,72 @@ fn revoked(ctx: &Context<'_>) -> Finding {
             "a revoked certificate cannot come back: a new key and certificate, {}",
             cmds.repair_with_ca(cmds.new_certificate())
         ),
+    )
+}
+
+/// BAD_SIGNATURE on a CRL that bears the name of the device certificate's issuer but was
+/// signed by another key of that name (after an issuing CA rotation both generations' CRLs
+/// carry one name): webpki checks the certificate against the first CRL bearing its issuer's
+/// name and fails on that CRL's signature. `None` when that is not what happened.
+fn other_keys_crl(ctx: &Context<'_>) -> Option<Finding> {
+    let (leaf, m) = (ctx.leaf, ctx.material);
+    let w = ctx.walk();
+    let issuer = match (w.links.first(), &w.end) {
+        (Some(first), _) => *first,
+        (None, End::Anchored(anchor)) => *anchor,
+        _ => return None,
+    };
+    let crl = m.crls.iter().find(|c| c.issuer_raw == leaf.issuer_raw)?;
+    if crl.is_signed_by(issuer) {
+        return None;
+    }
+    let signer = m
+        .intermediates
+        .iter()
+        .chain(&m.anchors)
+        .chain(&m.elsewhere)
+        .find(|c| c.subject_raw == crl.issuer_raw && crl.is_signed_by(c))
+        .map(|c| {
+            format!(
+                "; it is the CRL of {}, key id {}",
+                c.describe(),
+                c.ski.as_deref().map(hex).unwrap_or_else(|| "(none)".into())
+            )
+        })
+        .unwrap_or_default();
+    let message = format!(
+        "{} is a CRL of '{}' signed by another key than the one that issued {} (key id {}){signer}. rustls checks the device certificate against the first CRL bearing its issuer's name and rejects it when that CRL's signature fails under the issuer's key",
+        crl.origin,
+        crl.issuer,
+        leaf.describe(),
+        issuer.ski.as_deref().map(hex).unwrap_or_else(|| "(none)".into())
+    );
+    let in_store = m
+        .store
+        .as_deref()
+        .is_some_and(|s| crl.origin.path.starts_with(s));
+    let cmds = Commands::of(m);
+    if in_store && cmds.managed() {
+        return Some(
+            Finding::new(
+                Code::BadSignature,
+                message,
+                "`pki repair STORE --ca DIR` moves it to backup/ and brings the issuer's own CRL",
+            )
+            .on(Side::Store),
+        );
+    }
+    Some(
+        Finding::new(
+            Code::BadSignature,
+            message,
+            format!(
+                "the server that loads {} must load the CRL of the key that issued the device certificate in its place (the CA keeps one per issuing key: DIR/crl/); rustls looks CRLs up by issuer name, so CRLs of two keys of '{}' cannot be loaded side by side",
+                crl.origin.path.display(),
+                crl.issuer
+            ),
+        )
+        .on(Side::Server),
     )
 }
 

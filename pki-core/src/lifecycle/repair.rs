@@ -14,6 +14,7 @@ use crate::judge::diagnose::{diagnose, Report, Request as Judge, Verdict};
 use crate::judge::verify::{path_through, Purpose};
 use crate::policy::Policy;
 use crate::read::cert::Cert;
+use crate::read::crl::Crl;
 use crate::read::decode::decode;
 use crate::read::input::MAX_STORE_ENTRIES;
 use crate::read::key::Key;
@@ -135,7 +136,14 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         server: server.as_ref(),
         manifest: &manifest,
     };
-    let mut crl_plan = plan_crls(&planner, &current, authority.as_ref(), req.at);
+    let issuer = issuer_of(&planner, &current);
+    let mut crl_plan = plan_crls(
+        &planner,
+        &current,
+        authority.as_ref(),
+        issuer.as_ref(),
+        req.at,
+    );
     if !unreadable_crls.is_empty() {
         // a FIFO, a link out, a folder in crl/ (or crl/ itself no folder): not a CRL either
         plan.push(Step {
@@ -146,8 +154,8 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
                 unreadable_crls.join(", ")
             ),
         });
-        crl_plan.removes.extend(unreadable_crls);
     }
+    let crl_steps = plan.len()..plan.len() + crl_plan.steps.len();
     plan.append(&mut crl_plan.steps);
     let base = Candidate {
         crls: std::mem::take(&mut crl_plan.kept),
@@ -174,7 +182,17 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         }
     };
     // repaired from what was at hand, or with a new certificate
-    let settled = found || plan.iter().any(|s| s.action == "reissue");
+    let reissued = plan.iter().any(|s| s.action == "reissue");
+    let settled = found || reissued;
+    if let (true, Some(ca)) = (reissued, &authority) {
+        // the new certificate's issuer is the CA's current issuing CA: its CRLs, not the old
+        // certificate's issuer's, are the ones the store must hold
+        let issuer = ca.cert(ca.current_issuer())?;
+        let mut again = plan_crls(&planner, &current, Some(ca), Some(&issuer), req.at);
+        plan.splice(crl_steps, std::mem::take(&mut again.steps));
+        crl_plan = again;
+    }
+    crl_plan.removes.extend(unreadable_crls);
 
     for (name, old, new, mode) in [
         (store::DEVICE_CERT, &current.cert, &target.cert, 0o644),
@@ -985,22 +1003,50 @@ struct CrlPlan {
     steps: Vec<Step>,
 }
 
+/// Every CA certificate at hand, the candidate's chain and anchors included.
+fn cas_of(planner: &Planner<'_>, candidate: &Candidate) -> Vec<Cert> {
+    let mut cas: Vec<Cert> = planner.at_hand.cas.clone();
+    for bytes in [&candidate.chain, &candidate.trust].into_iter().flatten() {
+        cas.extend(decode(Path::new("role"), bytes).certs);
+    }
+    cas
+}
+
+/// The CA certificate that issued the device certificate `before` judged (else the first in
+/// `candidate`'s device.crt), found among the CA certificates at hand by name and signature.
+fn issuer_of(planner: &Planner<'_>, candidate: &Candidate) -> Option<Cert> {
+    let certs = decode(Path::new(store::DEVICE_CERT), candidate.cert.as_deref()?).certs;
+    let judged = planner
+        .before
+        .certificate
+        .as_ref()
+        .map(|c| c.sha256.as_str());
+    let leaf = certs
+        .iter()
+        .find(|c| Some(c.sha256.as_str()) == judged)
+        .or_else(|| certs.iter().find(|c| !c.is_ca()))?;
+    cas_of(planner, candidate)
+        .into_iter()
+        .find(|ca| ca.subject_raw == leaf.issuer_raw && leaf.is_signed_by(ca))
+}
+
 /// CRLs that cannot be read, or that verify under no CA of their issuer's name at hand (left
 /// from a CA generation since re-keyed: rustls rejects every chain of that name), go to
-/// backup/; with `--ca`, when revocation is unknown or a CRL is stale, the CA's current CRLs
-/// come in (replacing expired ones of the same issuer).
+/// backup/; so does a CRL bearing the name of `issuer` (the CA that issued the device's
+/// certificate) but signed by another key of that name: webpki checks the certificate against
+/// the first CRL bearing its issuer's name and rejects it when that CRL's signature fails
+/// under the issuer's key (after an issuing CA rotation, both generations' CRLs carry one
+/// name). With `--ca`, when revocation is unknown or a CRL is stale, the CA's current CRLs
+/// come in (replacing expired ones of the same issuer); of `issuer`'s name, only its own.
 fn plan_crls(
     planner: &Planner<'_>,
     current: &Candidate,
     authority: Option<&Ca>,
+    issuer: Option<&Cert>,
     at: OffsetDateTime,
 ) -> CrlPlan {
-    use x509_parser::prelude::FromDer;
     let (dir, before) = (planner.dir, planner.before);
-    let mut cas: Vec<Cert> = planner.at_hand.cas.clone();
-    for bytes in [&current.chain, &current.trust].into_iter().flatten() {
-        cas.extend(decode(Path::new("role"), bytes).certs);
-    }
+    let cas = cas_of(planner, current);
     let rel = |p: &Path| p.strip_prefix(dir).ok().map(|r| r.display().to_string());
     let mut out = CrlPlan {
         kept: Vec::new(),
@@ -1008,7 +1054,11 @@ fn plan_crls(
         removes: Vec::new(),
         steps: Vec::new(),
     };
+    // a CRL of the device's issuer's name that its key did not sign
+    let other_key =
+        |crl: &Crl| issuer.is_some_and(|i| i.subject_raw == crl.issuer_raw && !crl.is_signed_by(i));
     let (mut unreadable, mut stale, mut expired) = (Vec::new(), Vec::new(), Vec::new());
+    let mut other_generation = Vec::new();
     for (path, bytes) in &current.crls {
         let decoded = decode(path, bytes);
         let Some(rel) = rel(path) else { continue };
@@ -1020,16 +1070,11 @@ fn plan_crls(
             .iter()
             .filter(|c| c.subject_raw == crl.issuer_raw)
             .collect();
-        let verifies =
-            x509_parser::revocation_list::CertificateRevocationList::from_der(crl.der.as_ref())
-                .is_ok_and(|(_, parsed)| {
-                    named.iter().any(|c| {
-                        x509_parser::certificate::X509Certificate::from_der(&c.der)
-                            .is_ok_and(|(_, x)| parsed.verify_signature(x.public_key()).is_ok())
-                    })
-                });
+        let verifies = named.iter().any(|c| crl.is_signed_by(c));
         if !named.is_empty() && !verifies {
             stale.push(rel);
+        } else if other_key(crl) {
+            other_generation.push(rel);
         } else {
             if crl.next_update.is_some_and(|n| n < at) {
                 expired.push((rel.clone(), crl.issuer_raw.clone()));
@@ -1050,11 +1095,19 @@ fn plan_crls(
             Code::BadSignature,
             "no longer verif{} under the CA of its name (an older key)",
         ),
+        (
+            &other_generation,
+            "drop-stale-crl",
+            Code::BadSignature,
+            "bear{} the name of the CA that issued the device certificate but another key's signature (the CA's other generation: rustls checks the certificate against the first CRL of that name and rejects it when the signature fails)",
+        ),
     ] {
         if list.is_empty() {
             continue;
         }
-        let why = why.replace("{}", if list.len() == 1 { "ies" } else { "y" });
+        let why = why
+            .replace("verif{}", if list.len() == 1 { "verifies" } else { "verify" })
+            .replace("bear{}", if list.len() == 1 { "bears" } else { "bear" });
         out.steps.push(Step {
             action,
             fixes: codes(before, &[code, Code::FileCorrupt]),
@@ -1068,7 +1121,8 @@ fn plan_crls(
     let wanted = before.has(Code::CrlExpired)
         || before.has(Code::RevocationUnknown)
         || !unreadable.is_empty()
-        || !stale.is_empty();
+        || !stale.is_empty()
+        || !other_generation.is_empty();
     if !wanted {
         return out;
     }
@@ -1078,8 +1132,7 @@ fn plan_crls(
         .iter()
         .filter_map(|(name, bytes)| {
             let crl = decode(Path::new(name), bytes).crls.into_iter().next()?;
-            crl.next_update
-                .is_none_or(|n| n >= at)
+            (crl.next_update.is_none_or(|n| n >= at) && !other_key(&crl))
                 .then(|| (name.clone(), bytes.clone(), crl.issuer_raw.clone()))
         })
         .collect();

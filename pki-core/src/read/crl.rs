@@ -63,6 +63,18 @@ impl Crl {
         })
     }
 
+    /// Whether `issuer`'s key verifies this CRL's signature (the check webpki makes with the
+    /// key of the CA that issued the certificate looked up, RFC 5280 §6.3.3 (f)).
+    pub fn is_signed_by(&self, issuer: &crate::read::cert::Cert) -> bool {
+        let (Ok((_, crl)), Ok((_, ca))) = (
+            CertificateRevocationList::from_der(self.der.as_ref()),
+            x509_parser::certificate::X509Certificate::from_der(&issuer.der),
+        ) else {
+            return false;
+        };
+        crl.verify_signature(ca.public_key()).is_ok()
+    }
+
     /// The entry for `serial` (colon hex), if this CRL lists it.
     pub fn lists(&self, serial: &str) -> Option<&Revoked> {
         self.revoked.iter().find(|r| r.serial == serial)
