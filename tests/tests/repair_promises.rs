@@ -93,7 +93,12 @@ fn without_a_ca_a_missing_chain_or_trust_makes_no_key_and_says_what_it_needs() {
             .unwrap()
             .to_string();
         assert!(detail.contains("no new certificate is needed"), "{detail}");
-        assert!(detail.contains("--ca DIR"), "{detail}");
+        // the CA the store was enrolled from is known (store.yaml): no placeholder for it
+        let known = std::fs::canonicalize(&ca).unwrap();
+        assert!(
+            detail.contains(&format!("--ca {}", known.display())),
+            "{detail}"
+        );
         if missing == "trust.pem" {
             assert!(detail.contains("--trust FILE"), "{detail}");
         }
@@ -118,6 +123,12 @@ fn a_pending_request_is_named_by_diagnose_and_cleared_once_a_repair_succeeds() {
     let (_dir, ca, store) = enrolled("pending", 10);
     let run = repair(&store, AT, &[]);
     assert_eq!(actions(&run), ["request-certificate"], "{}", run.stdout);
+    let detail = run.json()["plan"][0]["detail"].as_str().unwrap().to_string();
+    let known = std::fs::canonicalize(&ca).unwrap();
+    assert!(
+        detail.contains(&format!("`pki ca sign --ca {} ", known.display())),
+        "the CA store.yaml records, not a placeholder: {detail}"
+    );
     let pending_key = std::fs::read(store.join("device.key.pending")).unwrap();
     // a second run without a CA names the same request, makes no second key
     let again = repair(&store, AT, &[]);

@@ -13,6 +13,7 @@
 
 use crate::finding::{quoted, Finding};
 use crate::read::cert::Cert;
+use crate::store::manifest::Manifest;
 use crate::store::{Layout, Material};
 use std::path::Path;
 
@@ -84,13 +85,7 @@ impl Commands {
 /// Puts the real paths into every finding's fix (see the module's documentation).
 pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
     let store = m.store.as_deref().map(quoted);
-    let ca = m
-        .manifest
-        .as_ref()
-        .and_then(|manifest| manifest.ca.as_deref())
-        .map(Path::new)
-        .filter(|dir| dir.join("ca.yaml").is_file())
-        .map(quoted);
+    let ca = m.manifest.as_ref().and_then(known_ca);
     let id = match &m.manifest {
         Some(manifest) => Some(manifest.device_id.clone()),
         None => leaf.map(|l| l.common_name()),
@@ -115,6 +110,16 @@ pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
         }
         f.fix = fix;
     }
+}
+
+/// The CA folder `store.yaml` records, shell-quoted, while it is still a CA folder.
+pub(crate) fn known_ca(manifest: &Manifest) -> Option<String> {
+    manifest
+        .ca
+        .as_deref()
+        .map(Path::new)
+        .filter(|dir| dir.join("ca.yaml").is_file())
+        .map(quoted)
 }
 
 /// Every backticked `pki repair STORE …` without `--trust` gets `--trust TRUST`.

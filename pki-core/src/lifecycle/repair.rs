@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::finding::{quoted, Code, Side};
 use crate::judge::chain::{walk, End};
 use crate::judge::diagnose::{diagnose, Report, Request as Judge, Verdict};
+use crate::judge::fix::known_ca;
 use crate::judge::verify::{path_through, Purpose};
 use crate::policy::Policy;
 use crate::read::cert::Cert;
@@ -825,8 +826,9 @@ fn unrepaired(
                 .map(|f| f.code)
                 .collect(),
             detail: format!(
-                "no new certificate is needed, but what is at hand does not make the store acceptable: give {what}, e.g. pki repair {} --ca DIR",
-                quoted(dir)
+                "no new certificate is needed, but what is at hand does not make the store acceptable: give {what}, e.g. pki repair {} --ca {}",
+                quoted(dir),
+                known_ca(manifest).unwrap_or_else(|| "DIR".into())
             ),
         });
     }
@@ -948,7 +950,8 @@ fn request(
 ) -> Result<(Candidate, Option<PathBuf>, Vec<FileWrite>), Error> {
     let csr_path = dir.join(store::CSR);
     let finish = format!(
-        "on the CA side run `pki ca sign --ca DIR {} > device.crt`, then here `pki store install {} device.crt`",
+        "on the CA side run `pki ca sign --ca {} {} > device.crt`, then here `pki store install {} device.crt`",
+        known_ca(manifest).unwrap_or_else(|| "DIR".into()),
         quoted(&csr_path),
         quoted(dir)
     );
