@@ -123,7 +123,10 @@ fn a_pending_request_is_named_by_diagnose_and_cleared_once_a_repair_succeeds() {
     let (_dir, ca, store) = enrolled("pending", 10);
     let run = repair(&store, AT, &[]);
     assert_eq!(actions(&run), ["request-certificate"], "{}", run.stdout);
-    let detail = run.json()["plan"][0]["detail"].as_str().unwrap().to_string();
+    let detail = run.json()["plan"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let known = std::fs::canonicalize(&ca).unwrap();
     assert!(
         detail.contains(&format!("`pki ca sign --ca {} ", known.display())),
@@ -180,6 +183,65 @@ fn a_pending_request_is_named_by_diagnose_and_cleared_once_a_repair_succeeds() {
     let d = pki_tests::run::diagnose(&store, AT, &[]);
     assert_eq!(d.code, 0, "{}", d.stdout);
     assert!(d.finding("REQUEST_PENDING").is_none());
+}
+
+#[test]
+fn a_renewal_supersedes_a_pending_request_and_a_leftover_one_is_not_offered_for_signing() {
+    let (dir, ca, store) = enrolled("pending-renewed", 10);
+    let run = repair(&store, AT, &[]);
+    assert_eq!(actions(&run), ["request-certificate"], "{}", run.stdout);
+    let pending_key = std::fs::read(store.join("device.key.pending")).unwrap();
+    let pending_csr = std::fs::read(store.join("device.csr")).unwrap();
+    // the CERT_EXPIRED fix: renew from the CA; the request it supersedes goes to backup/
+    let renewed = pki([
+        "renew",
+        store.to_str().unwrap(),
+        "--ca",
+        ca.to_str().unwrap(),
+        "--force",
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(renewed.code, 0, "{}{}", renewed.stdout, renewed.stderr);
+    assert!(!store.join("device.key.pending").exists());
+    assert!(!store.join("device.csr").exists());
+    let backup = store.join(renewed.json()["journal"]["backup"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read(backup.join("device.key.pending")).unwrap(),
+        pending_key,
+        "the pending key is kept"
+    );
+    let d = pki_tests::run::diagnose(&store, AT, &[]);
+    assert_eq!(d.code, 0, "{}", d.stdout);
+
+    // a request left over beside a working certificate is not offered for signing: that
+    // would only replace the certificate that works
+    let other = dir.join("other");
+    assert_eq!(
+        enroll(&other, &ca, "dev-o", "2026-02-20T00:00:00Z", &[]).code,
+        0
+    );
+    std::fs::write(other.join("device.key.pending"), &pending_key).unwrap();
+    std::fs::write(other.join("device.csr"), &pending_csr).unwrap();
+    let d = pki_tests::run::diagnose(&other, AT, &[]);
+    assert_eq!(d.verdict(), "accepted", "{}", d.stdout);
+    let f = d.finding("REQUEST_PENDING").unwrap();
+    let fix = f["fix"].as_str().unwrap();
+    assert!(
+        !fix.contains("ca sign") && !fix.contains("install"),
+        "{fix}"
+    );
+    assert_eq!(
+        fix.split('`').nth(1),
+        Some(format!("pki repair {}", other.display()).as_str())
+    );
+    let run = repair(&other, AT, &[]);
+    assert_eq!(actions(&run), ["clear-pending-request"], "{}", run.stdout);
+    assert!(pki_tests::run::diagnose(&other, AT, &[])
+        .finding("REQUEST_PENDING")
+        .is_none());
 }
 
 #[test]

@@ -94,12 +94,12 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
     findings.extend(refused(material, verifier));
     // hand edits stand beside the reasons rustls rejects for, after them
     let tampered = material.tampered.clone();
-    findings.extend(pending(material));
     let cmds = Commands::of(material);
     let chosen = select(material, req.at);
     let Some(leaf) = chosen.leaf else {
         findings.push(no_certificate(material));
         findings.extend(tampered);
+        findings.extend(pending(material, false));
         return Report::new(findings, None, material, req);
     };
     let skew = Duration::hours(req.policy.clock_skew_hours.into());
@@ -156,6 +156,8 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
         purpose: &req.purpose,
         at: req.at,
     }));
+    let accepted = !findings.iter().any(Finding::is_critical);
+    findings.extend(pending(material, accepted));
     let mut summary = summary(leaf, &req.policy);
     summary.key_sha256 = chosen
         .key
@@ -290,8 +292,10 @@ fn no_certificate(material: &Material) -> Finding {
     )
 }
 
-/// REQUEST_PENDING: a key and request `repair` left for a CA that was not at hand.
-fn pending(material: &Material) -> Option<Finding> {
+/// REQUEST_PENDING: a key and request `repair` left for a CA that was not at hand. Once the
+/// store is `accepted` without it (renewed or installed since), it waits for nothing: signing
+/// and installing it would only replace a working certificate.
+fn pending(material: &Material, accepted: bool) -> Option<Finding> {
     let store = material.store.as_deref()?;
     let key = store.join(crate::store::PENDING_KEY);
     let csr = store.join(crate::store::CSR);
@@ -299,6 +303,17 @@ fn pending(material: &Material) -> Option<Finding> {
         return None;
     }
     let csr_word = crate::finding::quoted(&csr);
+    if accepted {
+        return Some(Finding::new(
+            Code::RequestPending,
+            format!(
+                "{} and {} are left from a request pki repair made when no CA was at hand; the store is accepted without them",
+                key.display(),
+                csr.display()
+            ),
+            "`pki repair STORE` moves them to backup/ (the key is kept there, mode 0600)",
+        ));
+    }
     Some(Finding::new(
         Code::RequestPending,
         format!(

@@ -195,7 +195,13 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
             }
         ),
         writes,
-        removes: Vec::new(),
+        // a request an earlier repair left for a CA is superseded by this certificate (to
+        // backup/, the key with it: never deleted)
+        removes: [store::PENDING_KEY, store::CSR]
+            .into_iter()
+            .filter(|f| dir.join(f).exists())
+            .map(str::to_string)
+            .collect(),
     };
     let device_id = manifest.device_id.clone();
     manifest.record_ca(&req.ca);
