@@ -203,3 +203,42 @@ fn loose_files_get_no_repair_or_renew() {
         assert_no_store_commands(&run, label);
     }
 }
+
+#[test]
+fn several_certificates_in_a_foreign_folder_name_the_files_to_move_away() {
+    // the installer left last year's certificate for the same key in another file
+    let root = Ca::root("Root");
+    let issuing = root.intermediate("Issuing");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let key_pem = key.serialize_pem();
+    let current = issuing.leaf_for_key("dev-m", key, |_| {});
+    let old = issuing.leaf_for_key("dev-m", rcgen::KeyPair::from_pem(&key_pem).unwrap(), |p| {
+        p.not_before = pki_tests::at("2025-01-01T00:00:00Z");
+        p.not_after = pki_tests::at("2026-01-01T00:00:00Z");
+    });
+    let folder = TempDir::new("fix-foreign-several");
+    folder.write("client.crt", &current.pem);
+    folder.write("client-2025.crt", &old.pem);
+    folder.write("client.key", &key_pem);
+    pki_tests::store::set_mode(&folder.join("client.key"), 0o600);
+    folder.write("ca.pem", format!("{}{}", issuing.pem, root.pem));
+    let run = pki_tests::run::diagnose(folder.path(), AT, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let f = run.finding("MULTIPLE_CANDIDATES").unwrap();
+    assert!(
+        f["message"].as_str().unwrap().contains("valid at"),
+        "chosen because it is valid: {}",
+        f["message"]
+    );
+    let fix = f["fix"].as_str().unwrap();
+    let stale = folder.join("client-2025.crt");
+    assert!(
+        fix.starts_with(&format!("move {} away", stale.display())),
+        "names the file that holds the other certificate: {fix}"
+    );
+    // doing it closes the loop
+    std::fs::create_dir(folder.join("attic")).unwrap();
+    std::fs::rename(&stale, folder.join("attic/client-2025.crt")).unwrap();
+    let after = pki_tests::run::diagnose(folder.path(), AT, &[]);
+    assert_eq!(after.code, 0, "{}", after.stdout);
+}

@@ -65,13 +65,7 @@ pub fn select(m: &Material, at: OffsetDateTime) -> Selection<'_> {
                 candidates.len(),
                 leaf.describe(),
             ),
-            repair_or(
-                m,
-                &format!(
-                    "keep only the certificate in use in {} (the others are read too)",
-                    leaf.origin.path.display()
-                ),
-            ),
+            repair_or(m, &keep_only(leaf, &candidates)),
         ));
     }
     if let (Some(key), true) = (key, m.keys.len() > 1) {
@@ -147,6 +141,36 @@ fn why_matched(chosen: Option<&Cert>, matched: &[&Cert], at: OffsetDateTime) -> 
             others.join("; ")
         )
     }
+}
+
+/// What to do by hand so that `leaf` is the only device certificate read: keep only it in its
+/// own file, and take the files holding the others out (every file of a folder is read).
+fn keep_only(leaf: &Cert, candidates: &[&Cert]) -> String {
+    let mut elsewhere: Vec<String> = candidates
+        .iter()
+        .filter(|c| c.origin.path != leaf.origin.path)
+        .map(|c| crate::finding::quoted(&c.origin.path))
+        .collect();
+    elsewhere.sort();
+    elsewhere.dedup();
+    let beside = candidates
+        .iter()
+        .any(|c| c.sha256 != leaf.sha256 && c.origin.path == leaf.origin.path);
+    let mut steps = Vec::new();
+    if beside || elsewhere.is_empty() {
+        steps.push(format!(
+            "keep only the certificate in use in {}",
+            leaf.origin.path.display()
+        ));
+    }
+    if !elsewhere.is_empty() {
+        steps.push(format!(
+            "move {} away (pki reads every file it is given or finds in the folder; {} holds the certificate in use)",
+            elsewhere.join(", "),
+            leaf.origin.path.display()
+        ));
+    }
+    steps.join("; ")
 }
 
 /// `pki repair STORE` for a managed store (it keeps the one in use and moves the others to
