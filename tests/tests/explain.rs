@@ -546,3 +546,29 @@ fn a_store_whose_own_trust_pem_holds_only_the_old_root_has_stale_anchors() {
         "{fix}"
     );
 }
+
+#[test]
+fn a_trust_anchor_not_yet_valid_points_at_the_clock_and_a_servers_at_the_server() {
+    // made 10 minutes after the instant judged: rustls accepts, OpenSSL does not
+    let root = Ca::root_with("Root", |p| {
+        p.not_before = pki_tests::at("2026-03-01T00:10:00Z")
+    });
+    let issuing = root.intermediate("Issuing");
+    let leaf = issuing.leaf("dev");
+    let dir = TempDir::new("anchor-future");
+    let store = store_of(&dir, &leaf, &issuing.pem, &root.pem);
+    let run = diagnose(&store, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let (message, fix) = texts(&run, "ISSUER_EXPIRED");
+    assert!(message.contains("is not yet valid"), "{message}");
+    assert!(fix.starts_with("check the endpoint's clock"), "{fix}");
+
+    // the same root as the server's anchors: the server's to fix, no store command
+    let server = dir.write("server.pem", &root.pem);
+    let run = diagnose(&store, &["--trust", server.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let (_, fix) = texts(&run, "ISSUER_EXPIRED");
+    assert!(fix.starts_with("on the server: check its clock"), "{fix}");
+    assert!(fix.contains(server.to_str().unwrap()), "{fix}");
+    assert!(!fix.contains('`'), "nothing on the endpoint to run: {fix}");
+}

@@ -43,7 +43,7 @@ pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
             let outside = w
                 .links
                 .iter()
-                .map(|ca| issuer_validity(ca, ctx.at, ctx.skew, false, &cmds))
+                .map(|ca| issuer_validity(ca, ctx.at, ctx.skew, None, &cmds))
                 .find(|f| !f.is_empty());
             outside.unwrap_or_else(|| {
                 vec![Finding::new(

@@ -38,7 +38,7 @@ pub fn lint(l: &Lint<'_>) -> Vec<Finding> {
             anchor,
             l.at,
             time::Duration::ZERO,
-            true,
+            Some(l.material.trust_override.as_deref()),
             &cmds,
         ));
         ca_profile(anchor, Role::Anchor, &mut out);

@@ -5,6 +5,7 @@ use crate::finding::{Code, Finding, Side};
 use crate::judge::fix::Commands;
 use crate::read::cert::Cert;
 use crate::timestamp::{format, span};
+use std::path::Path;
 use time::{Duration, OffsetDateTime};
 
 /// CERT_EXPIRED or CERT_NOT_YET_VALID for the device certificate, each followed by
@@ -72,11 +73,14 @@ fn skew_finding(miss: Duration, direction: &str, at: OffsetDateTime) -> Finding 
 /// is — critical for an intermediate, a warning for a trust anchor (rustls does not check
 /// anchors' dates); for an intermediate, followed by CLOCK_SKEW_SUSPECTED when the miss is as
 /// small as for the device certificate.
+///
+/// `anchor_of`: `None` for an intermediate; for a trust anchor, `Some(the --trust file)` when
+/// the anchors are the server's, `Some(None)` when they are the endpoint's own.
 pub(crate) fn issuer_validity(
     ca: &Cert,
     at: OffsetDateTime,
     skew: Duration,
-    is_anchor: bool,
+    anchor_of: Option<Option<&Path>>,
     cmds: &Commands,
 ) -> Vec<Finding> {
     if ca.is_valid_at(at) {
@@ -98,20 +102,8 @@ pub(crate) fn issuer_validity(
             format(at)
         )
     };
-    if is_anchor {
-        return vec![Finding::new(
-            Code::IssuerExpired,
-            format!(
-                "trust anchor {} {when}; rustls still accepts it, OpenSSL-based servers do not",
-                ca.describe()
-            ),
-            format!(
-                "the CA side must replace the root (pki ca rotate --ca DIR --root); then {}",
-                cmds.repair_with_ca("give the endpoint the CA's new trust bundle (DIR/trust.pem)")
-            ),
-        )
-        .warning()
-        .on(Side::Trust)];
+    if let Some(server) = anchor_of {
+        return vec![anchor_outside(ca, &when, early, server, cmds)];
     }
     let mut out = vec![if early {
         Finding::new(
@@ -152,4 +144,47 @@ pub(crate) fn issuer_validity(
         ));
     }
     out
+}
+
+/// ISSUER_EXPIRED (a warning) for a trust anchor outside its validity: on the server when the
+/// anchors are the `--trust` file (nothing on the endpoint changes them), else on the
+/// endpoint's `trust.pem`. A root not yet valid points at the clock first: re-keying the root
+/// is no fix for a clock running behind.
+fn anchor_outside(
+    ca: &Cert,
+    when: &str,
+    early: bool,
+    server: Option<&Path>,
+    cmds: &Commands,
+) -> Finding {
+    let message = format!(
+        "trust anchor {} {when}; rustls still accepts it, OpenSSL-based servers do not",
+        ca.describe()
+    );
+    let root = &ca.subject;
+    let fix = match (server, early) {
+        (Some(file), false) => format!(
+            "on the server: replace '{root}' in {} with the CA's current root (DIR/trust.pem; if the CA's own root expired, the CA side rotates first: pki ca rotate --ca DIR --root)",
+            file.display()
+        ),
+        (Some(file), true) => format!(
+            "on the server: check its clock; if it is right, '{root}' was made with a future notBefore, and the CA side must replace it (pki ca rotate --ca DIR --root) and {} hold the new root",
+            file.display()
+        ),
+        (None, false) => format!(
+            "the CA side must replace the root (pki ca rotate --ca DIR --root); then {}",
+            cmds.repair_with_ca("give the endpoint the CA's new trust bundle (DIR/trust.pem)")
+        ),
+        (None, true) => format!(
+            "check the endpoint's clock; if it is right, '{root}' was made with a future notBefore: the CA side must replace it (pki ca rotate --ca DIR --root), then {}",
+            cmds.repair_with_ca("give the endpoint the CA's new trust bundle (DIR/trust.pem)")
+        ),
+    };
+    Finding::new(Code::IssuerExpired, message, fix)
+        .warning()
+        .on(if server.is_some() {
+            Side::Server
+        } else {
+            Side::Trust
+        })
 }
