@@ -101,15 +101,24 @@ pub fn store(cmd: StoreCommand, at: OffsetDateTime, format: Format) -> Result<Ou
             let done = pki_core::store::rollback::rollback(&store, at, dry_run, force)?;
             let Some(entry) = done.journal else {
                 let u = &done.undo;
+                // the real run refuses to undo an enrollment without --force: the dry run says so
+                let needs_force = u.action == "enroll" && !force;
                 match format {
-                    Format::Json => json(&json!({"dry_run": true, "undo": u}))?,
+                    Format::Json => json(
+                        &json!({"dry_run": true, "undo": u, "needs_force": needs_force}),
+                    )?,
                     Format::Text | Format::Prometheus => line(&format!(
-                        "would undo change #{} ({}: {}): restore {}; take out {} (to backup/); nothing changed",
+                        "would undo change #{} ({}: {}): restore {}; take out {} (to backup/){}; nothing changed",
                         u.seq,
                         u.action,
                         u.reason,
                         list(&u.restores),
-                        list(&u.takes_out)
+                        list(&u.takes_out),
+                        if needs_force {
+                            "; it is the enrollment and leaves no certificate: refused without --force"
+                        } else {
+                            ""
+                        }
                     ))?,
                 }
                 return Ok(Outcome::Done);

@@ -602,6 +602,25 @@ fn rolling_back_an_enrollment_moves_its_files_out_and_keeps_the_key() {
     ]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert_eq!(dry.json()["undo"]["action"], "enroll", "{}", dry.stdout);
+    assert_eq!(
+        dry.json()["needs_force"],
+        true,
+        "the dry run says the real run is refused without --force: {}",
+        dry.stdout
+    );
+    let dry_text = pki([
+        "store",
+        "rollback",
+        case.store.to_str().unwrap(),
+        "--dry-run",
+        "--at",
+        AT,
+    ]);
+    assert!(
+        dry_text.stdout.contains("refused without --force"),
+        "{}",
+        dry_text.stdout
+    );
     let out: Vec<String> = dry.json()["undo"]["takes_out"]
         .as_array()
         .unwrap()
