@@ -319,3 +319,46 @@ fn policy(name: &str) -> std::path::PathBuf {
         .join("../policies")
         .join(name)
 }
+
+#[test]
+fn a_ca_flag_that_names_no_ca_folder_is_a_usage_error() {
+    // 64 like any path named on the command line that does not exist (it was 3, "could not
+    // judge", for a typo in --ca)
+    let dir = TempDir::new("no-ca-folder");
+    let store = dir.join("store");
+    let real = init(&dir, AT, &[]);
+    let enrolled = dir.join("enrolled");
+    assert_eq!(enroll(&enrolled, &real, "e", AT, &[]).code, 0);
+    let missing = dir.join("no-such-ca");
+    let plain = dir.join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    for ca in [&missing, &plain] {
+        let ca_arg = ca.to_str().unwrap();
+        let store_arg = store.to_str().unwrap();
+        for args in [
+            vec!["enroll", store_arg, "--ca", ca_arg, "--device-id", "d"],
+            vec!["repair", enrolled.to_str().unwrap(), "--ca", ca_arg],
+            vec!["ca", "crl", "--ca", ca_arg],
+        ] {
+            let mut args = args.clone();
+            args.extend(["--at", AT]);
+            let run = pki(&args);
+            assert_eq!(run.code, 64, "{args:?}: {}", run.stderr);
+            assert!(run.stderr.contains(ca_arg), "{}", run.stderr);
+        }
+    }
+    assert!(!store.exists(), "nothing written");
+    // a store path that does not exist is one too (it was 2, "not a managed store")
+    let store_arg = store.to_str().unwrap();
+    for args in [
+        vec!["repair", store_arg],
+        vec!["store", "rollback", store_arg],
+        vec!["renew", store_arg, "--ca", "unused"],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--at", AT]);
+        let run = pki(&args);
+        assert_eq!(run.code, 64, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(store_arg), "{}", run.stderr);
+    }
+}

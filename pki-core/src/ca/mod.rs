@@ -37,11 +37,14 @@ pub struct Ca {
 impl Ca {
     pub fn load(dir: &Path) -> Result<Ca, Error> {
         let path = dir.join(CONFIG);
+        // a --ca that names no CA folder is a usage error (64), as any path named on the
+        // command line that does not exist; a broken CA folder stays exit 3
+        crate::read::input::folder(dir)?;
         let text = read_text(&path).map_err(|e| match e {
-            Error::NotFound { .. } => Error::ca(
-                dir,
-                "not a CA folder (no ca.yaml); make one with pki ca init",
-            ),
+            Error::NotFound { .. } => Error::BadRequest {
+                path: dir.to_path_buf(),
+                reason: "not a CA folder (no ca.yaml); make one with pki ca init".into(),
+            },
             e => e,
         })?;
         let config: Config =
