@@ -80,6 +80,28 @@ fn a_dry_run_with_a_ca_signs_nothing_and_changes_no_byte_anywhere() {
 }
 
 #[test]
+fn a_dry_run_without_a_ca_says_the_request_would_be_left_and_leaves_none() {
+    let (_dir, _ca, store) = enrolled("dry-request", 10);
+    let before = snapshot(&store);
+    let run = repair(&store, AT, &["--dry-run"]);
+    assert_eq!(actions(&run), ["request-certificate"], "{}", run.stdout);
+    let detail = run.json()["plan"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("would be left") && detail.contains("dry run: nothing made"),
+        "a dry run does not say it left files: {detail}"
+    );
+    assert_eq!(
+        run.json()["csr"],
+        serde_json::Value::Null,
+        "no request made"
+    );
+    assert_eq!(snapshot(&store), before);
+}
+
+#[test]
 fn without_a_ca_a_missing_chain_or_trust_makes_no_key_and_says_what_it_needs() {
     for missing in ["chain.pem", "trust.pem"] {
         let (_dir, ca, store) = enrolled(&format!("needs-{missing}"), 365);

@@ -964,6 +964,18 @@ fn request(
         });
         return Ok((current.clone(), Some(csr_path), Vec::new()));
     }
+    if req.dry_run {
+        plan.push(Step {
+            action: "request-certificate",
+            fixes,
+            detail: format!(
+                "no certificate at hand can work and no --ca was given: a new key ({}) and a request ({}) would be left in the store (dry run: nothing made); then {finish}",
+                store::PENDING_KEY,
+                csr_path.display(),
+            ),
+        });
+        return Ok((current.clone(), None, Vec::new()));
+    }
     let id = manifest.device_id.clone();
     let key = crate::lifecycle::enroll::new_key(&req.policy, dir)?;
     let csr = crate::lifecycle::enroll::csr(&id, &key).map_err(|e| Error::ca(dir, e))?;
