@@ -600,6 +600,31 @@ fn the_store_itself() {
     f.write(".lock", "999999999");
     Case::new("a stale lock", &f.store, "STORE_LOCKED").closes();
 
+    // an installer's habit: the key pasted after the certificate in device.crt
+    let f = fleet("loop-key-in-cert");
+    let stranger = KeyPair::generate().unwrap().serialize_pem();
+    f.write("device.crt", format!("{}{stranger}", f.read("device.crt")));
+    Case::new(
+        "a key pasted into device.crt",
+        &f.store,
+        "MULTIPLE_CANDIDATES",
+    )
+    .closes();
+    let after = pki_tests::run::diagnose(&f.store, AT, &[]);
+    assert_eq!(after.code, 0, "{}", after.stdout);
+    assert!(!f.read("device.crt").contains("PRIVATE KEY"));
+    let backup = std::fs::read_dir(f.store.join("backup"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("device.crt"))
+        .find(|p| p.exists())
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "a backup holding a private key gets a key's mode"
+    );
+
     let f = fleet_for("loop-pending", 10);
     let left = pki(["repair", f.store.to_str().unwrap(), "--at", AT]);
     assert_eq!(left.code, 2, "{}", left.stdout);

@@ -235,7 +235,11 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
             }
         }
     }
-    if before.has(Code::KeyPermissionsTooOpen)
+    let key_open = before.findings.iter().any(|f| {
+        f.code == Code::KeyPermissionsTooOpen
+            && f.message.contains(&format!("/{}:", store::DEVICE_KEY))
+    });
+    if key_open
         && !plan
             .iter()
             .any(|s| s.fixes.contains(&Code::KeyPermissionsTooOpen))
@@ -617,8 +621,9 @@ impl Planner<'_> {
             };
             let Some(key_bytes) = key_bytes else { continue };
             let mut candidate = target.clone();
-            // the present file as it is when it holds just this certificate (no needless rewrite)
-            candidate.cert = if whence == "present" && present.len() == 1 {
+            // the present file as it is when it holds just this certificate (no needless
+            // rewrite); a private key pasted into it goes to backup/ with the old file
+            candidate.cert = if whence == "present" && present.len() == 1 && !holds_key(current) {
                 current.cert.clone()
             } else {
                 Some(cert.der_pem())
@@ -695,7 +700,19 @@ fn describe(
                     .any(|c| c.sha256 == cert.sha256)
             })
             .map(|(p, _)| p.display().to_string());
-        let (action, fixes, detail) = if whence == "present" && several {
+        let (action, fixes, detail) = if whence == "present" && holds_key(current) {
+            (
+                "pick-certificate",
+                codes(
+                    before,
+                    &[Code::MultipleCandidates, Code::KeyPermissionsTooOpen],
+                ),
+                format!(
+                    "device.crt keeps only {}; the private key pasted into it goes to backup/ (mode 0600) with the old file",
+                    cert.describe()
+                ),
+            )
+        } else if whence == "present" && several {
             (
                 "pick-certificate",
                 vec![Code::MultipleCandidates],
@@ -758,6 +775,14 @@ fn describe(
             detail: "chain.pem rebuilt from the CA certificates at hand".into(),
         });
     }
+}
+
+/// Whether the candidate's `device.crt` holds a private key (a key pasted after the
+/// certificate, a PEM bundle of both).
+fn holds_key(c: &Candidate) -> bool {
+    c.cert
+        .as_deref()
+        .is_some_and(|b| !decode(Path::new(store::DEVICE_CERT), b).keys.is_empty())
 }
 
 /// When no certificate at hand can work: a new one when the device's own certificate must

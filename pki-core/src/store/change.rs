@@ -195,11 +195,19 @@ fn copy_superseded(jail: &Jail, folder: &str, superseded: &[&FileChange]) -> Res
         if let Some((parent, _)) = to.rsplit_once('/') {
             jail.create_dir(parent)?;
         }
-        let was = match jail.read(&f.file)? {
-            crate::read::input::Read::Bytes { mode, .. } => mode.unwrap_or(0o644),
-            _ => 0o600,
+        // a private key pasted into another file (device.crt) is a key all the same
+        let (was, holds_key) = match jail.read(&f.file)? {
+            crate::read::input::Read::Bytes { mode, bytes } => (
+                mode.unwrap_or(0o644),
+                memchr::memmem::find(&bytes, b"PRIVATE KEY-----").is_some(),
+            ),
+            _ => (0o600, false),
         };
-        let mode = if is_key(&f.file) { 0o600 } else { was & 0o644 };
+        let mode = if is_key(&f.file) || holds_key {
+            0o600
+        } else {
+            was & 0o644
+        };
         jail.copy(&f.file, &to, mode)?;
     }
     jail.sync(folder)
