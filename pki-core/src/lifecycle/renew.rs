@@ -176,6 +176,16 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
         bytes: authority.trust_bundle(req.at)?.into_bytes(),
         mode: 0o644,
     });
+    let (crl_writes, mut removes) = crls_for_issuer(&jail, &authority, req.at)?;
+    writes.extend(crl_writes);
+    // a request an earlier repair left for a CA is superseded by this certificate (to
+    // backup/, the key with it: never deleted)
+    removes.extend(
+        [store::PENDING_KEY, store::CSR]
+            .into_iter()
+            .filter(|f| jail.kind(f).is_some())
+            .map(str::to_string),
+    );
     let change = Change {
         action: "renew".into(),
         reason: format!(
@@ -195,13 +205,7 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
             }
         ),
         writes,
-        // a request an earlier repair left for a CA is superseded by this certificate (to
-        // backup/, the key with it: never deleted)
-        removes: [store::PENDING_KEY, store::CSR]
-            .into_iter()
-            .filter(|f| dir.join(f).exists())
-            .map(str::to_string)
-            .collect(),
+        removes,
     };
     let device_id = manifest.device_id.clone();
     manifest.record_ca(&req.ca);
@@ -228,4 +232,60 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
         journal,
         after,
     })))
+}
+
+/// The store's CRLs for a certificate from the CA's current issuing CA: after an issuing
+/// rotation the store may hold the old generation's CRL, which bears the same name; rustls
+/// checks the new certificate against the first CRL of its issuer's name and would reject it
+/// on that CRL's signature. Such CRLs go to backup/ (the removes, relative paths), and the
+/// CA's current CRL of the new issuer comes in their place when it has a fresh one.
+fn crls_for_issuer(
+    jail: &Jail,
+    ca: &Ca,
+    at: OffsetDateTime,
+) -> Result<(Vec<FileWrite>, Vec<String>), Error> {
+    use crate::read::decode::decode;
+    if jail.kind(store::CRL_DIR).is_none() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let generation = ca.current_issuer();
+    let issuer = ca.cert(generation)?;
+    let mut removes = Vec::new();
+    let listed = jail.list(store::CRL_DIR, Some(crate::read::input::MAX_STORE_ENTRIES))?;
+    for entry in listed {
+        let Some(name) = entry.name().filter(|n| !n.starts_with('.')) else {
+            continue;
+        };
+        let name = format!("{}/{name}", store::CRL_DIR);
+        let Some(bytes) = jail.bytes(&name) else {
+            continue;
+        };
+        let other_key = decode(&jail.shown(&name), &bytes)
+            .crls
+            .iter()
+            .any(|c| c.issuer_raw == issuer.subject_raw && !c.is_signed_by(&issuer));
+        if other_key {
+            removes.push(name);
+        }
+    }
+    let mut writes = Vec::new();
+    let own = ca.dir.join("crl").join(format!("{}.crl", generation.id));
+    if !removes.is_empty() {
+        if let Ok(bytes) = crate::read::input::bytes(&own) {
+            let fresh = decode(&own, &bytes)
+                .crls
+                .iter()
+                .any(|c| c.is_signed_by(&issuer) && c.next_update.is_none_or(|next| next >= at));
+            if fresh {
+                let name = format!("{}/{}.crl", store::CRL_DIR, generation.id);
+                removes.retain(|r| *r != name);
+                writes.push(FileWrite {
+                    name,
+                    bytes,
+                    mode: 0o644,
+                });
+            }
+        }
+    }
+    Ok((writes, removes))
 }
