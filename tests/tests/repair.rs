@@ -323,10 +323,14 @@ fn a_stale_lock_is_cleared_and_said_so_and_a_live_one_stops_repair() {
     std::fs::write(case.store.join(".lock"), holder.id().to_string()).unwrap();
     let before = snapshot(&case.store);
     let locked = repair(&case.store, &[]);
+    // the dry run says what the real run does: stopped, not "clear-stale-lock"
+    let dry = repair(&case.store, &["--dry-run"]);
     let _ = holder.kill();
     let _ = holder.wait();
     assert_eq!(locked.code, 3, "{}", locked.stderr);
     assert!(locked.stderr.contains("locked"), "{}", locked.stderr);
+    assert_eq!(dry.code, 3, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stderr.contains("locked"), "{}", dry.stderr);
     assert_eq!(snapshot(&case.store), before);
 }
 
