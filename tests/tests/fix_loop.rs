@@ -604,6 +604,7 @@ fn the_store_itself() {
     let f = fleet("loop-key-in-cert");
     let stranger = KeyPair::generate().unwrap().serialize_pem();
     f.write("device.crt", format!("{}{stranger}", f.read("device.crt")));
+    pki_tests::store::set_mode(&f.store.join("device.key"), 0o644); // and the key left open
     Case::new(
         "a key pasted into device.crt",
         &f.store,

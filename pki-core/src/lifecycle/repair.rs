@@ -235,15 +235,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
             }
         }
     }
-    let key_open = before.findings.iter().any(|f| {
-        f.code == Code::KeyPermissionsTooOpen
-            && f.message.contains(&format!("/{}:", store::DEVICE_KEY))
-    });
-    if key_open
-        && !plan
-            .iter()
-            .any(|s| s.fixes.contains(&Code::KeyPermissionsTooOpen))
-    {
+    if too_open(&before, store::DEVICE_KEY) {
         plan.push(Step {
             action: "fix-key-permissions",
             fixes: vec![Code::KeyPermissionsTooOpen],
@@ -606,6 +598,7 @@ impl Planner<'_> {
             .as_deref()
             .map(|b| decode(Path::new("device.key"), b).keys)
             .unwrap_or_default();
+        let key_in_cert = holds_key(current);
         for (cert, whence) in certs {
             if !cert.is_valid_at(self.judge.at) {
                 continue; // never roll back to an expired generation
@@ -623,7 +616,7 @@ impl Planner<'_> {
             let mut candidate = target.clone();
             // the present file as it is when it holds just this certificate (no needless
             // rewrite); a private key pasted into it goes to backup/ with the old file
-            candidate.cert = if whence == "present" && present.len() == 1 && !holds_key(current) {
+            candidate.cert = if whence == "present" && present.len() == 1 && !key_in_cert {
                 current.cert.clone()
             } else {
                 Some(cert.der_pem())
@@ -701,12 +694,13 @@ fn describe(
             })
             .map(|(p, _)| p.display().to_string());
         let (action, fixes, detail) = if whence == "present" && holds_key(current) {
+            let mut fixes = codes(before, &[Code::MultipleCandidates]);
+            if too_open(before, store::DEVICE_CERT) {
+                fixes.push(Code::KeyPermissionsTooOpen);
+            }
             (
                 "pick-certificate",
-                codes(
-                    before,
-                    &[Code::MultipleCandidates, Code::KeyPermissionsTooOpen],
-                ),
+                fixes,
                 format!(
                     "device.crt keeps only {}; the private key pasted into it goes to backup/ (mode 0600) with the old file",
                     cert.describe()
@@ -775,6 +769,14 @@ fn describe(
             detail: "chain.pem rebuilt from the CA certificates at hand".into(),
         });
     }
+}
+
+/// Whether diagnose found the store's file `name` holding a key with open permissions.
+fn too_open(before: &Report, name: &str) -> bool {
+    before
+        .findings
+        .iter()
+        .any(|f| f.code == Code::KeyPermissionsTooOpen && f.message.contains(&format!("/{name}:")))
 }
 
 /// Whether the candidate's `device.crt` holds a private key (a key pasted after the
