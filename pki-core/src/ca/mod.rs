@@ -3,7 +3,8 @@
 //! handed to endpoints.
 
 mod config;
-pub mod index;
+pub mod inventory;
+pub use inventory::import as index;
 mod init;
 pub mod issue;
 mod revoke;

@@ -1,0 +1,3 @@
+//! The CA's inventory (moved here from `index.rs`).
+
+pub mod import;
