@@ -10,31 +10,22 @@ use time::macros::datetime;
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    signer: Signer<'static>,
+    signer: Signer,
 }
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let at = datetime!(2026-01-01 0:00 UTC);
-    let ca = pki_core::ca::init(&dir.path().join("ca"), "Fuzz", &pki_core::Policy::default(), at)
-        .expect("ca init");
-    let ca: &'static pki_core::ca::Ca = Box::leak(Box::new(ca));
-    let generation = ca.current_issuer();
-    let key: &'static rcgen::KeyPair = Box::leak(Box::new(ca.key(generation).expect("key")));
-    let pem = ca.cert_pem(generation).expect("issuing certificate");
-    let issuer = rcgen::Issuer::from_ca_cert_pem(&pem, key).expect("issuer");
-    let issuer: &'static rcgen::Issuer<'static, &'static rcgen::KeyPair> =
-        Box::leak(Box::new(issuer));
-    let issuer_cert = Box::leak(Box::new(ca.cert(generation).expect("issuing certificate")));
-    Fixture {
-        _dir: dir,
-        signer: Signer {
-            policy: &ca.policy,
-            issuer,
-            issuer_cert,
-            generation: &generation.id,
-        },
-    }
+    let ca = pki_core::ca::init(
+        &dir.path().join("ca"),
+        "Fuzz",
+        &pki_core::Policy::default(),
+        None,
+        at,
+    )
+    .expect("ca init");
+    let signer = Signer::new(&ca, at).expect("the issuing CA");
+    Fixture { _dir: dir, signer }
 }
 
 thread_local! {
@@ -44,7 +35,11 @@ thread_local! {
 fuzz_target!(|data: &[u8]| {
     FIXTURE.with(|f| {
         let at = datetime!(2026-03-01 0:00 UTC);
-        if let Ok(issued) = f.signer.sign(Path::new("fuzz.csr"), data, None, at) {
+        let Ok(csr) = f.signer.read_csr(Path::new("fuzz.csr"), data) else {
+            return;
+        };
+        let id = csr.common_name.clone().unwrap_or_else(|| "fuzz".into());
+        if let Ok(issued) = f.signer.sign(&csr, &id, at) {
             // whatever the request said, what is issued is a device certificate
             let cert = pki_core::read::decode::decode(Path::new("issued"), issued.pem.as_bytes())
                 .certs

@@ -56,7 +56,7 @@ pub enum Command {
         after_help = "Example:\n  pki policy check policies/device.yaml"
     )]
     Policy(PolicyCommand),
-    /// The certificate authority: init, sign, revoke, crl, rotate, bundle.
+    /// The certificate authority: init, sign, revoke, crl, rotate, bundle, token.
     #[command(
         subcommand,
         after_help = "Example:\n  pki ca init /srv/fleet-ca --name Fleet && pki ca sign --ca /srv/fleet-ca device.csr > device.crt"
@@ -90,6 +90,16 @@ pub enum Command {
     Store(StoreCommand),
 }
 
+/// Where the CA's inventory lives, when not in the CA folder (`inventory.sqlite`) or where
+/// `ca.yaml` says.
+#[derive(Debug, Clone, Args)]
+pub struct Database {
+    /// The inventory database: postgres://USER@HOST:PORT/DB (password from PGPASSWORD) or
+    /// sqlite:PATH (default: what ca.yaml records, else inventory.sqlite in the CA folder).
+    #[arg(long, env = "PKI_DATABASE")]
+    pub database: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct Repair {
     pub store: PathBuf,
@@ -106,6 +116,8 @@ pub struct Repair {
     /// Policy profile (default: the built-in device policy).
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: Database,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +138,8 @@ pub struct Renew {
     /// Policy profile (default: the CA's; with --check the built-in device policy).
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: Database,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +198,8 @@ pub struct Enroll {
     /// Replace a broken, foreign or other device's store (its files go to backup/).
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub db: Database,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +216,8 @@ pub enum CaCommand {
         /// Policy profile the CA issues under (default: policies/device.yaml, built in).
         #[arg(long)]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        db: Database,
     },
     /// Sign certificate requests under the CA's policy (nothing the request asks for is trusted).
     #[command(
@@ -216,6 +234,8 @@ pub enum CaCommand {
         /// Write each certificate to DIR/<csr name>.crt instead of standard output.
         #[arg(long)]
         out_dir: Option<PathBuf>,
+        #[command(flatten)]
+        db: Database,
     },
     /// Revoke a certificate by serial (hex, with or without colons).
     #[command(
@@ -227,12 +247,16 @@ pub enum CaCommand {
         serial: String,
         #[arg(long, default_value = "unspecified")]
         reason: String,
+        #[command(flatten)]
+        db: Database,
     },
     /// Issue a CRL per issuing CA (crl/<id>.crl), its number one more than the last.
     #[command(after_help = "Example:\n  pki ca crl --ca /srv/fleet-ca")]
     Crl {
         #[arg(long)]
         ca: PathBuf,
+        #[command(flatten)]
+        db: Database,
     },
     /// New issuing CA (or, with --root, a new root cross-signed by the old one), with overlap.
     #[command(after_help = "Example:\n  pki ca rotate --ca /srv/fleet-ca --overlap-days 90")]
@@ -244,12 +268,32 @@ pub enum CaCommand {
         /// How long the old CA stays trusted (default: until its last certificate expires).
         #[arg(long)]
         overlap_days: Option<u32>,
+        #[command(flatten)]
+        db: Database,
     },
     /// Rewrite trust.pem and chain.pem in the CA folder for --at (after an overlap ends).
     #[command(after_help = "Example:\n  pki ca bundle --ca /srv/fleet-ca")]
     Bundle {
         #[arg(long)]
         ca: PathBuf,
+        #[command(flatten)]
+        db: Database,
+    },
+    /// Make a one-time enrollment token for a device's first certificate over EST (shown once).
+    #[command(
+        after_help = "Example:\n  pki ca token --ca /srv/fleet-ca --device-id device-0042 --ttl 24h\n  # on the device: pki enroll /var/lib/product/certs --server https://ca.fleet.internal:8443 --device-id device-0042 --token TOKEN --fingerprint SHA256"
+    )]
+    Token {
+        #[arg(long)]
+        ca: PathBuf,
+        /// The device the token enrolls (its HTTP Basic user name).
+        #[arg(long)]
+        device_id: String,
+        /// How long it stays usable: 30m, 24h, 7d, or seconds.
+        #[arg(long, default_value = "24h", value_parser = parse_ttl)]
+        ttl: time::Duration,
+        #[command(flatten)]
+        db: Database,
     },
 }
 
@@ -314,6 +358,10 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+fn parse_ttl(text: &str) -> Result<time::Duration, String> {
+    pki_core::ca::token::parse_ttl(text)
+}
 
 fn parse_at(text: &str) -> Result<OffsetDateTime, String> {
     pki_core::timestamp::parse(text)

@@ -1,6 +1,6 @@
 //! `pki ca ...` and `pki enroll`: flags to pki-core requests, results to text or JSON.
 
-use crate::args::{CaCommand, Enroll, Format};
+use crate::args::{CaCommand, Database, Enroll, Format};
 use crate::exit::Outcome;
 use crate::render::{json, line};
 use anyhow::Result;
@@ -9,20 +9,39 @@ use pki_core::lifecycle::enroll::{self, Enrollment};
 use pki_core::timestamp::format as t;
 use pki_core::Policy;
 use serde_json::json;
+use std::path::Path;
 use time::{Duration, OffsetDateTime};
+
+/// The CA in `dir` with its inventory (where `--database`, or `ca.yaml`, says).
+pub fn open(dir: &Path, db: &Database) -> Result<Ca> {
+    Ok(pki_net::database::open_ca(dir, db.database.as_deref())?)
+}
 
 pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     match cmd {
-        CaCommand::Init { dir, name, policy } => {
+        CaCommand::Init {
+            dir,
+            name,
+            policy,
+            db,
+        } => {
             let policy = Policy::load_or_default(policy.as_deref())?;
-            let ca = ca::init(&dir, &name, &policy, at)?;
+            let database = match db.database.as_deref() {
+                Some(url) => Some((
+                    pki_net::database::redact(url),
+                    pki_net::database::connector(url)?,
+                )),
+                None => None,
+            };
+            let ca = ca::init(&dir, &name, &policy, database, at)?;
             report(
                 format,
-                json!({"ca": dir, "name": name, "policy": ca.policy.name, "trust_bundle": dir.join(ca::TRUST_BUNDLE), "chain_bundle": dir.join(ca::CHAIN_BUNDLE)}),
+                json!({"ca": dir, "name": name, "policy": ca.policy.name, "inventory": ca.inventory.describe(), "trust_bundle": dir.join(ca::TRUST_BUNDLE), "chain_bundle": dir.join(ca::CHAIN_BUNDLE)}),
                 &format!(
-                    "CA '{name}' made in {} (policy '{}'); hand {} to endpoints and servers",
+                    "CA '{name}' made in {} (policy '{}', inventory {}); hand {} to endpoints and servers",
                     dir.display(),
                     ca.policy.name,
+                    ca.inventory.describe(),
                     dir.join(ca::TRUST_BUNDLE).display()
                 ),
             )?;
@@ -33,8 +52,9 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
             csrs,
             device_id,
             out_dir,
+            db,
         } => sign(
-            &dir,
+            &open(&dir, &db)?,
             &csrs,
             device_id.as_deref(),
             out_dir.as_deref(),
@@ -45,8 +65,9 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
             ca: dir,
             serial,
             reason,
+            db,
         } => {
-            let ca = Ca::load(&dir)?;
+            let ca = open(&dir, &db)?;
             let record = ca::revoke(&ca, &serial, &reason, at)?;
             report(
                 format,
@@ -61,16 +82,16 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
             )?;
             Ok(Outcome::Done)
         }
-        CaCommand::Crl { ca: dir } => {
-            let mut ca = Ca::load(&dir)?;
-            let files = ca::crl(&mut ca, at)?;
+        CaCommand::Crl { ca: dir, db } => {
+            let ca = open(&dir, &db)?;
+            let crls = ca::crl(&ca, at)?;
             report(
                 format,
-                json!({"crl_number": ca.config.crl_number, "files": files}),
+                json!({"crl_number": crls.number, "files": crls.files}),
                 &format!(
                     "CRL number {} written: {}",
-                    ca.config.crl_number,
-                    files
+                    crls.number,
+                    crls.files
                         .iter()
                         .map(|f| f.display().to_string())
                         .collect::<Vec<_>>()
@@ -83,8 +104,9 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
             ca: dir,
             root,
             overlap_days,
+            db,
         } => {
-            let mut ca = Ca::load(&dir)?;
+            let mut ca = open(&dir, &db)?;
             let r = ca::rotate(
                 &mut ca,
                 root,
@@ -96,8 +118,8 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
                     r.new_issuer, r.new_root.as_ref().map(|r| format!(" under new root {r} (cross-signed by the old root)")).unwrap_or_default(), t(r.overlap_until), dir.display()))?;
             Ok(Outcome::Done)
         }
-        CaCommand::Bundle { ca: dir } => {
-            let ca = Ca::load(&dir)?;
+        CaCommand::Bundle { ca: dir, db } => {
+            let ca = open(&dir, &db)?;
             ca.write_bundles(at)?;
             report(
                 format,
@@ -106,18 +128,40 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
             )?;
             Ok(Outcome::Done)
         }
+        CaCommand::Token {
+            ca: dir,
+            device_id,
+            ttl,
+            db,
+        } => {
+            let ca = open(&dir, &db)?;
+            let made = ca::token::make(&ca, &device_id, ttl, at)?;
+            match format {
+                Format::Json => json(
+                    &json!({"device_id": device_id, "token": made.secret, "expires_at": t(made.token.expires_at)}),
+                )?,
+                Format::Text | Format::Prometheus => {
+                    // the secret alone on standard output (for scripts); what it is for on stderr
+                    crate::render::raw(&format!("{}\n", made.secret))?;
+                    eprintln!(
+                        "one-time enrollment token for {device_id}, usable until {} (only its hash is kept: it cannot be shown again)",
+                        t(made.token.expires_at)
+                    );
+                }
+            }
+            Ok(Outcome::Done)
+        }
     }
 }
 
 fn sign(
-    dir: &std::path::Path,
+    ca: &Ca,
     csrs: &[std::path::PathBuf],
     device_id: Option<&str>,
     out_dir: Option<&std::path::Path>,
     at: OffsetDateTime,
     format: Format,
 ) -> Result<Outcome> {
-    let ca = Ca::load(dir)?;
     let mut inputs = Vec::new();
     for path in csrs {
         let bytes = pki_core::read::input::bytes(path)?;
@@ -126,7 +170,7 @@ fn sign(
     if out_dir.is_none() && csrs.len() > 1 && format == Format::Text {
         return Err(crate::args::UsageError("several requests: give --out-dir DIR".into()).into());
     }
-    let results = ca::sign_csrs(&ca, &inputs, device_id, at)?;
+    let results = ca::sign_csrs(ca, &inputs, device_id, at)?;
     let mut refused = false;
     let mut out = Vec::new();
     for ((path, _), result) in inputs.iter().zip(results) {
@@ -178,16 +222,16 @@ fn sign(
 
 pub fn enroll(e: Enroll, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     let policy = e.policy.as_deref().map(Policy::load).transpose()?;
+    let authority = open(&e.ca, &e.db)?;
     let req = Enrollment {
         store: e.store.clone(),
-        ca: e.ca,
         device_id: e.device_id,
         policy,
         key: e.key,
         at,
         force: e.force,
     };
-    match enroll::enroll(&req)? {
+    match enroll::enroll(&req, &authority)? {
         enroll::Outcome::Unchanged { device_id, serial } => {
             report(format, json!({"store": e.store, "changed": false, "device_id": device_id, "serial": serial}),
                 &format!("{} is already enrolled as {device_id} (serial {serial}) and accepted: nothing changed", e.store.display()))?;

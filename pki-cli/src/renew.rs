@@ -15,7 +15,7 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     if r.check {
         let policy = match (policy, &r.ca) {
             (Some(p), _) => p,
-            (None, Some(ca)) => pki_core::ca::Ca::load(ca)?.policy,
+            (None, Some(ca)) => crate::ca::open(ca, &r.db)?.policy,
             (None, None) => Policy::default(),
         };
         let due = renew::check(&r.store, &policy, at)?;
@@ -42,14 +42,14 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     let ca =
         r.ca.clone()
             .ok_or_else(|| UsageError("pki renew needs --ca DIR (or --check)".into()))?;
+    let authority = crate::ca::open(&ca, &r.db)?;
     let req = Request {
         store: r.store.clone(),
-        ca,
         force: r.force,
         at,
         policy,
     };
-    match renew::renew(&req)? {
+    match renew::renew(&req, &authority)? {
         renew::Outcome::NotDue(due) => {
             match format {
                 Format::Json => {

@@ -13,15 +13,23 @@ use time::OffsetDateTime;
 
 pub fn repair(r: Repair, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     let policy = Policy::load_or_default(r.policy.as_deref())?;
+    let authority =
+        r.ca.as_deref()
+            .map(|dir| crate::ca::open(dir, &r.db))
+            .transpose()?;
     let req = Request {
         store: r.store.clone(),
-        ca: r.ca,
         trust: r.trust,
         dry_run: r.dry_run,
         at,
         policy,
     };
-    let outcome = repair::repair(&req)?;
+    let outcome = repair::repair(
+        &req,
+        authority
+            .as_ref()
+            .map(|a| a as &dyn pki_core::lifecycle::authority::Authority),
+    )?;
     let status = outcome.after.as_ref().unwrap_or(&outcome.before).status;
     match format {
         Format::Json => json(&outcome)?,

@@ -29,6 +29,9 @@ pub enum Error {
     /// The CA cannot do its work (a key missing, an expired issuing CA, a broken ca.yaml).
     #[error("{path}: {reason}")]
     Ca { path: PathBuf, reason: String },
+    /// The CA's inventory database failed (unreachable, corrupt, owned by another CA).
+    #[error("inventory {database}: {reason}")]
+    Database { database: String, reason: String },
     /// Another operation holds the store.
     #[error("{path}: locked by process {pid}; try again when it has finished")]
     Locked { path: PathBuf, pid: u32 },
@@ -79,7 +82,9 @@ impl Error {
             | Error::Policy { .. }
             | Error::Usage(_) => Class::Usage,
             Error::Refused { .. } => Class::Refused,
-            Error::Io { .. } | Error::Ca { .. } | Error::Locked { .. } => Class::Unknown,
+            Error::Io { .. } | Error::Ca { .. } | Error::Locked { .. } | Error::Database { .. } => {
+                Class::Unknown
+            }
         }
     }
 

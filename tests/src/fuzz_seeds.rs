@@ -152,27 +152,26 @@ fn store_files(out: &Path, seed: &Seed<'_>) -> io::Result<()> {
     let at = crate::at("2026-02-01T00:00:00Z");
     let ca = work.join("ca");
     let store = work.join("store");
-    pki_core::ca::init(&ca, "Seed", &pki_core::Policy::default(), at).map_err(io::Error::other)?;
+    let authority = pki_core::ca::init(&ca, "Seed", &pki_core::Policy::default(), None, at)
+        .map_err(io::Error::other)?;
     let enrollment = pki_core::lifecycle::enroll::Enrollment {
         store: store.clone(),
-        ca: ca.clone(),
         device_id: "seed-device".into(),
         policy: None,
         key: None,
         at,
         force: false,
     };
-    pki_core::lifecycle::enroll::enroll(&enrollment).map_err(io::Error::other)?;
+    pki_core::lifecycle::enroll::enroll(&enrollment, &authority).map_err(io::Error::other)?;
     fs::remove_file(store.join("chain.pem"))?;
     let repair = pki_core::lifecycle::repair::Request {
         store: store.clone(),
-        ca: Some(ca),
         trust: None,
         dry_run: false,
         at: crate::at(crate::AT),
         policy: pki_core::Policy::default(),
     };
-    pki_core::lifecycle::repair::repair(&repair).map_err(io::Error::other)?;
+    pki_core::lifecycle::repair::repair(&repair, Some(&authority)).map_err(io::Error::other)?;
     seed(
         "manifest_yaml",
         "store.yaml",

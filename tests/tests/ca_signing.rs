@@ -236,9 +236,14 @@ fn serials_are_random_even_for_the_same_key_and_many_requests_sign_in_one_call()
         "every serial differs, also for the two requests of one key"
     );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 20);
-    let index = std::fs::read_to_string(ca.join("index.jsonl")).unwrap();
-    assert_eq!(index.lines().count(), 20);
-    assert!(index.contains("\"device_id\":\"dev-7\""));
+    let recorded = pki_core::ca::Ca::load(&ca)
+        .unwrap()
+        .inventory
+        .all()
+        .unwrap();
+    assert_eq!(recorded.len(), 20, "every certificate is in the inventory");
+    assert!(recorded.iter().any(|r| r.device_id == "dev-7"));
+    assert!(recorded.iter().all(|r| r.pem.is_some()), "with its copy");
 }
 
 #[test]

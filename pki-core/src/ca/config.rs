@@ -1,5 +1,6 @@
 //! `ca.yaml`: the CA folder's manifest — its name, its policy, every root and issuing CA
-//! generation (current last), and the CRL number.
+//! generation (current last), and where its inventory lives when that is not the default
+//! SQLite file in the folder.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +18,14 @@ pub struct Config {
     pub roots: Vec<Generation>,
     /// Issuing CA generations, oldest first; the last is current.
     pub issuers: Vec<Generation>,
-    /// The number of the last CRL issued.
+    /// The number of the last CRL issued, as releases before the inventory kept it: read
+    /// once, to carry it into the inventory (which keeps it since); never written again.
+    #[serde(default, skip_serializing)]
     pub crl_number: u64,
+    /// The inventory's database when it is not `inventory.sqlite` in this folder: a
+    /// `postgres://` URL without its password (give that with `PGPASSWORD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 /// One CA certificate and its key.

@@ -2,20 +2,30 @@
 //! an empty index and the bundles for endpoints. An existing CA is never overwritten.
 
 use super::config::{Config, Generation, CONFIG, SCHEMA};
+use super::inventory::sql::Connector;
 use super::{write_cert, write_key, Ca};
 use crate::error::Error;
 use crate::policy::Policy;
+use crate::store::atomic;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 use std::path::Path;
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 pub const POLICY_FILE: &str = "policy.yaml";
 
-/// Makes a new CA named `name` in `dir`, issuing under `policy`.
-pub fn init(dir: &Path, name: &str, policy: &Policy, at: OffsetDateTime) -> Result<Ca, Error> {
+/// Makes a new CA named `name` in `dir`, issuing under `policy`, its inventory in the database
+/// `connector` leads to (recorded in `ca.yaml` as `database`), or by default in the folder.
+pub fn init(
+    dir: &Path,
+    name: &str,
+    policy: &Policy,
+    database: Option<(String, Arc<dyn Connector>)>,
+    at: OffsetDateTime,
+) -> Result<Ca, Error> {
     if dir.join(CONFIG).exists() {
         return Err(Error::refused(
             dir,
@@ -62,16 +72,19 @@ pub fn init(dir: &Path, name: &str, policy: &Policy, at: OffsetDateTime) -> Resu
         roots: vec![generation("root-1", None)],
         issuers: vec![generation("issuing-1", Some("root-1"))],
         crl_number: 0,
+        database: database.as_ref().map(|(url, _)| url.clone()),
     };
-    let ca = Ca {
-        dir: dir.to_path_buf(),
-        config,
-        policy: policy.clone(),
-    };
-    super::index::save(dir, &[])?;
-    ca.write_bundles(at)?;
-    ca.save()?; // last: a folder without ca.yaml is no CA, so a crash above leaves none
-    Ok(ca)
+    for (name, text) in [
+        (super::TRUST_BUNDLE, root_pem.clone()),
+        (super::CHAIN_BUNDLE, issuer_pem.clone()),
+    ] {
+        write_cert(dir, name, &text)?;
+    }
+    let text = serde_saphyr::to_string(&config).map_err(|e| Error::ca(dir, e.to_string()))?;
+    // last: a folder without ca.yaml is no CA, so a crash above leaves none
+    atomic::write(dir, CONFIG, text.as_bytes(), 0o644)
+        .map_err(|e| Error::io(dir.join(CONFIG), e))?;
+    Ca::open(dir, database.map(|(_, c)| c))
 }
 
 pub(super) fn generation(id: &str, parent: Option<&str>) -> Generation {

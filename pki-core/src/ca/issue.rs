@@ -3,11 +3,11 @@
 //! names, key usages, validity and the CA flag come from the policy alone. rcgen would copy
 //! CA:TRUE and extensions from a CSR into its params, so none of its params are used.
 
-use super::index::{self, Record, Status};
+use super::inventory::{Issuance, Profile, Record, Status};
 use super::Ca;
 use crate::error::Error;
 use crate::policy::{Eku, KeyUsageBit, LeafNotAfter, Policy};
-use crate::read::cert::{key_algorithm, sha256_hex};
+use crate::read::cert::{key_algorithm, sha256_hex, Cert};
 use crate::timestamp::format;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
@@ -18,9 +18,6 @@ use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer;
-
-/// The folder of the CA that keeps a copy of every certificate issued (`<serial hex>.crt`).
-pub const ISSUED: &str = "issued";
 
 /// A certificate the CA issued.
 #[derive(Debug, Clone)]
@@ -36,7 +33,126 @@ pub struct Issued {
     pub truncated: bool,
 }
 
-/// Signs one CSR (DER or PEM bytes from `path`) and records it in the index.
+impl Issued {
+    /// Its inventory record, issued at `at`.
+    pub fn record(&self, profile: Profile, at: OffsetDateTime) -> Record {
+        Record {
+            serial: self.serial.clone(),
+            device_id: self.device_id.clone(),
+            profile,
+            issuer: self.issuer.clone(),
+            not_before: self.not_before,
+            not_after: self.not_after,
+            issued_at: at,
+            sha256: self.sha256.clone(),
+            status: Status::Valid,
+            revoked_at: None,
+            reason: None,
+            pem: Some(self.pem.clone()),
+        }
+    }
+}
+
+/// The CA's current issuing generation, ready to sign: its key loaded once, its certificate
+/// parsed once. A server keeps one until the CA folder changes.
+pub struct Signer {
+    issuer: Issuer<'static, rcgen::KeyPair>,
+    issuer_cert: Cert,
+    /// The generation's id (`issuing-2`).
+    pub generation: String,
+    pub policy: Policy,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// The current issuing CA of `ca`; refused when it has expired at `at`.
+    pub fn new(ca: &Ca, at: OffsetDateTime) -> Result<Signer, Error> {
+        let generation = ca.current_issuer();
+        let issuer_cert = ca.cert(generation)?;
+        if at > issuer_cert.not_after {
+            return Err(Error::ca(
+                ca.dir.join(&generation.cert),
+                format!(
+                    "the issuing CA expired at {}; rotate it (pki ca rotate) before signing",
+                    format(issuer_cert.not_after)
+                ),
+            ));
+        }
+        let key = ca.key(generation)?;
+        let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem(generation)?, key)
+            .map_err(|e| Error::ca(ca.dir.join(&generation.cert), e.to_string()))?;
+        Ok(Signer {
+            issuer,
+            issuer_cert,
+            generation: generation.id.clone(),
+            policy: ca.policy.clone(),
+        })
+    }
+
+    /// The issuing CA's certificate.
+    pub fn issuer_cert(&self) -> &Cert {
+        &self.issuer_cert
+    }
+
+    /// Reads and checks a request (`bytes`, PEM or DER, from `path`) against the policy.
+    pub fn read_csr(&self, path: &Path, bytes: &[u8]) -> Result<Csr, Error> {
+        read_csr(path, bytes, &self.policy)
+    }
+
+    /// A device certificate for `csr`'s key, named `device_id`, every field from the policy.
+    pub fn sign(&self, csr: &Csr, device_id: &str, at: OffsetDateTime) -> Result<Issued, String> {
+        check_device_id(device_id)?;
+        issue(
+            &self.policy,
+            &csr.spki,
+            device_id,
+            &self.issuer,
+            &self.issuer_cert,
+            &self.generation,
+            at,
+        )
+    }
+
+    /// A server certificate (serverAuth) for `names` (DNS names or IP addresses) and the
+    /// public key `spki`, valid from `at` for `lifetime`, cut to the issuer's notAfter.
+    pub fn sign_server(
+        &self,
+        names: &[String],
+        spki: &[u8],
+        at: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<Issued, String> {
+        let first = names.first().ok_or("a server certificate needs a name")?;
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, first.as_str());
+        p.distinguished_name = dn;
+        for name in names {
+            p.subject_alt_names
+                .push(match name.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SanType::IpAddress(ip),
+                    Err(_) => SanType::DnsName(name.clone().try_into().map_err(|_| {
+                        format!("'{name}' is neither a DNS name nor an IP address")
+                    })?),
+                });
+        }
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.not_before = at - Duration::minutes(5);
+        p.not_after = (at + lifetime).min(self.issuer_cert.not_after);
+        finish(p, spki, first, &self.issuer, &self.generation, false)
+    }
+}
+
+/// Signs one CSR (DER or PEM bytes from `path`) and records it in the inventory.
 pub fn sign_csr(
     ca: &Ca,
     path: &Path,
@@ -49,107 +165,68 @@ pub fn sign_csr(
 }
 
 /// Signs many CSRs in one go (a fleet re-issue after a rotation): the issuing key is loaded
-/// once and the index written once. Each CSR gets its own result.
+/// once and every certificate recorded in one transaction before any is returned. Each CSR
+/// gets its own result.
 pub fn sign_csrs(
     ca: &Ca,
     csrs: &[(PathBuf, Vec<u8>)],
     device_id: Option<&str>,
     at: OffsetDateTime,
 ) -> Result<Vec<Result<Issued, Error>>, Error> {
-    let generation = ca.current_issuer();
-    let issuer_cert = ca.cert(generation)?;
-    if at > issuer_cert.not_after {
-        return Err(Error::ca(
-            ca.dir.join(&generation.cert),
-            format!(
-                "the issuing CA expired at {}; rotate it (pki ca rotate) before signing",
-                format(issuer_cert.not_after)
-            ),
-        ));
-    }
-    let key = ca.key(generation)?;
-    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem(generation)?, &key)
-        .map_err(|e| Error::ca(ca.dir.join(&generation.cert), e.to_string()))?;
-    let mut records = index::load(&ca.dir)?;
-    let results: Vec<Result<Issued, Error>> = csrs
+    let signer = Signer::new(ca, at)?;
+    let mut results: Vec<Result<Issued, Error>> = csrs
         .iter()
         .map(|(path, bytes)| {
-            let signer = Signer {
-                policy: &ca.policy,
-                issuer: &issuer,
-                issuer_cert: &issuer_cert,
-                generation: &generation.id,
+            let csr = signer.read_csr(path, bytes)?;
+            let id = match (device_id, &csr.common_name) {
+                (Some(id), _) => id.to_string(),
+                (None, Some(cn)) => cn.clone(),
+                (None, None) => {
+                    return Err(Error::refused(
+                        path,
+                        "no device id: the request has no CN and --device-id was not given",
+                    ))
+                }
             };
-            signer.sign(path, bytes, device_id, at)
+            signer
+                .sign(&csr, &id, at)
+                .map_err(|why| Error::refused(path, why))
         })
         .collect();
-    let issued_dir = ca.dir.join(ISSUED);
-    std::fs::create_dir_all(&issued_dir).map_err(|e| Error::io(&issued_dir, e))?;
-    for issued in results.iter().flatten() {
-        let name = format!("{}.crt", issued.serial.replace(':', ""));
-        crate::store::atomic::write(&issued_dir, &name, issued.pem.as_bytes(), 0o644)
-            .map_err(|e| Error::io(issued_dir.join(&name), e))?;
-        records.push(Record {
-            serial: issued.serial.clone(),
-            device_id: issued.device_id.clone(),
-            issuer: issued.issuer.clone(),
-            not_before: format(issued.not_before),
-            not_after: format(issued.not_after),
-            sha256: issued.sha256.clone(),
-            status: Status::Valid,
-            revoked_at: None,
-            reason: None,
-        });
+    let batch: Vec<Issuance> = results
+        .iter()
+        .flatten()
+        .map(|issued| Issuance {
+            record: issued.record(Profile::Device, at),
+            token: None,
+            renews: None,
+        })
+        .collect();
+    let mut answers = ca.inventory.record(&batch)?.into_iter();
+    for (result, (path, _)) in results.iter_mut().zip(csrs) {
+        if result.is_ok() {
+            if let Some(Err(refusal)) = answers.next() {
+                *result = Err(Error::refused(path, refusal.to_string()));
+            }
+        }
     }
-    index::save(&ca.dir, &records)?;
     Ok(results)
 }
 
-/// The issuing CA at work, loaded once: everything signing a CSR needs, in memory. Signing
-/// writes nothing (the caller records what was issued).
-pub struct Signer<'a> {
-    pub policy: &'a Policy,
-    pub issuer: &'a Issuer<'a, &'a rcgen::KeyPair>,
-    pub issuer_cert: &'a crate::read::cert::Cert,
-    /// The issuing generation's id, for the index.
-    pub generation: &'a str,
+/// What is read from a CSR whose signature verified: its public key and its names. Only the
+/// key is ever put in a certificate; the names are for checking who asks.
+#[derive(Debug, Clone)]
+pub struct Csr {
+    /// The SubjectPublicKeyInfo, DER.
+    pub spki: Vec<u8>,
+    /// The subject as x509-parser prints it (RFC 4514 order reversed, as `pki inspect` shows).
+    pub subject: String,
+    pub common_name: Option<String>,
+    /// subjectAltName entries from the extensionRequest attribute, as `DNS:…`, `URI:…`, `IP:…`.
+    pub sans: Vec<String>,
 }
 
-impl Signer<'_> {
-    /// A certificate for the CSR in `bytes` (PEM or DER, read from `path`), or the refusal
-    /// naming `path`.
-    pub fn sign(
-        &self,
-        path: &Path,
-        bytes: &[u8],
-        device_id: Option<&str>,
-        at: OffsetDateTime,
-    ) -> Result<Issued, Error> {
-        let request = read_csr(path, bytes, device_id, self.policy)?;
-        issue(
-            self.policy,
-            &request,
-            self.issuer,
-            self.issuer_cert,
-            self.generation,
-            at,
-        )
-        .map_err(|why| Error::refused(path, why))
-    }
-}
-
-/// What is taken from a CSR: its verified public key and the device id.
-struct Request {
-    spki: Vec<u8>,
-    device_id: String,
-}
-
-fn read_csr(
-    path: &Path,
-    bytes: &[u8],
-    device_id: Option<&str>,
-    policy: &Policy,
-) -> Result<Request, Error> {
+fn read_csr(path: &Path, bytes: &[u8], policy: &Policy) -> Result<Csr, Error> {
     let der = csr_der(bytes)
         .ok_or_else(|| Error::refused(path, "not a certificate request (PEM or DER)"))?;
     let (rest, csr) = X509CertificationRequest::from_der(&der)
@@ -182,28 +259,34 @@ fn read_csr(
             "the request's signature does not verify: it was not made with the key it carries",
         )
     })?;
-    let from_csr = csr
+    let common_name = csr
         .certification_request_info
         .subject
         .iter_common_name()
         .next()
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_string);
-    let device_id = match (device_id, from_csr) {
-        (Some(id), _) => id.to_string(),
-        (None, Some(cn)) => cn,
-        (None, None) => {
-            return Err(Error::refused(
-                path,
-                "no device id: the request has no CN and --device-id was not given",
-            ))
-        }
-    };
-    check_device_id(&device_id).map_err(|why| Error::refused(path, why))?;
-    Ok(Request {
+    Ok(Csr {
         spki: spki.raw.to_vec(),
-        device_id,
+        subject: csr.certification_request_info.subject.to_string(),
+        common_name,
+        sans: requested_sans(&csr),
     })
+}
+
+fn requested_sans(csr: &X509CertificationRequest<'_>) -> Vec<String> {
+    use x509_parser::extensions::ParsedExtension;
+    let mut out = Vec::new();
+    for ext in csr.requested_extensions().into_iter().flatten() {
+        if let ParsedExtension::SubjectAlternativeName(san) = ext {
+            out.extend(
+                san.general_names
+                    .iter()
+                    .map(crate::read::cert::general_name),
+            );
+        }
+    }
+    out
 }
 
 fn csr_der(bytes: &[u8]) -> Option<Vec<u8>> {
@@ -239,13 +322,13 @@ pub fn check_device_id(id: &str) -> Result<(), String> {
 
 fn issue(
     policy: &Policy,
-    request: &Request,
-    issuer: &Issuer<'_, &rcgen::KeyPair>,
-    issuer_cert: &crate::read::cert::Cert,
+    spki: &[u8],
+    id: &str,
+    issuer: &Issuer<'_, rcgen::KeyPair>,
+    issuer_cert: &Cert,
     issuer_id: &str,
     at: OffsetDateTime,
 ) -> Result<Issued, String> {
-    let id = &request.device_id;
     let not_before = at - Duration::minutes(policy.backdate_minutes.into());
     let mut not_after = at + Duration::days(policy.lifetime_days.into());
     let mut truncated = false;
@@ -310,11 +393,23 @@ fn issue(
         .collect();
     p.not_before = not_before;
     p.not_after = not_after;
+    finish(p, spki, id, issuer, issuer_id, truncated)
+}
+
+/// Serial, key identifiers and signature: what every certificate the CA issues shares.
+fn finish(
+    mut p: CertificateParams,
+    spki: &[u8],
+    id: &str,
+    issuer: &Issuer<'_, rcgen::KeyPair>,
+    issuer_id: &str,
+    truncated: bool,
+) -> Result<Issued, String> {
     let serial = random_serial()?;
     p.serial_number = Some(serial.clone());
     p.use_authority_key_identifier_extension = true;
     p.key_identifier_method = rcgen::KeyIdMethod::Sha256;
-    let public = rcgen::SubjectPublicKeyInfo::from_der(&request.spki)
+    let public = rcgen::SubjectPublicKeyInfo::from_der(spki)
         .map_err(|e| format!("the request's key cannot be used ({e})"))?;
     let cert = p
         .signed_by(&public, issuer)
@@ -322,9 +417,9 @@ fn issue(
     Ok(Issued {
         pem: cert.pem(),
         serial: crate::read::cert::colon_hex(&serial.to_bytes()),
-        device_id: id.clone(),
-        not_before,
-        not_after,
+        device_id: id.to_string(),
+        not_before: p.not_before,
+        not_after: p.not_after,
         sha256: sha256_hex(cert.der()),
         issuer: issuer_id.to_string(),
         truncated,

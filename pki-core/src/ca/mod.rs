@@ -1,42 +1,83 @@
 //! The product side's certificate authority: a folder with a root and an issuing CA (and their
-//! successors after a rotation), the policy, an index of everything issued, and the bundles
-//! handed to endpoints.
+//! successors after a rotation), the policy and the bundles handed to endpoints, and an
+//! inventory of everything issued (a database: [`inventory`]).
 
 mod config;
-pub mod inventory;
-pub use inventory::import as index;
 mod init;
+pub mod inventory;
 pub mod issue;
 mod revoke;
 mod rotate;
+pub mod token;
 
 pub use config::{Config, Generation, CONFIG};
 pub use init::init;
-pub use issue::{sign_csr, sign_csrs, Issued};
-pub use revoke::{crl, revoke};
+pub use inventory::Inventory;
+pub use issue::{sign_csr, sign_csrs, Issued, Signer};
+pub use revoke::{crl, revoke, sign_crl, Crls, CRL_DIR};
 pub use rotate::rotate;
 
 use crate::error::Error;
 use crate::policy::Policy;
 use crate::read::cert::Cert;
 use crate::store::atomic;
+use inventory::sql::Connector;
 use rcgen::KeyPair;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 pub const TRUST_BUNDLE: &str = "trust.pem";
 pub const CHAIN_BUNDLE: &str = "chain.pem";
 
-/// A CA folder, loaded.
-#[derive(Debug)]
+/// A CA folder, loaded, with its inventory open.
+#[derive(Debug, Clone)]
 pub struct Ca {
     pub dir: PathBuf,
     pub config: Config,
     pub policy: Policy,
+    pub inventory: Arc<Inventory>,
 }
 
 impl Ca {
+    /// The CA in `dir` with its inventory in the folder (`inventory.sqlite`).
     pub fn load(dir: &Path) -> Result<Ca, Error> {
+        Ca::open(dir, None)
+    }
+
+    /// The CA in `dir` with its inventory in the database `connector` leads to (default: the
+    /// SQLite file in the folder). The first time, an `index.jsonl` left by an older release
+    /// is imported.
+    pub fn open(dir: &Path, connector: Option<Arc<dyn Connector>>) -> Result<Ca, Error> {
+        let config = Ca::read_config(dir)?;
+        let policy = Policy::load(&dir.join(&config.policy))?;
+        let connector = match (connector, &config.database) {
+            (Some(c), _) => c,
+            (None, None) => Arc::new(inventory::sqlite::Sqlite {
+                path: dir.join(inventory::sqlite::FILE),
+            }),
+            (None, Some(url)) => {
+                return Err(Error::ca(
+                    dir.join(CONFIG),
+                    format!("this CA's inventory is in {url}, which this command cannot reach; give --database"),
+                ))
+            }
+        };
+        // the first root's key names the CA (a root certificate re-issued with the same key is
+        // the same CA): a database never serves two
+        let id = crate::read::cert::sha256_hex(&read_cert(dir, &config.roots[0])?.spki);
+        let inventory = Arc::new(Inventory::open(connector, &id)?);
+        inventory::import::import(&inventory, dir, config.crl_number)?;
+        Ok(Ca {
+            dir: dir.to_path_buf(),
+            config,
+            policy,
+            inventory,
+        })
+    }
+
+    /// `ca.yaml` of the CA in `dir`, checked.
+    pub fn read_config(dir: &Path) -> Result<Config, Error> {
         let path = dir.join(CONFIG);
         // a --ca that names no CA folder is a usage error (64), as any path named on the
         // command line that does not exist; a broken CA folder stays exit 3
@@ -53,12 +94,7 @@ impl Ca {
         if config.roots.is_empty() || config.issuers.is_empty() {
             return Err(Error::ca(&path, "lists no root or no issuing CA"));
         }
-        let policy = Policy::load(&dir.join(&config.policy))?;
-        Ok(Ca {
-            dir: dir.to_path_buf(),
-            config,
-            policy,
-        })
+        Ok(config)
     }
 
     pub fn save(&self) -> Result<(), Error> {
@@ -85,13 +121,7 @@ impl Ca {
 
     /// A generation's certificate, parsed.
     pub fn cert(&self, g: &Generation) -> Result<Cert, Error> {
-        let path = self.dir.join(&g.cert);
-        let pem = self.cert_pem(g)?;
-        crate::read::decode::decode(&path, pem.as_bytes())
-            .certs
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::ca(&path, "holds no certificate"))
+        read_cert(&self.dir, g)
     }
 
     /// A generation's key (it never leaves the CA folder).
@@ -146,21 +176,18 @@ impl Ca {
         Ok(out)
     }
 
-    /// The certificates this CA issued to `device_id` that are not revoked, PEM each.
+    /// The certificates this CA issued to `device_id` that are not revoked, newest first,
+    /// PEM each, labelled `<inventory>#<serial>` for messages.
     pub fn issued_to(&self, device_id: &str) -> Result<Vec<(PathBuf, Vec<u8>)>, Error> {
-        let mut out = Vec::new();
-        for r in index::load(&self.dir)?.iter().rev() {
-            if r.device_id == device_id && r.status == index::Status::Valid {
-                let path = self
-                    .dir
-                    .join(issue::ISSUED)
-                    .join(format!("{}.crt", r.serial.replace(':', "")));
-                if let Ok(bytes) = crate::read::input::bytes(&path) {
-                    out.push((path, bytes));
-                }
-            }
-        }
-        Ok(out)
+        Ok(self
+            .inventory
+            .issued_to(device_id)?
+            .into_iter()
+            .filter_map(|r| {
+                let label = format!("{}#{}", self.inventory.describe(), r.serial);
+                r.pem.map(|pem| (PathBuf::from(label), pem.into_bytes()))
+            })
+            .collect())
     }
 
     /// Rewrites `trust.pem` and `chain.pem` in the CA folder for `at`.
@@ -183,6 +210,16 @@ fn read_text(path: &Path) -> Result<String, Error> {
         Error::BadRequest { path, reason } => Error::Ca { path, reason },
         e => e,
     })
+}
+
+fn read_cert(dir: &Path, g: &Generation) -> Result<Cert, Error> {
+    let path = dir.join(&g.cert);
+    let pem = read_text(&path)?;
+    crate::read::decode::decode(&path, pem.as_bytes())
+        .certs
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::ca(&path, "holds no certificate"))
 }
 
 /// Writes a CA key, mode 0600, refusing to replace one.

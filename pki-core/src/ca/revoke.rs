@@ -1,11 +1,12 @@
-//! `pki ca revoke` and `pki ca crl`: marking a certificate revoked in the index, and a CRL per
-//! issuing CA with a number that only grows and nextUpdate from the policy.
+//! `pki ca revoke` and `pki ca crl`: marking a certificate revoked in the inventory, and a CRL
+//! per issuing CA with a number that only grows (the inventory's counter, shared by every
+//! process and server node) and nextUpdate from the policy.
 
-use super::index::{self, normalise_serial, Status};
+use super::config::Generation;
+use super::inventory::{normalise_serial, Record, Revoked};
 use super::Ca;
 use crate::error::Error;
 use crate::store::atomic;
-use crate::timestamp::format;
 use rcgen::{
     CertificateRevocationListParams, Issuer, RevocationReason, RevokedCertParams, SerialNumber,
 };
@@ -16,86 +17,86 @@ pub const CRL_DIR: &str = "crl";
 
 /// Marks `serial` revoked at `at` for `reason` (RFC 5280 reason names: keyCompromise,
 /// superseded, cessationOfOperation, affiliationChanged, unspecified). Revoking twice is a no-op.
-pub fn revoke(
-    ca: &Ca,
-    serial: &str,
-    reason: &str,
-    at: OffsetDateTime,
-) -> Result<index::Record, Error> {
-    let path = ca.dir.join(index::INDEX);
+pub fn revoke(ca: &Ca, serial: &str, reason: &str, at: OffsetDateTime) -> Result<Record, Error> {
     let wanted = normalise_serial(serial)
         .ok_or_else(|| Error::Usage(format!("'{serial}' is not a serial number (hex)")))?;
     parse_reason(reason)
         .ok_or_else(|| Error::Usage(format!("'{reason}' is not a revocation reason")))?;
-    let mut records = index::load(&ca.dir)?;
-    let record = records
-        .iter_mut()
-        .find(|r| r.serial == wanted)
-        .ok_or_else(|| Error::refused(&path, format!("this CA never issued serial {wanted}")))?;
-    if record.status != Status::Revoked {
-        record.status = Status::Revoked;
-        record.revoked_at = Some(format(at));
-        record.reason = Some(reason.to_string());
-    }
-    let record = record.clone();
-    index::save(&ca.dir, &records)?;
-    Ok(record)
+    ca.inventory.revoke(&wanted, reason, at)?.ok_or_else(|| {
+        Error::refused(
+            ca.inventory.describe(),
+            format!("this CA never issued serial {wanted}"),
+        )
+    })
 }
 
-/// Issues a CRL for every issuing CA generation into `crl/<id>.crl`; returns the files.
-pub fn crl(ca: &mut Ca, at: OffsetDateTime) -> Result<Vec<PathBuf>, Error> {
-    let records = index::load(&ca.dir)?;
+/// What `pki ca crl` wrote.
+#[derive(Debug, Clone)]
+pub struct Crls {
+    pub number: u64,
+    pub files: Vec<PathBuf>,
+}
+
+/// Issues a CRL for every issuing CA generation into `crl/<id>.crl`, under the next number.
+pub fn crl(ca: &Ca, at: OffsetDateTime) -> Result<Crls, Error> {
+    let revoked = ca.inventory.revoked()?;
     let dir = ca.dir.join(CRL_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    ca.config.crl_number += 1;
-    let number = ca.config.crl_number;
-    let mut written = Vec::new();
-    for generation in ca.config.issuers.clone() {
-        let key = ca.key(&generation)?;
-        let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem(&generation)?, &key)
-            .map_err(|e| Error::ca(ca.dir.join(&generation.cert), e.to_string()))?;
-        let revoked = records
-            .iter()
-            .filter(|r| r.issuer == generation.id && r.status == Status::Revoked)
-            .map(|r| {
-                let bytes = hex_bytes(&r.serial);
-                let when = r
-                    .revoked_at
-                    .as_deref()
-                    .and_then(|t| crate::timestamp::parse(t).ok())
-                    .unwrap_or(at);
-                RevokedCertParams {
-                    serial_number: SerialNumber::from_slice(&bytes),
-                    revocation_time: when,
-                    reason_code: r.reason.as_deref().and_then(parse_reason),
-                    invalidity_date: None,
-                }
-            })
-            .collect();
-        let params = CertificateRevocationListParams {
-            this_update: at,
-            next_update: at + Duration::days(ca.policy.crl_validity_days.into()),
-            crl_number: SerialNumber::from(number),
-            issuing_distribution_point: None,
-            revoked_certs: revoked,
-            key_identifier_method: rcgen::KeyIdMethod::Sha256,
-        };
-        let pem = params
-            .signed_by(&issuer)
-            .and_then(|crl| crl.pem())
-            .map_err(|e| {
-                Error::ca(
-                    ca.dir.join(&generation.cert),
-                    format!("CRL signing failed ({e})"),
-                )
-            })?;
+    let number = ca.inventory.next_crl_number()?;
+    let mut files = Vec::new();
+    for generation in &ca.config.issuers {
+        let der = sign_crl(ca, generation, number, &revoked, at)?;
+        let pem = pem::encode_config(
+            &pem::Pem::new("X509 CRL", der),
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        );
         let name = format!("{}.crl", generation.id);
         atomic::write(&dir, &name, pem.as_bytes(), 0o644)
             .map_err(|e| Error::io(dir.join(&name), e))?;
-        written.push(dir.join(name));
+        files.push(dir.join(name));
     }
-    ca.save()?;
-    Ok(written)
+    Ok(Crls { number, files })
+}
+
+/// The CRL of `generation` numbered `number`, listing the `revoked` it issued, valid from `at`
+/// for the policy's `crl_validity_days`; DER.
+pub fn sign_crl(
+    ca: &Ca,
+    generation: &Generation,
+    number: u64,
+    revoked: &[Revoked],
+    at: OffsetDateTime,
+) -> Result<Vec<u8>, Error> {
+    let key = ca.key(generation)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem(generation)?, key)
+        .map_err(|e| Error::ca(ca.dir.join(&generation.cert), e.to_string()))?;
+    let revoked_certs = revoked
+        .iter()
+        .filter(|r| r.issuer == generation.id)
+        .map(|r| RevokedCertParams {
+            serial_number: SerialNumber::from_slice(&hex_bytes(&r.serial)),
+            revocation_time: r.at,
+            reason_code: r.reason.as_deref().and_then(parse_reason),
+            invalidity_date: None,
+        })
+        .collect();
+    let params = CertificateRevocationListParams {
+        this_update: at,
+        next_update: at + Duration::days(ca.policy.crl_validity_days.into()),
+        crl_number: SerialNumber::from(number),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    params
+        .signed_by(&issuer)
+        .map(|crl| crl.der().to_vec())
+        .map_err(|e| {
+            Error::ca(
+                ca.dir.join(&generation.cert),
+                format!("CRL signing failed ({e})"),
+            )
+        })
 }
 
 fn parse_reason(reason: &str) -> Option<RevocationReason> {

@@ -4,11 +4,10 @@
 //! enrolled under it keep working; new certificates come from the new one.
 
 use super::config::Generation;
-use super::index::{self, Status};
 use super::init::{ca_params, generation, new_key};
 use super::{write_cert, write_key, Ca};
 use crate::error::Error;
-use crate::timestamp::{format, parse};
+use crate::timestamp::format;
 use rcgen::Issuer;
 use time::{Duration, OffsetDateTime};
 
@@ -30,7 +29,11 @@ pub fn rotate(
     let old_issuer = ca.current_issuer().clone();
     let overlap_until = match overlap {
         Some(d) => at + d,
-        None => last_expiry(ca, &old_issuer.id)?.max(at),
+        None => ca
+            .inventory
+            .last_expiry(&old_issuer.id)?
+            .unwrap_or(at)
+            .max(at),
     };
     let name = ca.config.name.clone();
     let n_issuer = ca.config.issuers.len() + 1;
@@ -110,14 +113,4 @@ fn retire(g: Option<&mut Generation>, until: OffsetDateTime) {
     if let Some(g) = g {
         g.retire_after = Some(format(until));
     }
-}
-
-/// When the last valid certificate `issuer` issued expires.
-fn last_expiry(ca: &Ca, issuer: &str) -> Result<OffsetDateTime, Error> {
-    Ok(index::load(&ca.dir)?
-        .iter()
-        .filter(|r| r.issuer == issuer && r.status == Status::Valid)
-        .filter_map(|r| parse(&r.not_after).ok())
-        .max()
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH))
 }

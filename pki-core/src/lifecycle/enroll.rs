@@ -1,12 +1,13 @@
 //! `pki enroll`: what an installer runs. The device key is made in the store (it never leaves
-//! it), a CSR is signed by the CA under the policy, the pair is checked, and the store is
-//! written the crash-safe way with its manifest and journal. Idempotent: a healthy store with
-//! the same device id is left alone.
+//! it), a CSR is signed by the CA (a folder at hand, or a server) under the policy, the pair is
+//! checked, and the store is written the crash-safe way with its manifest and journal.
+//! Idempotent: a healthy store with the same device id is left alone.
 
-use crate::ca::{self, Ca, Issued};
+use crate::ca::{self, Issued};
 use crate::error::Error;
 use crate::judge::diagnose::{diagnose, Request, Verdict};
 use crate::judge::verify::Purpose;
+use crate::lifecycle::authority::Authority;
 use crate::policy::{KeyKind, Policy};
 use crate::read::key::Key;
 use crate::store;
@@ -23,9 +24,8 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone)]
 pub struct Enrollment {
     pub store: PathBuf,
-    pub ca: PathBuf,
     pub device_id: String,
-    /// Overrides the CA's policy.
+    /// Overrides the CA's policy (with a server: the policy the device makes its key by).
     pub policy: Option<Policy>,
     /// An existing private key to certify instead of making one (e.g. an RSA key).
     pub key: Option<PathBuf>,
@@ -44,25 +44,27 @@ pub enum Outcome {
     },
 }
 
-pub fn enroll(req: &Enrollment) -> Result<Outcome, Error> {
+/// Enrolls the store of `req` with a certificate from `authority`.
+pub fn enroll(req: &Enrollment, authority: &dyn Authority) -> Result<Outcome, Error> {
     ca::issue::check_device_id(&req.device_id).map_err(Error::Usage)?;
-    let mut authority = Ca::load(&req.ca)?;
-    if let Some(policy) = &req.policy {
-        authority.policy = policy.clone();
-    }
-    if let Some(unchanged) = existing(req, &authority.policy)? {
+    let policy = req
+        .policy
+        .clone()
+        .or_else(|| authority.policy().cloned())
+        .unwrap_or_default();
+    if let Some(unchanged) = existing(req, &policy)? {
         return Ok(unchanged);
     }
     let jail = Jail::create(&req.store)?;
     let (_guard, cleared_lock) = lock::hold(&jail)?;
 
-    let key = device_key(req, &authority.policy)?;
-    let csr = csr(&req.device_id, &key).map_err(|e| Error::ca(&req.ca, e))?;
-    let issued = ca::sign_csr(
-        &authority,
+    let key = device_key(req, &policy)?;
+    let csr = csr(&req.device_id, &key).map_err(|e| Error::ca(authority.describe(), e))?;
+    let issued = authority.issue(
         &req.store.join("device.csr"),
         &csr,
-        Some(&req.device_id),
+        &req.device_id,
+        req.policy.as_ref(),
         req.at,
     )?;
     let key_pem = pkcs8_pem(&key);
@@ -98,8 +100,10 @@ pub fn enroll(req: &Enrollment) -> Result<Outcome, Error> {
         ],
         removes: Vec::new(),
     };
-    let mut manifest = Manifest::new(&req.device_id, &authority.policy.name);
-    manifest.record_ca(&req.ca);
+    let mut manifest = Manifest::new(&req.device_id, &policy.name);
+    if let Some(folder) = authority.folder() {
+        manifest.record_ca(folder);
+    }
     let entry = change::apply(&jail, &change, manifest, req.at)?;
     Ok(Outcome::Enrolled {
         issued: Box::new(issued),

@@ -2,6 +2,7 @@
 //! installation of a certificate signed elsewhere. Each judges with `judge` and writes through
 //! `store`'s crash-safe change.
 
+pub mod authority;
 pub mod enroll;
 pub mod install;
 pub mod renew;

@@ -3,10 +3,11 @@
 //! An expired or not-yet-valid certificate is not renewed silently. Before anything is
 //! written the new pair is proven (a renewal must never install a mismatched pair).
 
-use crate::ca::{self, Ca, Issued};
+use crate::ca::Issued;
 use crate::error::Error;
 use crate::judge::diagnose::{diagnose, Report, Request as Judge};
 use crate::judge::verify::Purpose;
+use crate::lifecycle::authority::Authority;
 use crate::policy::Policy;
 use crate::store;
 use crate::store::change::{self, Change, FileWrite};
@@ -17,13 +18,12 @@ use crate::store::manifest::Manifest;
 use crate::timestamp::format;
 use rcgen::KeyPair;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
 #[derive(Debug, Clone)]
 pub struct Request {
     pub store: PathBuf,
-    pub ca: PathBuf,
     pub force: bool,
     pub at: OffsetDateTime,
     /// Overrides the CA's policy.
@@ -42,6 +42,8 @@ pub struct Due {
     /// Expired, but within the policy's `grace_days`: renewal may go ahead without `--force`.
     #[serde(skip)]
     pub in_grace: bool,
+    #[serde(skip)]
+    pub not_after: OffsetDateTime,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,22 +100,25 @@ pub fn check(dir: &std::path::Path, policy: &Policy, at: OffsetDateTime) -> Resu
         serial: leaf.serial.clone(),
         outside_validity,
         in_grace: at > leaf.not_after && at <= leaf.not_after + grace,
+        not_after: leaf.not_after,
     })
 }
 
-pub fn renew(req: &Request) -> Result<Outcome, Error> {
+/// Renews the store of `req` with a certificate from `authority` when it is due.
+pub fn renew(req: &Request, authority: &dyn Authority) -> Result<Outcome, Error> {
     let dir = &req.store;
     let jail = Jail::open(dir)?;
     let mut manifest = Manifest::require(&jail, Some("enroll it first (pki enroll)"))?;
-    let mut authority = Ca::load(&req.ca)?;
-    if let Some(policy) = &req.policy {
-        authority.policy = policy.clone();
-    }
-    let policy = authority.policy.clone();
+    let policy = req
+        .policy
+        .clone()
+        .or_else(|| authority.policy().cloned())
+        .unwrap_or_default();
     let due = check(dir, &policy, req.at)?;
     if !req.force {
         if let Some(why) = &due.outside_validity {
-            if !due.in_grace {
+            let expired = req.at > due.not_after;
+            if !(due.in_grace || expired && authority.judges_grace()) {
                 return Err(Error::refused(dir, format!("{why}: renewal does not replace an invalid certificate silently; check the clock, then pki renew --force (or pki repair --ca)")));
             }
         } else if !due.due {
@@ -145,11 +150,11 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
     };
     let csr =
         crate::lifecycle::enroll::csr(&manifest.device_id, &key).map_err(|e| Error::ca(dir, e))?;
-    let issued: Issued = ca::sign_csr(
-        &authority,
+    let issued: Issued = authority.issue(
         &dir.join("device.csr"),
         &csr,
-        Some(&manifest.device_id),
+        &manifest.device_id,
+        req.policy.as_ref(),
         req.at,
     )?;
     crate::lifecycle::enroll::check_pair(&key, &issued, dir)?;
@@ -176,7 +181,7 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
         bytes: authority.trust_bundle(req.at)?.into_bytes(),
         mode: 0o644,
     });
-    let (crl_writes, mut removes) = crls_for_issuer(&jail, &authority, req.at)?;
+    let (crl_writes, mut removes) = crls_for_issuer(&jail, authority, req.at)?;
     writes.extend(crl_writes);
     // a request an earlier repair left for a CA is superseded by this certificate (to
     // backup/, the key with it: never deleted)
@@ -208,7 +213,9 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
         removes,
     };
     let device_id = manifest.device_id.clone();
-    manifest.record_ca(&req.ca);
+    if let Some(folder) = authority.folder() {
+        manifest.record_ca(folder);
+    }
     let journal = change::apply(&jail, &change, manifest, req.at)?;
     let judge = Judge {
         at: req.at,
@@ -241,15 +248,14 @@ pub fn renew(req: &Request) -> Result<Outcome, Error> {
 /// CA's current CRL of the new issuer comes in their place when it has a fresh one.
 fn crls_for_issuer(
     jail: &Jail,
-    ca: &Ca,
+    ca: &dyn Authority,
     at: OffsetDateTime,
 ) -> Result<(Vec<FileWrite>, Vec<String>), Error> {
     use crate::read::decode::decode;
     if jail.kind(store::CRL_DIR).is_none() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let generation = ca.current_issuer();
-    let issuer = ca.cert(generation)?;
+    let issuer = ca.issuing_cert(at)?;
     let mut removes = Vec::new();
     let listed = jail.list(store::CRL_DIR, Some(crate::read::input::MAX_STORE_ENTRIES))?;
     for entry in listed {
@@ -269,22 +275,21 @@ fn crls_for_issuer(
         }
     }
     let mut writes = Vec::new();
-    let own = ca.dir.join("crl").join(format!("{}.crl", generation.id));
     if !removes.is_empty() {
-        if let Ok(bytes) = crate::read::input::bytes(&own) {
-            let fresh = decode(&own, &bytes)
+        let own = ca.crls()?.into_iter().find(|(name, bytes)| {
+            decode(Path::new(name), bytes)
                 .crls
                 .iter()
-                .any(|c| c.is_signed_by(&issuer) && c.next_update.is_none_or(|next| next >= at));
-            if fresh {
-                let name = format!("{}/{}.crl", store::CRL_DIR, generation.id);
-                removes.retain(|r| *r != name);
-                writes.push(FileWrite {
-                    name,
-                    bytes,
-                    mode: 0o644,
-                });
-            }
+                .any(|c| c.is_signed_by(&issuer) && c.next_update.is_none_or(|next| next >= at))
+        });
+        if let Some((file, bytes)) = own {
+            let name = format!("{}/{file}", store::CRL_DIR);
+            removes.retain(|r| *r != name);
+            writes.push(FileWrite {
+                name,
+                bytes,
+                mode: 0o644,
+            });
         }
     }
     Ok((writes, removes))

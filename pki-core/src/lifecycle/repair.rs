@@ -6,13 +6,13 @@
 //! Only when the device's own certificate must change is a new one issued (with `--ca`) or a
 //! request left for the CA; a fix that lies with the server or the CA is said, not attempted.
 
-use crate::ca::Ca;
 use crate::error::Error;
 use crate::finding::{quoted, Code, Side};
 use crate::judge::chain::{walk, End};
 use crate::judge::diagnose::{diagnose, Report, Request as Judge, Verdict};
 use crate::judge::fix::known_ca;
 use crate::judge::verify::{path_through, Purpose};
+use crate::lifecycle::authority::Authority;
 use crate::policy::Policy;
 use crate::read::cert::Cert;
 use crate::read::crl::Crl;
@@ -32,7 +32,6 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone)]
 pub struct Request {
     pub store: PathBuf,
-    pub ca: Option<PathBuf>,
     /// The server's trust anchors: the store is judged against them and made acceptable to a
     /// server holding them (and `trust.pem` refreshed from them).
     pub trust: Option<PathBuf>,
@@ -62,7 +61,9 @@ pub struct Outcome {
     pub csr: Option<PathBuf>,
 }
 
-pub fn repair(req: &Request) -> Result<Outcome, Error> {
+/// Repairs the store of `req`; `authority` (`--ca` or `--server`) supplies bundles, CRLs, the
+/// CA's copies and, when nothing else works, a new certificate.
+pub fn repair(req: &Request, authority: Option<&dyn Authority>) -> Result<Outcome, Error> {
     let dir = &req.store;
     let jail = Jail::open(dir)?;
     if jail.kind(store::MANIFEST).is_none() {
@@ -95,7 +96,6 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
     };
     let mut plan = Vec::new();
     let (mut manifest, rewritten) = manifest_of(&jail, &req.policy, &mut plan)?;
-    let authority = req.ca.as_deref().map(Ca::load).transpose()?;
 
     // the lock: a live holder stops us; a stale one is cleared (and said so)
     let guard = if req.dry_run {
@@ -119,7 +119,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         Some(guard)
     };
 
-    let at_hand = AtHand::collect(&jail, authority.as_ref(), &manifest.device_id, &server, req)?;
+    let at_hand = AtHand::collect(&jail, authority, &manifest.device_id, &server, req)?;
     let (crls, unreadable_crls) = crls(&jail);
     let current = Candidate {
         cert: jail.bytes(store::DEVICE_CERT),
@@ -138,13 +138,7 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         manifest: &manifest,
     };
     let issuer = issuer_of(&planner, &current);
-    let mut crl_plan = plan_crls(
-        &planner,
-        &current,
-        authority.as_ref(),
-        issuer.as_ref(),
-        req.at,
-    );
+    let mut crl_plan = plan_crls(&planner, &current, authority, issuer.as_ref(), req.at);
     if !unreadable_crls.is_empty() {
         // a FIFO, a link out, a folder in crl/ (or crl/ itself no folder): not a CRL either
         plan.push(Step {
@@ -171,24 +165,16 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
             // the steps of a plan that found nothing: said only if a new certificate carries
             // them out (it comes with the refreshed trust anchors)
             let steps = plan.split_off(said);
-            unrepaired(
-                &planner,
-                &base,
-                authority.as_ref(),
-                &manifest,
-                req,
-                steps,
-                &mut plan,
-            )?
+            unrepaired(&planner, &base, authority, &manifest, req, steps, &mut plan)?
         }
     };
     // repaired from what was at hand, or with a new certificate
     let reissued = plan.iter().any(|s| s.action == "reissue");
     let settled = found || reissued;
-    if let (true, Some(ca)) = (reissued, &authority) {
+    if let (true, Some(ca)) = (reissued, authority) {
         // the new certificate's issuer is the CA's current issuing CA: its CRLs, not the old
         // certificate's issuer's, are the ones the store must hold
-        let issuer = ca.cert(ca.current_issuer())?;
+        let issuer = ca.issuing_cert(req.at)?;
         let mut again = plan_crls(&planner, &current, Some(ca), Some(&issuer), req.at);
         plan.splice(crl_steps, std::mem::take(&mut again.steps));
         crl_plan = again;
@@ -266,8 +252,8 @@ pub fn repair(req: &Request) -> Result<Outcome, Error> {
         });
         removes.extend(pending);
     }
-    if let Some(ca) = &authority {
-        manifest.record_ca(&ca.dir);
+    if let Some(folder) = authority.and_then(|a| a.folder()) {
+        manifest.record_ca(folder);
     }
 
     // a journal that cannot be used is set aside; the change's entry starts a new one
@@ -397,7 +383,7 @@ struct AtHand {
 impl AtHand {
     fn collect(
         jail: &Jail,
-        authority: Option<&Ca>,
+        authority: Option<&dyn Authority>,
         device_id: &str,
         server: &Option<(PathBuf, Vec<u8>)>,
         req: &Request,
@@ -439,10 +425,7 @@ impl AtHand {
         }
         let trust = match (server, authority) {
             (Some(server), _) => Some(server.clone()),
-            (None, Some(ca)) => Some((
-                ca.dir.join(crate::ca::TRUST_BUNDLE),
-                ca.trust_bundle(req.at)?.into_bytes(),
-            )),
+            (None, Some(ca)) => Some((ca.trust_source(), ca.trust_bundle(req.at)?.into_bytes())),
             (None, None) => None,
         };
         let ca_chain = authority
@@ -451,19 +434,7 @@ impl AtHand {
         let mut ca_crls = Vec::new();
         if let Some(ca) = authority {
             files.extend(ca.issued_to(device_id)?); // the CA's copies: same serial, if the key is still here
-            let crl_dir = ca.dir.join("crl");
-            if crl_dir.is_dir() {
-                for entry in std::fs::read_dir(&crl_dir).map_err(|e| Error::io(&crl_dir, e))? {
-                    let path = entry.map_err(|e| Error::io(&crl_dir, e))?.path();
-                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    if name.ends_with(".crl") {
-                        if let Ok(bytes) = crate::read::input::bytes(&path) {
-                            ca_crls.push((name.to_string(), bytes));
-                        }
-                    }
-                }
-                ca_crls.sort();
-            }
+            ca_crls = ca.crls()?;
         }
         let mut certs = Vec::new();
         let mut keys = Vec::new();
@@ -793,7 +764,7 @@ fn holds_key(c: &Candidate) -> bool {
 fn unrepaired(
     planner: &Planner<'_>,
     current: &Candidate,
-    authority: Option<&Ca>,
+    authority: Option<&dyn Authority>,
     manifest: &Manifest,
     req: &Request,
     steps: Vec<Step>,
@@ -867,17 +838,17 @@ fn unrepaired(
 /// server trusting another CA, or a root re-keyed elsewhere under the same name). `None` when
 /// it leads to one, or when no server anchors were given (the CA's own bundle is then used).
 fn out_of_reach(
-    ca: &Ca,
+    ca: &dyn Authority,
     server: Option<&(PathBuf, Vec<u8>)>,
     at: OffsetDateTime,
 ) -> Result<Option<String>, Error> {
     let Some((from, anchors)) = server else {
         return Ok(None);
     };
-    let issuing = ca.cert(ca.current_issuer())?;
+    let issuing = ca.issuing_cert(at)?;
     let anchors = decode(from, anchors).certs;
     let pool = decode(
-        &ca.dir.join(crate::ca::CHAIN_BUNDLE),
+        Path::new("the CA's chain bundle"),
         ca.chain_bundle(at)?.as_bytes(),
     )
     .certs;
@@ -890,10 +861,10 @@ fn out_of_reach(
     }
     Ok(Some(format!(
         "a new certificate from {} would be rejected too: its issuing CA '{}' leads to no trust anchor in {}, so nothing was made or signed; the server must trust this CA (its roots are in {}), or the certificate must come from the CA whose roots {} holds",
-        ca.dir.display(),
+        ca.describe(),
         issuing.subject,
         from.display(),
-        ca.dir.join(crate::ca::TRUST_BUNDLE).display(),
+        ca.trust_source().display(),
         from.display()
     )))
 }
@@ -903,7 +874,7 @@ fn out_of_reach(
 fn reissue(
     planner: &Planner<'_>,
     current: &Candidate,
-    ca: &Ca,
+    ca: &dyn Authority,
     req: &Request,
     fixes: Vec<Code>,
     plan: &mut Vec<Step>,
@@ -916,7 +887,7 @@ fn reissue(
             detail: format!(
                 "no certificate at hand can work: a new key and a certificate for '{}' from {} (dry run: nothing made, nothing signed)",
                 manifest.device_id,
-                ca.dir.display()
+                ca.describe()
             ),
         });
         return Ok((current.clone(), None, Vec::new()));
@@ -924,19 +895,7 @@ fn reissue(
     let id = manifest.device_id.clone();
     let key = crate::lifecycle::enroll::new_key(&req.policy, dir)?;
     let csr = crate::lifecycle::enroll::csr(&id, &key).map_err(|e| Error::ca(dir, e))?;
-    let mut ca_with_policy = Ca {
-        dir: ca.dir.clone(),
-        config: ca.config.clone(),
-        policy: req.policy.clone(),
-    };
-    ca_with_policy.policy.name = req.policy.name.clone();
-    let issued = crate::ca::sign_csr(
-        &ca_with_policy,
-        &dir.join(store::CSR),
-        &csr,
-        Some(&id),
-        req.at,
-    )?;
+    let issued = ca.issue(&dir.join(store::CSR), &csr, &id, Some(&req.policy), req.at)?;
     crate::lifecycle::enroll::check_pair(&key, &issued, dir)?;
     plan.push(Step {
         action: "reissue",
@@ -944,7 +903,7 @@ fn reissue(
         detail: format!(
             "no certificate at hand can work: new key and certificate serial {} from {}",
             issued.serial,
-            ca.dir.display()
+            ca.describe()
         ),
     });
     let trust = match planner.server {
@@ -1083,7 +1042,7 @@ fn issuer_of(planner: &Planner<'_>, candidate: &Candidate) -> Option<Cert> {
 fn plan_crls(
     planner: &Planner<'_>,
     current: &Candidate,
-    authority: Option<&Ca>,
+    authority: Option<&dyn Authority>,
     issuer: Option<&Cert>,
     at: OffsetDateTime,
 ) -> CrlPlan {
@@ -1183,8 +1142,11 @@ fn plan_crls(
             action: "needs-input",
             fixes: codes(before, &[Code::CrlExpired, Code::RevocationUnknown]),
             detail: format!(
-                "the CA has no current CRL to put in crl/: run pki ca crl --ca {} first",
-                quoted(&ca.dir)
+                "the CA has no current CRL to put in crl/: {}",
+                match ca.folder() {
+                    Some(folder) => format!("run pki ca crl --ca {} first", quoted(folder)),
+                    None => format!("{} publishes none", ca.describe()),
+                }
             ),
         });
         return out;
@@ -1223,7 +1185,7 @@ fn plan_crls(
             detail: format!(
                 "{} copied from {} (the CA's current CRLs; expired ones of the same CA go to backup/)",
                 brought.join(", "),
-                ca.dir.join("crl").display()
+                ca.crl_source()
             ),
         });
     }

@@ -401,7 +401,7 @@ fn display_name(name: &x509_parser::x509::X509Name<'_>) -> String {
     }
 }
 
-fn general_name(name: &GeneralName<'_>) -> String {
+pub(crate) fn general_name(name: &GeneralName<'_>) -> String {
     match name {
         GeneralName::DNSName(dns) => format!("DNS:{dns}"),
         GeneralName::URI(uri) => format!("URI:{uri}"),
