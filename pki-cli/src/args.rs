@@ -82,6 +82,11 @@ pub enum Command {
         after_help = "Examples:\n  pki audit /srv/collected-stores --format json\n  pki audit /var/lib/product/certs --format prometheus --output /var/lib/node_exporter/textfile/pki.prom\n\nExit: the worst status found: 0 ok, 1 warning, 2 critical, 3 unknown (a store could not be read; the audit goes on), 64 usage error."
     )]
     Audit(Audit),
+    /// Serve enrollment and renewal over mutual TLS (EST, RFC 7030) for a CA, explaining every rejected device.
+    #[command(
+        after_help = "Examples:\n  pki serve --ca /srv/fleet-ca --listen 0.0.0.0:8443 --name ca.fleet.internal\n  pki serve --config /etc/pki/serve.yaml --log-format json\n\nRoutes: /.well-known/est/{cacerts,simpleenroll,simplereenroll,csrattrs}, /crl, /healthz, /metrics.\nSIGHUP reloads the CA at once (it is also watched); SIGTERM/SIGINT finish in-flight requests, then exit 0.\nExit: 0 stopped by a signal, 3 could not start (the CA, the inventory, the address), 64 usage error."
+    )]
+    Serve(Serve),
     /// Store maintenance: undo the last change, install a certificate signed elsewhere.
     #[command(
         subcommand,
@@ -98,6 +103,49 @@ pub struct Database {
     /// sqlite:PATH (default: what ca.yaml records, else inventory.sqlite in the CA folder).
     #[arg(long, env = "PKI_DATABASE")]
     pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Serve {
+    /// The CA folder (or `ca:` in --config).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Address and port to listen on (default 0.0.0.0:8443).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// A DNS name or IP address for the server's certificate (repeat; default localhost and
+    /// the listening address).
+    #[arg(long = "name")]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub db: Database,
+    /// A YAML file of settings (keys as in samples/serve/pki-serve.yaml); flags win.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The server's certificate chain (PEM) instead of one issued by the CA.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Log as text or as one JSON object per line (on standard error).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Connections served at once (default 1024).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// The largest request body in bytes (default 65536; 413 above it).
+    #[arg(long)]
+    pub body_limit: Option<usize>,
+    /// Close a connection idle for this many seconds (default 30).
+    #[arg(long)]
+    pub idle_timeout: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Renew(r) => crate::renew::renew(r, at, format),
         Command::Audit(a) => crate::audit::audit(a, at, format),
         Command::Store(cmd) => crate::repair::store(cmd, at, format),
+        Command::Serve(s) => crate::serve::serve(s, cli.common.at),
     }
 }
 

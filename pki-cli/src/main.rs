@@ -9,6 +9,7 @@ mod exit;
 mod render;
 mod renew;
 mod repair;
+mod serve;
 
 use std::process::ExitCode;
 

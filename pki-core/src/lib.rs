@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod ca;
 pub mod error;
+pub mod est;
 pub mod finding;
 pub mod inspect;
 pub mod judge;

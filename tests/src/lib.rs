@@ -8,6 +8,7 @@ pub mod loose;
 pub mod pki;
 pub mod run;
 pub mod samples;
+pub mod serve;
 pub mod store;
 pub mod tls;
 

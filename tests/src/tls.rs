@@ -20,6 +20,13 @@ impl rustls::time_provider::TimeProvider for FixedTime {
     }
 }
 
+/// rustls' clock fixed at `at` (RFC 3339), for clients and servers in tests.
+pub fn fixed_time(at: &str) -> Arc<dyn rustls::time_provider::TimeProvider> {
+    Arc::new(FixedTime(UnixTime::since_unix_epoch(
+        std::time::Duration::from_secs(crate::at(at).unix_timestamp() as u64),
+    )))
+}
+
 fn certs(pem: &[u8]) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_slice_iter(pem)
         .filter_map(Result::ok)
@@ -30,6 +37,29 @@ fn certs(pem: &[u8]) -> Vec<CertificateDer<'static>> {
 /// certificates; the client presents `store`'s device.crt + chain.pem with device.key. Returns
 /// the subject-bearing DER of the certificate the server saw, or the error either side hit.
 pub fn mutual_tls(store: &Path, server_trust: &str, at: &str) -> Result<Vec<u8>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut client_roots = RootCertStore::empty();
+    for c in certs(server_trust.as_bytes()) {
+        client_roots
+            .add(c)
+            .map_err(|e| format!("server trust: {e}"))?;
+    }
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider.clone())
+            .build()
+            .map_err(|e| format!("client verifier: {e}"))?;
+    mutual_tls_with(store, at, |_| verifier)
+}
+
+/// The same handshake with the server's client-certificate verifier made by `verifier` for
+/// the peer's address.
+pub fn mutual_tls_with(
+    store: &Path,
+    at: &str,
+    verifier: impl FnOnce(std::net::SocketAddr) -> Arc<dyn rustls::server::danger::ClientCertVerifier>
+        + Send
+        + 'static,
+) -> Result<Vec<u8>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
         crate::at(at).unix_timestamp() as u64,
@@ -47,27 +77,11 @@ pub fn mutual_tls(store: &Path, server_trust: &str, at: &str) -> Result<Vec<u8>,
         p.not_after = crate::at("2040-01-01T00:00:00Z");
     });
 
-    let mut client_roots = RootCertStore::empty();
-    for c in certs(server_trust.as_bytes()) {
-        client_roots
-            .add(c)
-            .map_err(|e| format!("server trust: {e}"))?;
-    }
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider.clone())
-            .build()
-            .map_err(|e| format!("client verifier: {e}"))?;
     let server_key = PrivateKeyDer::from_pem_slice(server_leaf.key_pem().as_bytes())
         .map_err(|e| e.to_string())?;
-    let server_config = ServerConfig::builder_with_details(provider.clone(), clock.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            vec![CertificateDer::from(server_leaf.der.clone())],
-            server_key,
-        )
-        .map_err(|e| e.to_string())?;
+    let server_provider = provider.clone();
+    let server_clock = clock.clone();
+    let server_chain = vec![CertificateDer::from(server_leaf.der.clone())];
 
     let read = |name: &str| std::fs::read(store.join(name)).map_err(|e| format!("{name}: {e}"));
     let mut chain = certs(&read("device.crt")?);
@@ -88,7 +102,13 @@ pub fn mutual_tls(store: &Path, server_trust: &str, at: &str) -> Result<Vec<u8>,
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let server = std::thread::spawn(move || -> Result<Vec<u8>, String> {
-        let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
+        let (tcp, peer) = listener.accept().map_err(|e| e.to_string())?;
+        let server_config = ServerConfig::builder_with_details(server_provider, server_clock)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_client_cert_verifier(verifier(peer))
+            .with_single_cert(server_chain, server_key)
+            .map_err(|e| e.to_string())?;
         let conn =
             rustls::ServerConnection::new(Arc::new(server_config)).map_err(|e| e.to_string())?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);

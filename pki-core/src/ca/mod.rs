@@ -76,6 +76,32 @@ impl Ca {
         })
     }
 
+    /// The CA read again from its folder (after `pki ca rotate` or `pki ca bundle` changed
+    /// it), with the same inventory.
+    pub fn reload(&self) -> Result<Ca, Error> {
+        let config = Ca::read_config(&self.dir)?;
+        let policy = Policy::load(&self.dir.join(&config.policy))?;
+        Ok(Ca {
+            dir: self.dir.clone(),
+            config,
+            policy,
+            inventory: self.inventory.clone(),
+        })
+    }
+
+    /// The next instant after `at` at which a generation leaves the bundles (its overlap
+    /// ends), if any: what endpoints and servers are handed changes then.
+    pub fn next_retirement(&self, at: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.config
+            .roots
+            .iter()
+            .chain(&self.config.issuers)
+            .filter_map(|g| g.retire_after.as_deref())
+            .filter_map(|t| crate::timestamp::parse(t).ok())
+            .filter(|t| *t > at)
+            .min()
+    }
+
     /// `ca.yaml` of the CA in `dir`, checked.
     pub fn read_config(dir: &Path) -> Result<Config, Error> {
         let path = dir.join(CONFIG);

@@ -3,6 +3,7 @@
 
 pub mod cause;
 pub mod chain;
+pub mod client_verifier;
 pub mod diagnose;
 pub mod explain;
 pub mod fix;

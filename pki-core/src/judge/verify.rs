@@ -83,6 +83,15 @@ impl Verifier {
         }
     }
 
+    /// rustls' client-certificate verifier inside (`None` without a usable anchor, or for
+    /// `--purpose server`), for a server that judges in its handshakes what this judges.
+    pub fn client(&self) -> Option<&Arc<dyn ClientCertVerifier>> {
+        match &self.kind {
+            Kind::Client(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Whether there was no usable trust anchor at all.
     pub fn has_no_anchors(&self) -> bool {
         matches!(self.kind, Kind::NoAnchors)

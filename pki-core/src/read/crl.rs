@@ -16,6 +16,9 @@ pub struct Crl {
     pub this_update: OffsetDateTime,
     pub next_update: Option<OffsetDateTime>,
     pub number: Option<String>,
+    /// The key identifier of the CA that signed it (authorityKeyIdentifier), which tells two
+    /// generations of one CA name apart.
+    pub aki: Option<Vec<u8>>,
     /// Serials listed, as colon hex (the same spelling as [`crate::read::cert::Parsed::serial`]), with the
     /// revocation date and reason where given.
     pub revoked: Vec<Revoked>,
@@ -47,6 +50,15 @@ impl Crl {
                 this_update: crl.last_update().to_datetime(),
                 next_update: crl.next_update().map(|t| t.to_datetime()),
                 number: crl.crl_number().map(|n| n.to_string()),
+                aki: crl
+                    .extensions()
+                    .iter()
+                    .find_map(|e| match e.parsed_extension() {
+                        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                            aki.key_identifier.as_ref().map(|k| k.0.to_vec())
+                        }
+                        _ => None,
+                    }),
                 revoked: crl
                     .iter_revoked_certificates()
                     .map(|r| Revoked {

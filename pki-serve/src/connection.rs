@@ -1,0 +1,110 @@
+//! One connection: the TLS handshake within its timeout (a refused client certificate is
+//! explained by the verifier, with this peer's address), then HTTP/1.1 with a header timeout,
+//! a header size limit and the idle [`Deadline`]; the body limit and timeout are the routes'.
+//! When the connection ends nothing of it is left: its state, TLS session aside (a bounded
+//! cache), is dropped with the task.
+
+use crate::deadline::Deadline;
+use crate::routes;
+use crate::Server;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls_pki_types::CertificateDer;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+
+/// What a request knows of its connection.
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The client's certificate chain, leaf first (empty without one).
+    pub certs: Vec<CertificateDer<'static>>,
+}
+
+pub async fn serve(
+    server: Arc<Server>,
+    tcp: TcpStream,
+    addr: SocketAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let metrics = &server.metrics;
+    metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+    metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+    let _open = Open(server.clone());
+
+    let limits = &server.settings.limits;
+    let config = match server.state().tls_for(addr, server.settings.clock) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "no TLS configuration");
+            return;
+        }
+    };
+    let acceptor = TlsAcceptor::from(config);
+    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            // a refused certificate was explained (logged, counted) by the verifier
+            let kind = if is_certificate_error(&e) {
+                "rejected"
+            } else {
+                "tls"
+            };
+            metrics.handshake_failed(kind);
+            tracing::debug!(peer = %addr, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            metrics.handshake_failed("timeout");
+            tracing::debug!(peer = %addr, "TLS handshake timed out");
+            return;
+        }
+    };
+    let certs = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+        .unwrap_or_default();
+    let peer = Arc::new(Peer { addr, certs });
+    let io = TokioIo::new(Deadline::new(tls, limits.idle_timeout));
+    let handler = server.clone();
+    let service = service_fn(move |req| routes::handle(handler.clone(), peer.clone(), req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(limits.header_limit)
+        .max_buf_size(limits.header_limit.max(8192) + limits.body_limit.min(1 << 20))
+        .auto_date_header(false)
+        .keep_alive(true)
+        .serve_connection(io, service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(peer = %addr, error = %e, "connection ended");
+    }
+}
+
+/// Counts the connection as open for as long as it lives, whichever way it ends.
+struct Open(Arc<Server>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0
+            .metrics
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn is_certificate_error(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidCertRevocationList(_)
+            )
+        })
+}

@@ -1,0 +1,382 @@
+//! The two EST operations that issue (RFC 7030 §4.2): `simpleenroll`, a device's first
+//! certificate, authenticated with HTTP Basic (device id and a one-time token); and
+//! `simplereenroll`, a renewal authenticated by the device's current certificate in the TLS
+//! handshake — up to the policy's `renewal.grace_days` after it expired, for this route only.
+//! The request's public key is all that is taken from it (`pki ca sign`'s rule: the policy
+//! decides every field). The issuance is committed to the inventory before it is answered.
+//!
+//! Statuses: 400 a request that cannot be read, 401 (+ `WWW-Authenticate`) a token missing,
+//! unknown, used or expired, 403 a certificate or subject not allowed, 408 a body too slow,
+//! 413 a body too large, 503 (+ `Retry-After`) when the issuance queue is full.
+
+use crate::commit::Failed;
+use crate::connection::Peer;
+use crate::routes::{busy, ok, text, Reply};
+use crate::Server;
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, WWW_AUTHENTICATE};
+use hyper::{Request, StatusCode};
+use pki_core::ca::inventory::{Issuance, Profile, Refusal, Status};
+use pki_core::ca::issue::Csr;
+use pki_core::est;
+use pki_core::read::cert::Cert;
+use pki_core::timestamp::format;
+use std::path::Path;
+
+/// `POST /.well-known/est/simpleenroll`.
+pub async fn simpleenroll(server: &Server, peer: &Peer, req: Request<Incoming>) -> Reply {
+    let Some((device_id, secret)) = basic(&req) else {
+        return unauthorized(peer, "simpleenroll needs HTTP Basic: the device id as user, the one-time token from `pki ca token` as password");
+    };
+    let csr = match read_request(server, req).await {
+        Ok(csr) => csr,
+        Err((status, why)) => return deny(peer, "simpleenroll", status, why),
+    };
+    let state = server.state();
+    let policy = &state.ca.policy;
+    let hash = pki_core::ca::token::hash(&secret);
+    let inventory = state.ca.inventory.clone();
+    let token = {
+        let hash = hash.clone();
+        tokio::task::spawn_blocking(move || inventory.token(&hash)).await
+    };
+    let now = server.settings.clock.now();
+    match token {
+        Ok(Ok(Some(t))) if t.device_id != device_id => {
+            return unauthorized(
+                peer,
+                &format!("this token was made for another device, not {device_id}"),
+            );
+        }
+        Ok(Ok(Some(t))) if t.used_by.is_some() => {
+            return unauthorized(
+                peer,
+                "this token has been used: make a new one with `pki ca token`",
+            );
+        }
+        Ok(Ok(Some(t))) if now > t.expires_at => {
+            return unauthorized(
+                peer,
+                &format!(
+                    "this token expired at {}: make a new one with `pki ca token`",
+                    format(t.expires_at)
+                ),
+            );
+        }
+        Ok(Ok(Some(_))) => {}
+        Ok(Ok(None)) => return unauthorized(peer, "unknown token"),
+        Ok(Err(e)) => return unavailable(&e.to_string()),
+        Err(e) => return unavailable(&e.to_string()),
+    }
+    let template = pki_core::Policy::fill(&policy.subject.common_name, &device_id);
+    let named = csr.common_name.as_deref();
+    if named != Some(device_id.as_str()) && named != Some(template.as_str()) {
+        return deny(
+            peer,
+            "simpleenroll",
+            StatusCode::FORBIDDEN,
+            format!(
+                "the request's subject ({}) does not name device {device_id}, whose token this is",
+                csr.subject
+            ),
+        );
+    }
+    issue(
+        server,
+        peer,
+        "simpleenroll",
+        &csr,
+        &device_id,
+        Some(hash),
+        None,
+    )
+    .await
+}
+
+/// `POST /.well-known/est/simplereenroll`.
+pub async fn simplereenroll(server: &Server, peer: &Peer, req: Request<Incoming>) -> Reply {
+    let route = "simplereenroll";
+    let Some(der) = peer.certs.first() else {
+        return deny(peer, route, StatusCode::FORBIDDEN, "simplereenroll needs the device's current certificate in the TLS handshake (mutual TLS)");
+    };
+    let current = match Cert::from_der(der.to_vec(), origin()) {
+        Ok(c) => c,
+        Err(why) => {
+            return deny(
+                peer,
+                route,
+                StatusCode::FORBIDDEN,
+                format!("the client certificate cannot be read: {why}"),
+            )
+        }
+    };
+    let csr = match read_request(server, req).await {
+        Ok(csr) => csr,
+        Err((status, why)) => return deny(peer, route, status, why),
+    };
+    let state = server.state();
+    let now = server.settings.clock.now();
+    if now > current.not_after + state.grace {
+        // a session resumed from before it expired: the handshake did not judge it again
+        return deny(peer, route, StatusCode::FORBIDDEN, format!(
+            "certificate {} expired at {}, more than the {} days of grace ago: enroll again with a token",
+            current.serial, format(current.not_after), state.ca.policy.renewal.grace_days
+        ));
+    }
+    let inventory = state.ca.inventory.clone();
+    let serial = current.serial.clone();
+    let record = tokio::task::spawn_blocking(move || inventory.get(&serial)).await;
+    let record = match record {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) => {
+            return deny(
+                peer,
+                route,
+                StatusCode::FORBIDDEN,
+                format!(
+                    "certificate {} is not in this CA's inventory",
+                    current.serial
+                ),
+            )
+        }
+        Ok(Err(e)) => return unavailable(&e.to_string()),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    if record.status == Status::Revoked {
+        return deny(
+            peer,
+            route,
+            StatusCode::FORBIDDEN,
+            format!("certificate {} was revoked: it never renews", record.serial),
+        );
+    }
+    if let Err(why) = same_device(&csr, &current, &record.device_id) {
+        return deny(peer, route, StatusCode::FORBIDDEN, why);
+    }
+    if csr.spki == current.spki && !state.ca.policy.renewal.reuse_key {
+        return deny(peer, route, StatusCode::FORBIDDEN, format!(
+            "the request carries the current key; policy '{}' wants a new key at renewal (renewal.reuse_key: false)",
+            state.ca.policy.name
+        ));
+    }
+    if now > current.not_after {
+        tracing::info!(peer = %peer.addr, device_id = %record.device_id, serial = %current.serial, expired = %format(current.not_after), "renewing a certificate in its grace period");
+    }
+    issue(
+        server,
+        peer,
+        route,
+        &csr,
+        &record.device_id,
+        None,
+        Some(current.serial.clone()),
+    )
+    .await
+}
+
+/// RFC 7030 §4.2.2 asks the request to carry the current subject and subjectAltName; since
+/// the policy decides what is issued, those are accepted, or a CN that is the device id, and
+/// nothing else.
+fn same_device(csr: &Csr, current: &Cert, device_id: &str) -> Result<(), String> {
+    let same_subject = csr.subject == current.subject;
+    let only_id =
+        csr.common_name.as_deref() == Some(device_id) && csr.subject == format!("CN={device_id}");
+    if !(same_subject || only_id) {
+        return Err(format!(
+            "the request's subject ({}) is neither the current certificate's ({}) nor CN={device_id}",
+            csr.subject, current.subject
+        ));
+    }
+    if !csr.sans.is_empty() {
+        let mut asked = csr.sans.clone();
+        let mut held = current.sans.clone();
+        asked.sort();
+        held.sort();
+        if asked != held {
+            return Err(format!(
+                "the request's subjectAltName ({}) is not the current certificate's ({})",
+                csr.sans.join(", "),
+                current.sans.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Signs, commits, answers with the certificate.
+async fn issue(
+    server: &Server,
+    peer: &Peer,
+    route: &'static str,
+    csr: &Csr,
+    device_id: &str,
+    token: Option<String>,
+    renews: Option<String>,
+) -> Reply {
+    let state = server.state();
+    let now = server.settings.clock.now();
+    let issued = match state.signer.sign(csr, device_id, now) {
+        Ok(i) => i,
+        Err(why) => {
+            tracing::error!(peer = %peer.addr, device_id, reason = %why, "the CA could not sign");
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the CA could not sign: {why}"),
+            );
+        }
+    };
+    let issuance = Issuance {
+        record: issued.record(Profile::Device, now),
+        token,
+        renews,
+    };
+    match server.committer.commit(issuance).await {
+        Ok(Ok(())) => {}
+        Ok(Err(refusal)) => {
+            let status = match refusal {
+                Refusal::TokenUnknown
+                | Refusal::TokenUsed
+                | Refusal::TokenExpired(_)
+                | Refusal::TokenOtherDevice(_) => return unauthorized(peer, &refusal.to_string()),
+                Refusal::Revoked(_) | Refusal::UnknownSerial(_) => StatusCode::FORBIDDEN,
+                Refusal::Duplicate => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return deny(peer, route, status, refusal.to_string());
+        }
+        Err(Failed::Busy) => {
+            server
+                .metrics
+                .shed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return busy("too many issuances waiting for the inventory; try again shortly");
+        }
+        Err(Failed::Database(e)) => return unavailable(&e),
+    }
+    server.metrics.issued(route);
+    tracing::info!(route, peer = %peer.addr, device_id, serial = %issued.serial, not_after = %format(issued.not_after), issuer = %issued.issuer, "issued");
+    let der: Vec<Vec<u8>> =
+        pki_core::read::decode::decode(Path::new("issued"), issued.pem.as_bytes())
+            .certs
+            .iter()
+            .map(|c| c.der.to_vec())
+            .collect();
+    match est::pkcs7::certs_only(&der) {
+        Ok(p7) => ok(est::PKCS7_CERTS, Bytes::from(est::body::encode(&p7))),
+        Err(why) => text(StatusCode::INTERNAL_SERVER_ERROR, why),
+    }
+}
+
+/// The request body within the size limit and the body timeout, as a checked CSR; or the
+/// status and reason to refuse it with.
+async fn read_request(
+    server: &Server,
+    req: Request<Incoming>,
+) -> Result<Csr, (StatusCode, String)> {
+    let limits = &server.settings.limits;
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {} bytes", limits.body_limit),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.body_limit as u64) {
+        return Err(too_large());
+    }
+    let body = Limited::new(req.into_body(), limits.body_limit);
+    let bytes = match tokio::time::timeout(limits.body_timeout, body.collect()).await {
+        Err(_) => {
+            return Err((
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {:?}", limits.body_timeout),
+            ))
+        }
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return Err(too_large())
+        }
+        Ok(Err(e)) => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read ({e})"),
+            ))
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    let der = est::body::decode(&bytes).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("{e}: EST wants a base64 PKCS#10 request"),
+        )
+    })?;
+    server
+        .state()
+        .signer
+        .read_csr(Path::new("the request"), &der)
+        .map_err(|e| {
+            let why = match e {
+                pki_core::Error::Refused { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            (StatusCode::BAD_REQUEST, why)
+        })
+}
+
+/// The user and password of an `Authorization: Basic` header.
+fn basic(req: &Request<Incoming>) -> Option<(String, String)> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// 401 with the challenge (RFC 7235 §4.1): a token is missing, unknown, used or expired.
+fn unauthorized(peer: &Peer, why: &str) -> Reply {
+    let mut r = deny(
+        peer,
+        "simpleenroll",
+        StatusCode::UNAUTHORIZED,
+        why.to_string(),
+    );
+    r.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"pki-est\", charset=\"UTF-8\""),
+    );
+    r
+}
+
+fn unavailable(why: &str) -> Reply {
+    tracing::error!(reason = %why, "the inventory failed");
+    busy(&format!("the inventory is unavailable ({why})"))
+}
+
+/// Refuses with `status` and `why`, and logs it.
+fn deny(peer: &Peer, route: &'static str, status: StatusCode, why: impl Into<String>) -> Reply {
+    let why = why.into();
+    tracing::warn!(route, peer = %peer.addr, status = status.as_u16(), reason = %why, "request refused");
+    text(status, why)
+}
+
+fn origin() -> pki_core::origin::Origin {
+    pki_core::origin::Origin {
+        path: std::path::PathBuf::from("the client certificate"),
+        index: 0,
+        of: 1,
+    }
+}

@@ -1,0 +1,238 @@
+//! `pki serve` does not die of its clients: a peer that never speaks, speaks too slowly, sends
+//! headers too large, or holds connections is cut off by a timeout or a limit while honest
+//! requests are served; the connection cap queues instead of failing; running out of file
+//! descriptors makes accept() back off, not stop; SIGTERM lets a request in flight finish and
+//! exits 0; SIGHUP reloads at once.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+use pki_tests::ca::init;
+use pki_tests::serve::{client_config, exchange, Server};
+use pki_tests::{TempDir, AT};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+fn healthz(dir: &TempDir, port: u16) -> Result<(u16, String), String> {
+    let trust = std::fs::read(dir.join("ca/trust.pem")).unwrap();
+    exchange(client_config(&trust, None, AT), port, HEALTHZ, b"")
+}
+
+/// How long until the server closes `tcp` (reads EOF or an error), at most `limit`.
+fn closed_within(mut tcp: TcpStream, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    tcp.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => continue, // an alert or a 408: keep reading to the close
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
+            Err(_) => return Some(start.elapsed()),
+        }
+    }
+}
+
+#[test]
+fn silent_slow_and_oversized_peers_are_cut_off_while_honest_requests_are_served() {
+    let dir = TempDir::new("hygiene-timeouts");
+    let ca = init(&dir, AT, &[]);
+    let config = "handshake_timeout_seconds: 1\nheader_timeout_seconds: 1\nbody_timeout_seconds: 2\nidle_timeout_seconds: 2\n";
+    let server = Server::start_with(&ca, AT, &dir, &[], config, None);
+
+    // TCP connections that never send a ClientHello
+    let silent: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    // meanwhile an honest request is answered
+    assert_eq!(healthz(&dir, server.port).unwrap().0, 200);
+    for tcp in silent {
+        let took = closed_within(tcp, Duration::from_secs(5)).expect("a silent peer is cut off");
+        assert!(
+            took < Duration::from_secs(3),
+            "after the 1 s handshake timeout: {took:?}"
+        );
+    }
+
+    // a body at one byte per half second: 408 when the 2 s body timeout runs out
+    let trust = std::fs::read(dir.join("ca/trust.pem")).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client_config(&trust, None, AT), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    // (with credentials, so that the body is read before anything is decided)
+    tls.write_all(b"POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic ZGV2LTE6dG9rZW4=\r\nContent-Length: 1000\r\n\r\n").unwrap();
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    tls.sock
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    while start.elapsed() < Duration::from_secs(8) {
+        if tls.write_all(b"A").is_err() {
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 408"),
+        "a trickled body gets 408: {text:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // a handshake, then silence: the header timeout (1 s) or the idle timeout (2 s) ends it
+    let tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client_config(&trust, None, AT), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.conn.complete_io(&mut tls.sock).unwrap();
+    let start = Instant::now();
+    tls.sock
+        .set_read_timeout(Some(Duration::from_secs(6)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let _ = tls.read(&mut buf);
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "a silent TLS peer is closed: {:?}",
+        start.elapsed()
+    );
+
+    // headers over the limit: 431
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "x".repeat(20_000)
+    );
+    let (status, _) = exchange(client_config(&trust, None, AT), server.port, &big, b"").unwrap();
+    assert_eq!(status, 431);
+
+    assert_eq!(healthz(&dir, server.port).unwrap().0, 200, "still serving");
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn at_the_connection_cap_a_request_waits_for_a_slot_and_is_served() {
+    let dir = TempDir::new("hygiene-cap");
+    let ca = init(&dir, AT, &[]);
+    let config = "max_connections: 2\nhandshake_timeout_seconds: 2\n";
+    let server = Server::start_with(&ca, AT, &dir, &[], config, None);
+    let hogs: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    assert_eq!(healthz(&dir, server.port).unwrap().0, 200);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "both slots were taken, so it waited for a hog to be cut: {waited:?}"
+    );
+    drop(hogs);
+    let metrics = exchange(
+        client_config(&std::fs::read(dir.join("ca/trust.pem")).unwrap(), None, AT),
+        server.port,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"",
+    )
+    .unwrap()
+    .1;
+    assert!(
+        metrics.contains("pki_serve_handshake_failures_total{kind=\"timeout\"} 2"),
+        "{metrics}"
+    );
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn out_of_file_descriptors_accept_backs_off_and_the_server_keeps_serving() {
+    let dir = TempDir::new("hygiene-emfile");
+    let ca = init(&dir, AT, &[]);
+    let config = "handshake_timeout_seconds: 30\nmax_connections: 1000\n";
+    let server = Server::start_with(&ca, AT, &dir, &[], config, Some(48));
+    let hogs: Vec<TcpStream> = (0..80)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", server.port)).ok())
+        .collect();
+    assert!(
+        server.wait_log("out of a resource", 10),
+        "accept hit the file limit and said so:\n{}",
+        server.log()
+    );
+    drop(hogs);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        healthz(&dir, server.port).unwrap().0,
+        200,
+        "serving again once descriptors are free:\n{}",
+        server.log()
+    );
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
+    let dir = TempDir::new("hygiene-sigterm");
+    let ca = init(&dir, AT, &[]);
+    let mut server = Server::start(&ca, AT, &dir, &[]);
+    let trust = std::fs::read(dir.join("ca/trust.pem")).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client_config(&trust, None, AT), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let body = b"bm90IGEgcmVxdWVzdA==";
+    let head = format!(
+        "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic ZGV2LTE6dG9rZW4=\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).unwrap();
+    tls.write_all(&body[..5]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        server.wait_exit(0).is_none(),
+        "still running while a request is in flight"
+    );
+    tls.write_all(&body[5..]).unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    // its body is no request: 400, which it could only say having read all of it
+    assert!(
+        text.starts_with("HTTP/1.1 400"),
+        "the request in flight was answered: {text:?}"
+    );
+    assert_eq!(server.wait_exit(10), Some(0), "{}", server.log());
+    assert!(server.log().contains("SIGTERM"));
+}
+
+#[test]
+fn sighup_reloads_at_once() {
+    let dir = TempDir::new("hygiene-sighup");
+    let ca = init(&dir, AT, &[]);
+    let server = Server::start_with(&ca, AT, &dir, &[], "reload_interval_seconds: 3600\n", None);
+    server.signal("HUP");
+    assert!(server.wait_log("reason=\"SIGHUP\"", 10), "{}", server.log());
+    assert_eq!(healthz(&dir, server.port).unwrap().0, 200);
+    assert_eq!(server.stop(), 0);
+}
