@@ -6,6 +6,7 @@ pub mod fuzz_seeds;
 pub mod legacy;
 pub mod loose;
 pub mod pki;
+pub mod postgres;
 pub mod run;
 pub mod samples;
 pub mod serve;

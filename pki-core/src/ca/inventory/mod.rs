@@ -16,11 +16,14 @@ pub mod sqlite;
 use crate::error::Error;
 use serde::Serialize;
 use sql::{Connection, Connector, DbError, Row, Value};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use time::OffsetDateTime;
 
-/// Idle connections kept for reuse; more are opened when needed and closed after.
+/// Idle connections kept for reuse.
 const POOL: usize = 8;
+/// Connections open at once, at most (more callers wait for one): a server under a burst
+/// never opens more than this to the database.
+const MAX_OPEN: usize = 16;
 /// Attempts of a write transaction the database asks to retry (busy, serialization).
 const ATTEMPTS: u32 = 5;
 
@@ -150,7 +153,15 @@ pub struct Revoked {
 /// The inventory of one CA. Cheap to share (`Arc`); safe to use from many threads.
 pub struct Inventory {
     connector: Arc<dyn Connector>,
-    pool: Mutex<Vec<Box<dyn Connection>>>,
+    pool: Mutex<Pool>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Box<dyn Connection>>,
+    /// Connections open, idle or in use.
+    open: usize,
 }
 
 impl std::fmt::Debug for Inventory {
@@ -170,7 +181,8 @@ impl Inventory {
     pub fn open(connector: Arc<dyn Connector>, ca_id: &str) -> Result<Inventory, Error> {
         let inventory = Inventory {
             connector,
-            pool: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
+            freed: Condvar::new(),
         };
         let owner = inventory.write(|c| {
             c.lock_schema()?;
@@ -385,7 +397,10 @@ impl Inventory {
                 self.give_back(conn);
                 Ok(v)
             }
-            Err(e) => Err(self.error(e.message)),
+            Err(e) => {
+                self.discard(conn);
+                Err(self.error(e.message))
+            }
         }
     }
 
@@ -413,6 +428,7 @@ impl Inventory {
                     // a connection whose transaction failed is not reused (PostgreSQL
                     // leaves it aborted); the rollback is a courtesy
                     let _ = conn.execute("ROLLBACK", &[]);
+                    self.discard(conn);
                     if !e.retry || attempt >= ATTEMPTS {
                         return Err(self.error(e.message));
                     }
@@ -422,22 +438,52 @@ impl Inventory {
         }
     }
 
+    /// An idle connection, a new one while fewer than [`MAX_OPEN`] are open, else the next
+    /// one given back.
     fn take(&self) -> Result<Box<dyn Connection>, Error> {
-        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
-        match pooled {
-            Some(c) => Ok(c),
-            None => self
-                .connector
-                .connect()
-                .map_err(|e| self.error(format!("cannot open the inventory: {e}"))),
+        let mut pool = self.lock();
+        loop {
+            if let Some(c) = pool.idle.pop() {
+                return Ok(c);
+            }
+            if pool.open < MAX_OPEN {
+                pool.open += 1;
+                drop(pool);
+                return self.connector.connect().map_err(|e| {
+                    self.lock().open -= 1;
+                    self.freed.notify_one();
+                    self.error(format!("cannot open the inventory: {e}"))
+                });
+            }
+            pool = match self.freed.wait(pool) {
+                Ok(p) => p,
+                Err(poisoned) => poisoned.into_inner(),
+            };
         }
     }
 
     fn give_back(&self, conn: Box<dyn Connection>) {
-        if let Ok(mut pool) = self.pool.lock() {
-            if pool.len() < POOL {
-                pool.push(conn);
-            }
+        let mut pool = self.lock();
+        if pool.idle.len() < POOL {
+            pool.idle.push(conn);
+        } else {
+            pool.open -= 1;
+        }
+        drop(pool);
+        self.freed.notify_one();
+    }
+
+    /// Closes a connection that failed.
+    fn discard(&self, conn: Box<dyn Connection>) {
+        drop(conn);
+        self.lock().open -= 1;
+        self.freed.notify_one();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
+        match self.pool.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 
