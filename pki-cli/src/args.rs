@@ -42,7 +42,7 @@ pub enum Format {
 pub enum Command {
     /// Say exactly why an endpoint's certificate is (or would be) rejected.
     #[command(
-        after_help = "Examples:\n  pki diagnose /var/lib/product/certs\n  pki diagnose --cert device.crt --key device.key --chain chain.pem --trust roots.pem --at 2026-03-01T12:00:00Z\n  pki diagnose --cert server.crt --chain chain.pem --trust roots.pem --purpose server --name api.example.com\n\nExit: 0 accepted, 1 accepted with warnings, 2 rejected, 3 could not judge, 64 usage error."
+        after_help = "Examples:\n  pki diagnose /var/lib/product/certs\n  pki diagnose /var/lib/product/certs --server https://ca.fleet.internal:8443\n  pki diagnose --cert device.crt --key device.key --chain chain.pem --trust roots.pem --at 2026-03-01T12:00:00Z\n  pki diagnose --cert server.crt --chain chain.pem --trust roots.pem --purpose server --name api.example.com\n\nExit: 0 accepted, 1 accepted with warnings, 2 rejected, 3 could not judge, 64 usage error."
     )]
     Diagnose(Diagnose),
     /// Show what certificate, key and CRL files hold.
@@ -64,17 +64,17 @@ pub enum Command {
     Ca(CaCommand),
     /// Enroll a device: key made in the store, CSR signed by the CA, store written crash-safe.
     #[command(
-        after_help = "Example:\n  pki enroll /var/lib/product/certs --ca /srv/fleet-ca --device-id device-0042\n\nExit: 0 enrolled (or already enrolled and healthy: nothing changed), 2 refused (a broken or foreign store: see pki repair), 3 the CA could not sign, 64 usage error."
+        after_help = "Examples:\n  pki enroll /var/lib/product/certs --ca /srv/fleet-ca --device-id device-0042\n  pki enroll /var/lib/product/certs --server https://ca.fleet.internal:8443 --device-id device-0042 --token TOKEN --fingerprint SHA256\n\nExit: 0 enrolled (or already enrolled and healthy: nothing changed), 2 refused (a broken or foreign store: see pki repair), 3 the CA could not sign, 64 usage error."
     )]
     Enroll(Enroll),
     /// Diagnose, plan the least invasive fix, and repair the store in place.
     #[command(
-        after_help = "Examples:\n  pki repair /var/lib/product/certs --dry-run\n  pki repair /var/lib/product/certs --ca /srv/fleet-ca\n  pki repair /var/lib/product/certs --trust new-roots.pem\n\nExit: 0 accepted afterwards (or nothing to do), 1 accepted with warnings, 2 still rejected (the remaining finding is named), 3 could not run (locked, I/O), 64 usage error. With --dry-run: the store's present status."
+        after_help = "Examples:\n  pki repair /var/lib/product/certs --dry-run\n  pki repair /var/lib/product/certs --ca /srv/fleet-ca\n  pki repair /var/lib/product/certs --server https://ca.fleet.internal:8443\n  pki repair /var/lib/product/certs --trust new-roots.pem\n\nExit: 0 accepted afterwards (or nothing to do), 1 accepted with warnings, 2 still rejected (the remaining finding is named), 3 could not run (locked, I/O), 64 usage error. With --dry-run: the store's present status."
     )]
     Repair(Repair),
     /// Renew when the policy says it is time (or now, with --force); --check only says whether.
     #[command(
-        after_help = "Examples:\n  pki renew /var/lib/product/certs --ca /srv/fleet-ca --exec 'systemctl reload product'\n  pki renew --check /var/lib/product/certs   # for systemd ExecCondition=\n\nExit: 0 the store is good afterwards (renewed, or not yet due: the JSON says when it will be), 1 renewed but the --exec hook failed (the new certificate is kept), 2 due but refused (expired or not yet valid without --force), 3 due but the CA could not sign, 64 usage error. With --check: 0 due, 1 not due.\n\n--exec CMD is split into argv like a POSIX shell would (quotes, backslashes), but no shell runs it: no pipes, globs or variables. The hook gets PKI_STORE and PKI_SERIAL in its environment."
+        after_help = "Examples:\n  pki renew /var/lib/product/certs --ca /srv/fleet-ca --exec 'systemctl reload product'\n  pki renew /var/lib/product/certs --server https://ca.fleet.internal:8443\n  pki renew --check /var/lib/product/certs   # for systemd ExecCondition=\n\nExit: 0 the store is good afterwards (renewed, or not yet due: the JSON says when it will be), 1 renewed but the --exec hook failed (the new certificate is kept), 2 due but refused (expired or not yet valid without --force), 3 due but the CA could not sign, 64 usage error. With --check: 0 due, 1 not due.\n\n--exec CMD is split into argv like a POSIX shell would (quotes, backslashes), but no shell runs it: no pipes, globs or variables. The hook gets PKI_STORE and PKI_SERIAL in its environment."
     )]
     Renew(Renew),
     /// Audit a store or a folder of stores in parallel: text table, JSON or Prometheus metrics.
@@ -93,6 +93,19 @@ pub enum Command {
         after_help = "Example:\n  pki store rollback /var/lib/product/certs"
     )]
     Store(StoreCommand),
+}
+
+/// A `pki serve` to work with over EST instead of a CA folder at hand.
+#[derive(Debug, Clone, Args)]
+pub struct Remote {
+    /// The server: https://HOST:PORT (it is authenticated by --trust, --fingerprint, or the
+    /// store's trust.pem).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// For a first contact: the SHA-256 fingerprint of the CA's root (`openssl x509
+    /// -fingerprint -sha256`); the server must present a certificate that root vouches for.
+    #[arg(long, requires = "server")]
+    pub fingerprint: Option<String>,
 }
 
 /// Where the CA's inventory lives, when not in the CA folder (`inventory.sqlite`) or where
@@ -152,8 +165,14 @@ pub enum LogFormat {
 pub struct Repair {
     pub store: PathBuf,
     /// The CA folder: its bundles, and a new certificate when nothing else can work.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "server")]
     pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: Remote,
+    /// With --server, when the store's certificate can no longer authenticate a renewal: a
+    /// one-time enrollment token (pki ca token) for a new certificate.
+    #[arg(long, requires = "server")]
+    pub token: Option<String>,
     /// The server's current trust anchors: the store is judged against them and made
     /// acceptable to a server holding them (trust.pem is refreshed from them).
     #[arg(long)]
@@ -171,9 +190,14 @@ pub struct Repair {
 #[derive(Debug, Args)]
 pub struct Renew {
     pub store: PathBuf,
-    /// The CA folder (not needed with --check).
-    #[arg(long, required_unless_present = "check")]
+    /// The CA folder (not needed with --check or --server).
+    #[arg(long, required_unless_present_any = ["check", "server"], conflicts_with = "server")]
     pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: Remote,
+    /// With --server: the trust anchors that authenticate it (default: the store's trust.pem).
+    #[arg(long, requires = "server")]
+    pub trust: Option<PathBuf>,
     /// Renew now, due or not (also an expired or not-yet-valid certificate).
     #[arg(long)]
     pub force: bool,
@@ -232,8 +256,16 @@ pub struct Enroll {
     /// The endpoint store folder (made if missing).
     pub store: PathBuf,
     /// The CA folder.
-    #[arg(long)]
-    pub ca: PathBuf,
+    #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+    pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: Remote,
+    /// With --server: the one-time enrollment token (pki ca token) for this device id.
+    #[arg(long, requires = "server")]
+    pub token: Option<String>,
+    /// With --server: the trust anchors that authenticate it (or --fingerprint).
+    #[arg(long, requires = "server")]
+    pub trust: Option<PathBuf>,
     /// The device id the certificate names.
     #[arg(long)]
     pub device_id: String,
@@ -373,6 +405,10 @@ pub struct Diagnose {
     /// With --purpose server: the DNS name or IP address a client dials.
     #[arg(long)]
     pub name: Option<String>,
+    /// Judge the store against what this server publishes now (anchors, CRLs, clock) and try
+    /// a real mutual-TLS handshake with it.
+    #[command(flatten)]
+    pub remote: Remote,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -222,7 +222,27 @@ fn sign(
 
 pub fn enroll(e: Enroll, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     let policy = e.policy.as_deref().map(Policy::load).transpose()?;
-    let authority = open(&e.ca, &e.db)?;
+    let remote =
+        crate::remote::authority(&e.remote, e.trust.as_deref(), e.token.clone(), &e.store, at)?;
+    if remote.is_some() && e.token.is_none() {
+        return Err(crate::args::UsageError(
+            "pki enroll --server needs --token T (a one-time token from pki ca token)".into(),
+        )
+        .into());
+    }
+    let local = match (&remote, &e.ca) {
+        (None, Some(dir)) => Some(open(dir, &e.db)?),
+        _ => None,
+    };
+    let authority: &dyn pki_core::lifecycle::authority::Authority = match (&remote, &local) {
+        (Some(r), _) => r,
+        (None, Some(ca)) => ca,
+        (None, None) => {
+            return Err(
+                crate::args::UsageError("pki enroll needs --ca DIR or --server URL".into()).into(),
+            )
+        }
+    };
     let req = Enrollment {
         store: e.store.clone(),
         device_id: e.device_id,
@@ -231,7 +251,7 @@ pub fn enroll(e: Enroll, at: OffsetDateTime, format: Format) -> Result<Outcome> 
         at,
         force: e.force,
     };
-    match enroll::enroll(&req, &authority)? {
+    match enroll::enroll(&req, authority)? {
         enroll::Outcome::Unchanged { device_id, serial } => {
             report(format, json!({"store": e.store, "changed": false, "device_id": device_id, "serial": serial}),
                 &format!("{} is already enrolled as {device_id} (serial {serial}) and accepted: nothing changed", e.store.display()))?;

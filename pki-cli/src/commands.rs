@@ -39,6 +39,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 }
 
 fn diagnose(d: Diagnose, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+    if d.remote.server.is_some() {
+        return crate::remote::diagnose(d, at, format);
+    }
     let purpose = match (d.purpose, d.name) {
         (PurposeArg::Client, None) => Purpose::Client,
         (PurposeArg::Client, Some(_)) => {

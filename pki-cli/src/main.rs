@@ -6,6 +6,7 @@ mod audit;
 mod ca;
 mod commands;
 mod exit;
+mod remote;
 mod render;
 mod renew;
 mod repair;

@@ -39,17 +39,27 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
         ),
         None => None,
     };
-    let ca =
-        r.ca.clone()
-            .ok_or_else(|| UsageError("pki renew needs --ca DIR (or --check)".into()))?;
-    let authority = crate::ca::open(&ca, &r.db)?;
+    let remote = crate::remote::authority(&r.remote, r.trust.as_deref(), None, &r.store, at)?;
+    let local = match (&remote, &r.ca) {
+        (None, Some(dir)) => Some(crate::ca::open(dir, &r.db)?),
+        _ => None,
+    };
+    let authority: &dyn pki_core::lifecycle::authority::Authority = match (&remote, &local) {
+        (Some(s), _) => s,
+        (None, Some(ca)) => ca,
+        (None, None) => {
+            return Err(
+                UsageError("pki renew needs --ca DIR or --server URL (or --check)".into()).into(),
+            )
+        }
+    };
     let req = Request {
         store: r.store.clone(),
         force: r.force,
         at,
         policy,
     };
-    match renew::renew(&req, &authority)? {
+    match renew::renew(&req, authority)? {
         renew::Outcome::NotDue(due) => {
             match format {
                 Format::Json => {

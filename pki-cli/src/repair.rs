@@ -13,10 +13,12 @@ use time::OffsetDateTime;
 
 pub fn repair(r: Repair, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     let policy = Policy::load_or_default(r.policy.as_deref())?;
-    let authority =
-        r.ca.as_deref()
-            .map(|dir| crate::ca::open(dir, &r.db))
-            .transpose()?;
+    let remote =
+        crate::remote::authority(&r.remote, r.trust.as_deref(), r.token.clone(), &r.store, at)?;
+    let local = match (&remote, &r.ca) {
+        (None, Some(dir)) => Some(crate::ca::open(dir, &r.db)?),
+        _ => None,
+    };
     let req = Request {
         store: r.store.clone(),
         trust: r.trust,
@@ -24,12 +26,13 @@ pub fn repair(r: Repair, at: OffsetDateTime, format: Format) -> Result<Outcome> 
         at,
         policy,
     };
-    let outcome = repair::repair(
-        &req,
-        authority
-            .as_ref()
-            .map(|a| a as &dyn pki_core::lifecycle::authority::Authority),
-    )?;
+    let authority: Option<&dyn pki_core::lifecycle::authority::Authority> = match (&remote, &local)
+    {
+        (Some(s), _) => Some(s),
+        (None, Some(ca)) => Some(ca),
+        (None, None) => None,
+    };
+    let outcome = repair::repair(&req, authority)?;
     let status = outcome.after.as_ref().unwrap_or(&outcome.before).status;
     match format {
         Format::Json => json(&outcome)?,

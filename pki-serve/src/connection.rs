@@ -44,9 +44,10 @@ pub async fn serve(
         }
     };
     let acceptor = TlsAcceptor::from(config);
-    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+    let accept = acceptor.accept(tcp).into_fallible();
+    let tls = match tokio::time::timeout(limits.handshake_timeout, accept).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
+        Ok(Err((e, tcp))) => {
             // a refused certificate was explained (logged, counted) by the verifier
             let kind = if is_certificate_error(&e) {
                 "rejected"
@@ -55,6 +56,7 @@ pub async fn serve(
             };
             metrics.handshake_failed(kind);
             tracing::debug!(peer = %addr, error = %e, "TLS handshake failed");
+            linger(tcp).await;
             return;
         }
         Err(_) => {
@@ -84,6 +86,26 @@ pub async fn serve(
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(peer = %addr, error = %e, "connection ended");
     }
+}
+
+/// After a refused handshake: the alert is sent; close our side and read what the client
+/// had already sent (a TLS 1.3 client sends its request right after its Finished) for a
+/// moment, so that the kernel closes with FIN, not RST — a reset could discard the alert
+/// before the device reads it, and the device would not learn why.
+async fn linger(mut tcp: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tcp.shutdown().await;
+    let mut buf = [0u8; 4096];
+    let mut left: usize = 64 * 1024;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        while left > 0 {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 /// Counts the connection as open for as long as it lives, whichever way it ends.

@@ -179,20 +179,7 @@ impl Report {
         if certificate.is_none() {
             fill(&mut findings, material, None);
         }
-        let status = findings
-            .iter()
-            .map(|f| match f.severity {
-                Severity::Critical => Status::Critical,
-                Severity::Warning => Status::Warning,
-                Severity::Info => Status::Ok,
-            })
-            .max()
-            .unwrap_or(Status::Ok);
-        let verdict = if status == Status::Critical {
-            Verdict::Rejected
-        } else {
-            Verdict::Accepted
-        };
+        let (status, verdict) = standing(&findings);
         Report {
             verdict,
             status,
@@ -204,6 +191,15 @@ impl Report {
         }
     }
 
+    /// Adds a finding made beside the judgement (a server's clock compared with the
+    /// endpoint's), in its place, the status and verdict following.
+    pub fn add(&mut self, finding: Finding) {
+        let mut findings = std::mem::take(&mut self.findings);
+        findings.push(finding);
+        self.findings = order(findings);
+        (self.status, self.verdict) = standing(&self.findings);
+    }
+
     /// The root cause: the first critical finding.
     pub fn root_cause(&self) -> Option<&Finding> {
         self.findings.iter().find(|f| f.is_critical())
@@ -212,6 +208,26 @@ impl Report {
     pub fn has(&self, code: Code) -> bool {
         self.findings.iter().any(|f| f.code == code)
     }
+}
+
+/// The status (the worst severity) and the verdict (rejected exactly when a finding is
+/// critical).
+fn standing(findings: &[Finding]) -> (Status, Verdict) {
+    let status = findings
+        .iter()
+        .map(|f| match f.severity {
+            Severity::Critical => Status::Critical,
+            Severity::Warning => Status::Warning,
+            Severity::Info => Status::Ok,
+        })
+        .max()
+        .unwrap_or(Status::Ok);
+    let verdict = if status == Status::Critical {
+        Verdict::Rejected
+    } else {
+        Verdict::Accepted
+    };
+    (status, verdict)
 }
 
 /// Drops repeats, then orders: corrupt files first (they explain what follows), then the

@@ -5,8 +5,10 @@
 
 use crate::ca::{sign_csr, Ca, Issued};
 use crate::error::Error;
+use crate::judge::against_server::SKEW_TOLERANCE;
 use crate::policy::Policy;
 use crate::read::cert::Cert;
+use crate::timestamp::{format, span};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
@@ -24,6 +26,10 @@ pub trait Authority {
     /// own policy's `renewal.grace_days` and says no when it is past them.
     fn judges_grace(&self) -> bool {
         false
+    }
+    /// Its clock, when it has one to compare with (a server's `Date`).
+    fn clock(&self) -> Result<Option<OffsetDateTime>, Error> {
+        Ok(None)
     }
     /// Where the trust bundle comes from, for messages and plans.
     fn trust_source(&self) -> PathBuf;
@@ -49,6 +55,30 @@ pub trait Authority {
         policy: Option<&Policy>,
         at: OffsetDateTime,
     ) -> Result<Issued, Error>;
+}
+
+/// Refuses to go on when the endpoint's clock (`at`) and the authority's differ by more than
+/// [`SKEW_TOLERANCE`]: a renewal or repair would judge the store at the wrong time (a clock a
+/// year ahead sees a good certificate as expired) and ask for certificates it would then find
+/// not yet valid.
+pub fn agree_on_time(authority: &dyn Authority, at: OffsetDateTime) -> Result<(), Error> {
+    let Some(theirs) = authority.clock()? else {
+        return Ok(());
+    };
+    let offset = at - theirs;
+    if offset.abs() <= SKEW_TOLERANCE {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        path: PathBuf::from(authority.describe()),
+        reason: format!(
+            "this endpoint's clock ({}) is {} {} the server's ({}): set the clock first (timedatectl set-ntp true, or w32tm /resync), then try again; pki diagnose STORE --server URL shows the store at the server's time",
+            format(at),
+            span(offset),
+            if offset.is_positive() { "ahead of" } else { "behind" },
+            format(theirs)
+        ),
+    })
 }
 
 impl Authority for Ca {

@@ -47,6 +47,7 @@ pub enum Outcome {
 /// Enrolls the store of `req` with a certificate from `authority`.
 pub fn enroll(req: &Enrollment, authority: &dyn Authority) -> Result<Outcome, Error> {
     ca::issue::check_device_id(&req.device_id).map_err(Error::Usage)?;
+    crate::lifecycle::authority::agree_on_time(authority, req.at)?;
     let policy = req
         .policy
         .clone()

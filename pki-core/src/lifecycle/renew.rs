@@ -109,6 +109,7 @@ pub fn renew(req: &Request, authority: &dyn Authority) -> Result<Outcome, Error>
     let dir = &req.store;
     let jail = Jail::open(dir)?;
     let mut manifest = Manifest::require(&jail, Some("enroll it first (pki enroll)"))?;
+    crate::lifecycle::authority::agree_on_time(authority, req.at)?;
     let policy = req
         .policy
         .clone()
@@ -159,9 +160,19 @@ pub fn renew(req: &Request, authority: &dyn Authority) -> Result<Outcome, Error>
     )?;
     crate::lifecycle::enroll::check_pair(&key, &issued, dir)?;
 
+    // With a new key, two changes, so that no crash leaves a certificate beside a key that
+    // is not its own: first device.crt holds the new certificate and the old one (whichever
+    // key is in device.key at any instant has its certificate there, and the one matching the
+    // key is the one used), then the old certificate leaves it (it is in backup/).
+    let old_cert = jail.bytes(store::DEVICE_CERT).unwrap_or_default();
+    let both = [issued.pem.as_bytes(), &old_cert].concat();
     let mut writes = vec![FileWrite {
         name: store::DEVICE_CERT.into(),
-        bytes: issued.pem.clone().into_bytes(),
+        bytes: if key_is_new {
+            both
+        } else {
+            issued.pem.clone().into_bytes()
+        },
         mode: 0o644,
     }];
     if key_is_new {
@@ -191,24 +202,29 @@ pub fn renew(req: &Request, authority: &dyn Authority) -> Result<Outcome, Error>
             .filter(|f| jail.kind(f).is_some())
             .map(str::to_string),
     );
+    let reason = format!(
+        "{} serial {} -> {} ({}){}",
+        if req.force {
+            "forced renewal of".to_string()
+        } else {
+            "renewal was due at ".to_string() + &format(due.due_at) + " for"
+        },
+        due.serial,
+        issued.serial,
+        if key_is_new { "new key" } else { "same key" },
+        if issued.truncated {
+            ", notAfter cut to the issuing CA's"
+        } else {
+            ""
+        }
+    );
     let change = Change {
         action: "renew".into(),
-        reason: format!(
-            "{} serial {} -> {} ({}){}",
-            if req.force {
-                "forced renewal of".to_string()
-            } else {
-                "renewal was due at ".to_string() + &format(due.due_at) + " for"
-            },
-            due.serial,
-            issued.serial,
-            if key_is_new { "new key" } else { "same key" },
-            if issued.truncated {
-                ", notAfter cut to the issuing CA's"
-            } else {
-                ""
-            }
-        ),
+        reason: if key_is_new {
+            format!("{reason}; device.crt keeps the old certificate until the new key is in place")
+        } else {
+            reason.clone()
+        },
         writes,
         removes,
     };
@@ -216,7 +232,22 @@ pub fn renew(req: &Request, authority: &dyn Authority) -> Result<Outcome, Error>
     if let Some(folder) = authority.folder() {
         manifest.record_ca(folder);
     }
+    // the first entry is the renewal's (its backup holds the old key and certificate)
     let journal = change::apply(&jail, &change, manifest, req.at)?;
+    if key_is_new {
+        let done = Change {
+            action: "renew".into(),
+            reason: format!("{reason}; the old certificate leaves device.crt (it is in backup/)"),
+            writes: vec![FileWrite {
+                name: store::DEVICE_CERT.into(),
+                bytes: issued.pem.clone().into_bytes(),
+                mode: 0o644,
+            }],
+            removes: Vec::new(),
+        };
+        let manifest = Manifest::require(&jail, None)?;
+        change::apply(&jail, &done, manifest, req.at)?;
+    }
     let judge = Judge {
         at: req.at,
         purpose: Purpose::Client,

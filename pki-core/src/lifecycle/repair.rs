@@ -75,6 +75,9 @@ pub fn repair(req: &Request, authority: Option<&dyn Authority>) -> Result<Outcom
             ),
         ));
     }
+    if let Some(a) = authority {
+        crate::lifecycle::authority::agree_on_time(a, req.at)?;
+    }
     // the server's anchors, refused before anything is planned when they are no anchors
     let server = req.trust.as_deref().map(server_anchors).transpose()?;
     let judge = Judge {

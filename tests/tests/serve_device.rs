@@ -1,0 +1,417 @@
+//! The device side against a real `pki serve`: `enroll`, `renew` (also in the grace period
+//! after expiry), `repair` and `diagnose` with `--server URL`. Each store they leave is
+//! accepted by `pki diagnose` and by a real mutual-TLS handshake (the suite's own rustls
+//! server); a crash at any write step of `renew --server` leaves the old or the new store.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+use pki_tests::ca::{init, snapshot};
+use pki_tests::run::diagnose;
+use pki_tests::serve::Server;
+use pki_tests::tls::mutual_tls;
+use pki_tests::{pki, pki_env, Run, TempDir, AT};
+use std::path::{Path, PathBuf};
+
+/// The default policy with a renewal grace of 7 days.
+fn grace_policy(dir: &TempDir) -> PathBuf {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/device.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "  jitter_percent: 5\n",
+        "  jitter_percent: 5\n  grace_days: 7\n",
+    );
+    dir.write("grace.yaml", text)
+}
+
+fn fingerprint(ca: &Path) -> String {
+    let pem = std::fs::read(ca.join("root-1.crt")).unwrap();
+    let der = rustls::pki_types::pem::PemObject::from_pem_slice(&pem)
+        .map(|c: rustls::pki_types::CertificateDer<'static>| c.to_vec())
+        .unwrap();
+    pki_core::read::cert::sha256_hex(&der)
+}
+
+fn token(ca: &Path, device: &str, at: &str) -> String {
+    let run = pki([
+        "ca",
+        "token",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--device-id",
+        device,
+        "--at",
+        at,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stdout.trim().to_string()
+}
+
+fn run_at(args: &[&str], at: &str) -> Run {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--at", at, "--format", "json"]);
+    pki(&all)
+}
+
+/// The store is accepted by diagnose and by a real handshake at `at`.
+fn accepted(store: &Path, ca: &Path, at: &str) {
+    let d = diagnose(store, at, &[]);
+    assert_eq!(d.verdict(), "accepted", "{}", d.stdout);
+    assert!(
+        !d.codes().contains(&"STORE_TAMPERED".to_string()),
+        "{}",
+        d.stdout
+    );
+    let trust = std::fs::read_to_string(ca.join("trust.pem")).unwrap();
+    mutual_tls(store, &trust, at).unwrap_or_else(|e| panic!("handshake: {e}"));
+}
+
+/// A CA (grace 7 days), a server at `at`, and `dev-1` enrolled through it by fingerprint.
+fn enrolled(label: &str, at: &str) -> (TempDir, PathBuf, PathBuf, Server) {
+    let dir = TempDir::new(label);
+    let policy = grace_policy(&dir);
+    let ca = init(
+        &dir,
+        "2025-03-01T00:00:00Z",
+        &["--policy", policy.to_str().unwrap()],
+    );
+    let server = Server::start(&ca, at, &dir, &[]);
+    let store = dir.join("store");
+    let tok = token(&ca, "dev-1", at);
+    let run = run_at(
+        &[
+            "enroll",
+            store.to_str().unwrap(),
+            "--server",
+            &server.url,
+            "--device-id",
+            "dev-1",
+            "--token",
+            &tok,
+            "--fingerprint",
+            &fingerprint(&ca),
+        ],
+        at,
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "{}{}\n{}",
+        run.stdout,
+        run.stderr,
+        server.log()
+    );
+    (dir, ca, store, server)
+}
+
+#[test]
+fn enroll_by_fingerprint_then_renew_and_diagnose_against_the_server() {
+    let (dir, ca, store, server) = enrolled("dev-enroll", AT);
+    accepted(&store, &ca, AT);
+    let journal = std::fs::read_to_string(store.join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"enroll\""),
+        "the same store guarantees: {journal}"
+    );
+
+    // a wrong fingerprint: refused before anything is sent, nothing written
+    let other = dir.join("other");
+    let tok = token(&ca, "dev-2", AT);
+    let run = run_at(
+        &[
+            "enroll",
+            other.to_str().unwrap(),
+            "--server",
+            &server.url,
+            "--device-id",
+            "dev-2",
+            "--token",
+            &tok,
+            "--fingerprint",
+            &"ab".repeat(32),
+        ],
+        AT,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not the server you meant"),
+        "{}",
+        run.stderr
+    );
+    assert!(!other.join("device.crt").exists());
+    // the token was not spent: with the right trust it enrolls
+    let run = run_at(
+        &[
+            "enroll",
+            other.to_str().unwrap(),
+            "--server",
+            &server.url,
+            "--device-id",
+            "dev-2",
+            "--token",
+            &tok,
+            "--trust",
+            ca.join("trust.pem").to_str().unwrap(),
+        ],
+        AT,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    accepted(&other, &ca, AT);
+
+    // renew --server: a new serial and key, still accepted
+    let before = diagnose(&store, AT, &[]).json()["certificate"]["serial"].clone();
+    let run = run_at(
+        &[
+            "renew",
+            store.to_str().unwrap(),
+            "--server",
+            &server.url,
+            "--force",
+        ],
+        AT,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_ne!(run.json()["serial"], before);
+    accepted(&store, &ca, AT);
+
+    // diagnose --server: the server's view and a real handshake
+    let run = run_at(
+        &["diagnose", store.to_str().unwrap(), "--server", &server.url],
+        AT,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let json = run.json();
+    assert_eq!(json["server"]["handshake"]["result"], "accepted");
+    assert_eq!(json["server"]["offset_seconds"], 0);
+
+    // revoked on the CA side: the server's CRL says so, and the handshake is refused
+    let serial = json["certificate"]["serial"].as_str().unwrap().to_string();
+    assert_eq!(
+        pki([
+            "ca",
+            "revoke",
+            "--ca",
+            ca.to_str().unwrap(),
+            &serial,
+            "--at",
+            AT
+        ])
+        .code,
+        0
+    );
+    assert!(
+        server.wait_log("a revocation in the inventory", 10),
+        "{}",
+        server.log()
+    );
+    let run = run_at(
+        &["diagnose", store.to_str().unwrap(), "--server", &server.url],
+        AT,
+    );
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(run.root_cause().as_deref(), Some("REVOKED"));
+    let json = run.json();
+    assert_eq!(json["server"]["handshake"]["result"], "refused");
+    assert_eq!(json["server"]["handshake"]["alert"], "certificate_revoked");
+    // a revoked certificate never renews
+    let run = run_at(
+        &[
+            "renew",
+            store.to_str().unwrap(),
+            "--server",
+            &server.url,
+            "--force",
+        ],
+        AT,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("certificate_revoked"), "{}", run.stderr);
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn a_clock_a_year_ahead_is_told_with_the_offset_and_nothing_is_reissued() {
+    let (_dir, ca, store, server) = enrolled("dev-clock", AT);
+    let ahead = "2027-03-05T00:00:00Z"; // the certificate ends 2027-03-01 at the server's clock's next year
+    let local = diagnose(&store, ahead, &[]);
+    assert_eq!(
+        local.root_cause().as_deref(),
+        Some("CERT_EXPIRED"),
+        "alone, the store looks expired"
+    );
+    let run = run_at(
+        &["diagnose", store.to_str().unwrap(), "--server", &server.url],
+        ahead,
+    );
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.verdict(), "accepted", "judged at the server's clock");
+    let skew = run.finding("CLOCK_SKEW_SUSPECTED").unwrap();
+    assert!(
+        skew["message"].as_str().unwrap().contains("369 days ahead"),
+        "{skew}"
+    );
+    assert_eq!(run.json()["server"]["offset_seconds"], 369 * 86400);
+
+    let before = snapshot(&store);
+    let run = run_at(
+        &["repair", store.to_str().unwrap(), "--server", &server.url],
+        ahead,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("set the clock first"), "{}", run.stderr);
+    assert_eq!(
+        snapshot(&store),
+        before,
+        "nothing reissued, nothing written"
+    );
+    accepted(&store, &ca, AT);
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn just_after_expiry_renewal_works_within_grace_and_not_after() {
+    let enrolled_at = AT;
+    let (dir, ca, store, first) = enrolled("dev-grace", enrolled_at);
+    assert_eq!(first.stop(), 0);
+    // the certificate ends 2027-03-01; a day later, with the server's clock there too
+    let a_day_late = "2027-03-02T00:00:00Z";
+    let server = Server::start(&ca, a_day_late, &dir, &[]);
+    let run = run_at(
+        &["renew", store.to_str().unwrap(), "--server", &server.url],
+        a_day_late,
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "{}{}\n{}",
+        run.stdout,
+        run.stderr,
+        server.log()
+    );
+    assert!(server
+        .log()
+        .contains("renewing a certificate in its grace period"));
+    accepted(&store, &ca, a_day_late);
+    assert_eq!(server.stop(), 0);
+
+    // a second device, a month after expiry: the server refuses in the handshake, the store stays
+    let (dir2, ca2, store2, first) = enrolled("dev-grace-past", enrolled_at);
+    assert_eq!(first.stop(), 0);
+    let a_month_late = "2027-03-31T00:00:00Z";
+    let server = Server::start(&ca2, a_month_late, &dir2, &[]);
+    let before = snapshot(&store2);
+    let run = run_at(
+        &["renew", store2.to_str().unwrap(), "--server", &server.url],
+        a_month_late,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("certificate_expired"), "{}", run.stderr);
+    assert_eq!(snapshot(&store2), before);
+    assert!(server.wait_log("code=CERT_EXPIRED", 5), "{}", server.log());
+    assert_eq!(server.stop(), 0);
+    drop(dir);
+}
+
+#[test]
+fn repair_over_the_server_rechains_refreshes_trust_and_reissues() {
+    let (_dir, ca, store, server) = enrolled("dev-repair", AT);
+    let repair = |extra: &[&str]| {
+        let mut args = vec![
+            "repair",
+            store.to_str().unwrap(),
+            "--server",
+            server.url.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        run_at(&args, AT)
+    };
+    std::fs::write(store.join("chain.pem"), "").unwrap();
+    let run = repair(&[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("rebuild-chain"), "{}", run.stdout);
+    accepted(&store, &ca, AT);
+
+    // trust.pem gone: the store cannot authenticate the server by it; the fingerprint can
+    std::fs::write(store.join("trust.pem"), "").unwrap();
+    assert_eq!(repair(&[]).code, 64);
+    let fp = fingerprint(&ca);
+    let run = repair(&["--fingerprint", &fp]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("refresh-trust"), "{}", run.stdout);
+    accepted(&store, &ca, AT);
+
+    // the key lost: only a new certificate helps, and the old one cannot authenticate it
+    std::fs::write(
+        store.join("device.key"),
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
+    let run = repair(&[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("enroll again with a token"),
+        "{}",
+        run.stderr
+    );
+    let tok = token(&ca, "dev-1", AT);
+    let run = repair(&["--token", &tok]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("reissue"), "{}", run.stdout);
+    accepted(&store, &ca, AT);
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn a_crash_at_any_write_step_of_renew_over_the_server_leaves_the_old_or_the_new_store() {
+    let (_dir, ca, store, server) = enrolled("dev-crash", AT);
+    let (mut left_old, mut left_new) = (0, 0);
+    for step in 1.. {
+        let before = diagnose(&store, AT, &[]).json()["certificate"]["serial"].clone();
+        let out = pki_env(
+            [
+                "renew",
+                store.to_str().unwrap(),
+                "--server",
+                &server.url,
+                "--force",
+                "--at",
+                AT,
+            ],
+            &[("PKI_CRASH_AFTER", &step.to_string())],
+        );
+        let crashed = out.code == -1;
+        let d = diagnose(&store, AT, &[]);
+        assert_eq!(d.verdict(), "accepted", "step {step}: {}", d.stdout);
+        assert!(
+            !d.codes().contains(&"STORE_TAMPERED".to_string()),
+            "step {step}: the renewal's own writes show as tampering: {}",
+            d.stdout
+        );
+        let after = d.json()["certificate"]["serial"].clone();
+        if crashed && after == before {
+            left_old += 1;
+        } else if crashed {
+            left_new += 1;
+        }
+        // what a crash left, repair finishes (no CA needed: the files are all there)
+        let again = pki(["repair", store.to_str().unwrap(), "--at", AT]);
+        assert!(
+            again.code <= 1,
+            "step {step}: {}{}",
+            again.stdout,
+            again.stderr
+        );
+        accepted(&store, &ca, AT);
+        if !crashed {
+            assert_eq!(out.code, 0, "step {step}: {}", out.stderr);
+            assert!(step > 3, "the renewal took only {step} write steps");
+            break;
+        }
+    }
+    assert!(
+        left_old > 0 && left_new > 0,
+        "crashes left the old store ({left_old}) and the new one ({left_new})"
+    );
+    assert_eq!(server.stop(), 0);
+}
