@@ -383,3 +383,86 @@ impl ResolvesServerCert for Single {
 pub fn is_due(state: &State, clock: &Clock) -> bool {
     state.due.is_some_and(|d| clock.now() >= d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::settings::{Limits, Settings};
+
+    fn settings(at: &str) -> Settings {
+        Settings {
+            listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+            names: vec!["localhost".into()],
+            tls_cert: None,
+            tls_key: None,
+            clock: Clock::Fixed(pki_core::timestamp::parse(at).unwrap_or_else(|e| panic!("{e}"))),
+            log_json: false,
+            limits: Limits {
+                server_cert_days: 3,
+                ..Limits::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_server_certificate_and_the_crl_are_renewed_when_due_and_kept_until_then() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let at =
+            pki_core::timestamp::parse("2026-03-01T00:00:00Z").unwrap_or_else(|e| panic!("{e}"));
+        let ca = pki_core::ca::init(dir.path(), "Fleet", &pki_core::Policy::default(), None, at)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let sink: Sink = Arc::new(|_| {});
+        let build = |when: &str, previous: Option<&State>| {
+            State::build(&ca, &settings(when), sink.clone(), previous)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let first = build("2026-03-01T00:00:00Z", None);
+        // a day later nothing is due: the same certificate and CRL
+        let next = build("2026-03-02T00:00:00Z", Some(&first));
+        assert_eq!(next.identity.serial, first.identity.serial);
+        assert_eq!(next.crl_number, first.crl_number);
+        // the certificate lives 3 days, renewed at two thirds; the CRL at half of its 7 days
+        assert_eq!(
+            first.due.map(pki_core::timestamp::format).as_deref(),
+            Some("2026-03-02T23:58:20Z")
+        );
+        let later = build("2026-03-03T00:00:00Z", Some(&next));
+        assert_ne!(
+            later.identity.serial, first.identity.serial,
+            "renewed before it expires"
+        );
+        assert_eq!(later.crl_number, first.crl_number, "the CRL is still fresh");
+        let much_later = build("2026-03-05T00:00:00Z", Some(&later));
+        assert!(
+            much_later.crl_number > first.crl_number,
+            "a new CRL past half its validity"
+        );
+        // every server certificate is in the inventory
+        let servers = ca
+            .inventory
+            .all()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .filter(|r| r.profile == pki_core::ca::inventory::Profile::Server)
+            .count();
+        assert_eq!(servers, 3);
+    }
+
+    #[test]
+    fn the_shipped_config_sample_parses() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples/serve/pki-serve.yaml");
+        let file = crate::settings::File::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let limits = file.limits(Limits::default());
+        assert_eq!(
+            limits,
+            Limits {
+                server_cert_days: 30,
+                ..Limits::default()
+            }
+        );
+        assert!(limits.check().is_ok());
+        assert_eq!(file.names, vec!["ca.fleet.internal".to_string()]);
+    }
+}

@@ -18,13 +18,21 @@ use std::sync::{Arc, Mutex};
 type Seen = Arc<Mutex<Vec<Rejection>>>;
 
 fn verifier(trust: &Path, grace_days: i64) -> (Arc<ExplainingVerifier>, Seen) {
+    verifier_with(trust, &[], grace_days)
+}
+
+fn verifier_with(trust: &Path, crls: &[&Path], grace_days: i64) -> (Arc<ExplainingVerifier>, Seen) {
     let seen: Seen = Arc::default();
     let sink = {
         let seen = seen.clone();
         Arc::new(move |r: &Rejection| seen.lock().unwrap().push(r.clone()))
     };
     let anchors = decode(trust, &std::fs::read(trust).unwrap()).certs;
-    let v = ExplainingVerifier::new(anchors, Vec::new(), Policy::default(), sink)
+    let crls = crls
+        .iter()
+        .flat_map(|p| decode(p, &std::fs::read(p).unwrap()).crls)
+        .collect();
+    let v = ExplainingVerifier::new(anchors, crls, Policy::default(), sink)
         .with_grace(time::Duration::days(grace_days));
     (Arc::new(v), seen)
 }
@@ -101,4 +109,60 @@ fn grace_lets_a_just_expired_device_through_the_handshake_only_when_asked() {
     let a_month_late = "2027-04-01T00:00:00Z";
     assert!(mutual_tls_with(&store, a_month_late, move |p| lenient.for_peer(p)).is_err());
     assert_eq!(seen.lock().unwrap()[0].code.as_str(), "CERT_EXPIRED");
+}
+
+#[test]
+fn a_revoked_device_is_refused_with_and_without_grace_and_after_a_rotation() {
+    let dir = TempDir::new("explaining-crl");
+    let ca = init(&dir, AT, &[]);
+    let (old, new) = (dir.join("old"), dir.join("new"));
+    assert_eq!(enroll(&old, &ca, "dev-old", AT, &[]).code, 0);
+    let serial = pki([
+        "diagnose",
+        old.to_str().unwrap(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ])
+    .json()["certificate"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ca_s = ca.to_str().unwrap();
+    assert_eq!(
+        pki(["ca", "revoke", "--ca", ca_s, &serial, "--at", AT]).code,
+        0
+    );
+    // a rotation: the new issuing CA has the old one's name, and a CRL of its own
+    assert_eq!(pki(["ca", "rotate", "--ca", ca_s, "--at", AT]).code, 0);
+    assert_eq!(enroll(&new, &ca, "dev-new", AT, &[]).code, 0);
+    assert_eq!(pki(["ca", "crl", "--ca", ca_s, "--at", AT]).code, 0);
+    let crl1 = ca.join("crl/issuing-1.crl");
+    let crl2 = ca.join("crl/issuing-2.crl");
+    let trust = ca.join("trust.pem");
+    for grace in [0, 7] {
+        for crls in [
+            vec![crl1.as_path()],
+            vec![crl1.as_path(), crl2.as_path()],
+            vec![crl2.as_path(), crl1.as_path()],
+        ] {
+            let (v, seen) = verifier_with(&trust, &crls, grace);
+            let shared = v.clone();
+            assert!(
+                mutual_tls_with(&old, AT, move |p| shared.for_peer(p)).is_err(),
+                "revoked, grace {grace}, {crls:?}"
+            );
+            assert_eq!(seen.lock().unwrap().pop().unwrap().code.as_str(), "REVOKED");
+            if crls.len() == 2 {
+                // the new generation's device is judged with its own CRL, not the old one's
+                let shared = v.clone();
+                assert!(
+                    mutual_tls_with(&new, AT, move |p| shared.for_peer(p)).is_ok(),
+                    "{crls:?}: {:?}",
+                    seen.lock().unwrap()
+                );
+            }
+        }
+    }
 }

@@ -172,14 +172,23 @@ impl ExplainingVerifier {
     }
 
     /// The CRLs (and verifier) for a certificate whose issuer's key id is `aki`: those that
-    /// key signed, else those without a key id, else none.
+    /// key signed, else those that name no key; for a certificate that names no issuer key,
+    /// the only signer's if there is one; else none (revocation unknown, which is allowed).
     fn group(&self, aki: Option<&[u8]>) -> &Group {
         let without = self.groups.len() - 1;
-        self.groups[..without]
-            .iter()
-            .find(|g| g.key_id.as_deref() == aki && aki.is_some())
-            .or_else(|| self.groups[..without].iter().find(|g| g.key_id.is_none()))
-            .unwrap_or(&self.groups[without])
+        let signed = &self.groups[..without];
+        if let Some(key) = aki {
+            if let Some(g) = signed.iter().find(|g| g.key_id.as_deref() == Some(key)) {
+                return g;
+            }
+        }
+        if let Some(g) = signed.iter().find(|g| g.key_id.is_none()) {
+            return g;
+        }
+        match (aki, signed) {
+            (None, [only]) => only,
+            _ => &self.groups[without],
+        }
     }
 
     /// The rejection `pki diagnose` would explain for this chain at `now`.
@@ -288,7 +297,10 @@ impl ExplainingVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        let facts = leaf_facts(end_entity);
+        // the certificate is parsed here only when its issuer's key must pick the CRLs or its
+        // notAfter the grace: without CRLs and grace the handshake does not pay for it
+        let needs_facts = self.groups.len() > 1 || self.grace > Duration::ZERO;
+        let facts = needs_facts.then(|| leaf_facts(end_entity)).flatten();
         let group = self.group(facts.as_ref().and_then(|f| f.aki.as_deref()));
         let Some(inner) = group.verifier.client() else {
             return Err(Error::InvalidCertificate(
