@@ -12,6 +12,10 @@ use tokio::sync::oneshot;
 
 /// The most issuances in one transaction.
 const MAX_BATCH: usize = 256;
+/// A checkpoint of the inventory's log after this many issuances (or this long), run once
+/// a batch has been answered.
+const CHECKPOINT_EVERY: usize = 256;
+const CHECKPOINT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why an issuance was not committed.
 #[derive(Debug)]
@@ -70,6 +74,8 @@ impl Committer {
 }
 
 fn run(inventory: &Inventory, jobs: &Receiver<Job>, metrics: &Metrics) {
+    let mut since_checkpoint = 0;
+    let mut last_checkpoint = std::time::Instant::now();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -81,7 +87,11 @@ fn run(inventory: &Inventory, jobs: &Receiver<Job>, metrics: &Metrics) {
         let (issuances, replies): (Vec<Issuance>, Vec<_>) =
             batch.into_iter().map(|j| (j.issuance, j.reply)).unzip();
         metrics.batch(issuances.len());
-        match inventory.record(&issuances) {
+        since_checkpoint += issuances.len();
+        let started = std::time::Instant::now();
+        let recorded = inventory.record(&issuances);
+        metrics.commit(started.elapsed());
+        match recorded {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(Ok(answer));
@@ -93,6 +103,14 @@ fn run(inventory: &Inventory, jobs: &Receiver<Job>, metrics: &Metrics) {
                     let _ = reply.send(Err(e.to_string()));
                 }
             }
+        }
+        // answered: now the log's checkpoint costs no request its latency
+        if since_checkpoint >= CHECKPOINT_EVERY || last_checkpoint.elapsed() >= CHECKPOINT_AFTER {
+            if let Err(e) = inventory.checkpoint() {
+                tracing::warn!(error = %e, "inventory checkpoint failed");
+            }
+            since_checkpoint = 0;
+            last_checkpoint = std::time::Instant::now();
         }
     }
 }

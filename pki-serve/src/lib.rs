@@ -102,6 +102,8 @@ pub fn run(
             what: "the async runtime".into(),
             error: e,
         })?;
+    // no issuance waits for a checkpoint: the commit thread runs them after answering
+    ca.inventory.defer_checkpoints();
     let metrics = Arc::new(Metrics::default());
     let sink = logging::rejection_sink(metrics.clone());
     let first = State::build(&ca, &settings, sink.clone(), None)?;

@@ -24,6 +24,7 @@ pub struct Metrics {
     handshake_failures: Mutex<BTreeMap<&'static str, u64>>,
     reloads: Mutex<BTreeMap<&'static str, u64>>,
     batches: Mutex<Option<Histogram>>,
+    commits: Mutex<Option<Histogram>>,
     pub connections_open: AtomicI64,
     pub connections_total: AtomicU64,
     pub accept_errors: AtomicU64,
@@ -121,6 +122,13 @@ impl Metrics {
         }
     }
 
+    pub fn commit(&self, took: Duration) {
+        if let Ok(mut c) = self.commits.lock() {
+            c.get_or_insert_with(|| Histogram::new(&BUCKETS))
+                .observe(took.as_secs_f64());
+        }
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -204,6 +212,17 @@ impl Metrics {
             b.clone()
                 .unwrap_or_else(|| Histogram::new(&BATCH_BUCKETS))
                 .render(&mut out, "pki_serve_commit_batch_size", "");
+        }
+        head(
+            &mut out,
+            "pki_serve_commit_duration_seconds",
+            "histogram",
+            "Time one group commit takes in the inventory (fsync included).",
+        );
+        if let Ok(c) = self.commits.lock() {
+            c.clone()
+                .unwrap_or_else(|| Histogram::new(&BUCKETS))
+                .render(&mut out, "pki_serve_commit_duration_seconds", "");
         }
         let simple: [(&str, &str, &str, String); 6] = [
             (

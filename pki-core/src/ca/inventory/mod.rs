@@ -155,6 +155,12 @@ pub struct Inventory {
     connector: Arc<dyn Connector>,
     pool: Mutex<Pool>,
     freed: Condvar,
+    /// The connection writes go through, one transaction at a time in this process (SQLite
+    /// has one writer anyway; its page cache stays warm instead of being invalidated by
+    /// writes on other connections).
+    writer: Mutex<Option<Box<dyn Connection>>>,
+    /// Checkpoints are run by [`Inventory::checkpoint`], not by the committing transaction.
+    deferred: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -183,6 +189,8 @@ impl Inventory {
             connector,
             pool: Mutex::new(Pool::default()),
             freed: Condvar::new(),
+            writer: Mutex::new(None),
+            deferred: std::sync::atomic::AtomicBool::new(false),
         };
         let owner = inventory.write(|c| {
             c.lock_schema()?;
@@ -363,6 +371,32 @@ impl Inventory {
         self.counter("revision")
     }
 
+    /// From now on, commits leave the write-ahead log's checkpoints to
+    /// [`Inventory::checkpoint`], which the server's commit thread runs after it has answered
+    /// a batch, so that no issuance waits for one; until then the committing transaction runs
+    /// them before it returns, as SQLite does by default.
+    pub fn defer_checkpoints(&self) {
+        self.deferred
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut w) = self.writer.lock() {
+            *w = None; // the next writer connection is opened with checkpoints deferred
+        }
+    }
+
+    /// A checkpoint that waits for no reader (SQLite: PASSIVE), run by the writer between its
+    /// transactions: with no new frames meanwhile it can complete, and the next transaction
+    /// starts the log over, so the log stays short however long writes go on.
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        let mut writer = match self.writer.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match writer.as_mut() {
+            Some(conn) => conn.checkpoint().map_err(|e| self.error(e.message)),
+            None => Ok(()), // nothing written through this process yet
+        }
+    }
+
     /// How many certificates are recorded.
     pub fn count(&self) -> Result<u64, Error> {
         self.read(|c| {
@@ -410,10 +444,26 @@ impl Inventory {
         &self,
         mut f: impl FnMut(&mut dyn Connection) -> Result<T, DbError>,
     ) -> Result<T, Error> {
+        let mut writer = match self.writer.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut conn = self.take()?;
+            let mut conn = match writer.take() {
+                Some(c) => c,
+                None => {
+                    let mut c = self
+                        .connector
+                        .connect()
+                        .map_err(|e| self.error(format!("cannot open the inventory: {e}")))?;
+                    if self.deferred.load(std::sync::atomic::Ordering::Relaxed) {
+                        c.defer_checkpoints().map_err(|e| self.error(e.message))?;
+                    }
+                    c
+                }
+            };
             let result = conn.begin_write().and_then(|()| {
                 let value = f(conn.as_mut())?;
                 conn.execute("COMMIT", &[])?;
@@ -421,14 +471,14 @@ impl Inventory {
             });
             match result {
                 Ok(v) => {
-                    self.give_back(conn);
+                    *writer = Some(conn);
                     return Ok(v);
                 }
                 Err(e) => {
                     // a connection whose transaction failed is not reused (PostgreSQL
                     // leaves it aborted); the rollback is a courtesy
                     let _ = conn.execute("ROLLBACK", &[]);
-                    self.discard(conn);
+                    drop(conn);
                     if !e.retry || attempt >= ATTEMPTS {
                         return Err(self.error(e.message));
                     }
@@ -760,6 +810,38 @@ mod tests {
         assert_eq!(inv.next_crl_number().expect("n"), 1);
         assert_eq!(inv.next_crl_number().expect("n"), 2);
         assert_eq!(inv.revoked().expect("revoked").len(), 1);
+    }
+
+    #[test]
+    fn deferred_checkpoints_keep_the_log_short_under_continuous_writes() {
+        let at = crate::timestamp::parse("2026-03-01T00:00:00Z").expect("at");
+        let wal_after = |checkpoints: bool| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let inv = open(dir.path());
+            inv.defer_checkpoints();
+            for batch in 0..150 {
+                let items: Vec<Issuance> = (0..4)
+                    .map(|i| Issuance {
+                        record: rec(&format!("{batch:04X}{i:02X}"), "dev", at),
+                        token: None,
+                        renews: None,
+                    })
+                    .collect();
+                inv.record(&items).expect("record");
+                if checkpoints && batch % 10 == 9 {
+                    inv.checkpoint().expect("checkpoint");
+                }
+            }
+            std::fs::metadata(dir.path().join("inventory.sqlite-wal"))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
+        let kept_short = wal_after(true);
+        let left_alone = wal_after(false);
+        assert!(
+            kept_short * 4 < left_alone,
+            "the writer's checkpoints restart the log: {kept_short} bytes, {left_alone} without"
+        );
     }
 
     #[test]

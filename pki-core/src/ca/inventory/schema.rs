@@ -1,7 +1,8 @@
 //! The inventory's tables, the same on SQLite and PostgreSQL. The database enforces what must
-//! hold across processes and machines: a serial is issued once (primary key), a certificate's
-//! hash once, and a token is used once (`token_uses`' primary key is the token's hash), so two
-//! `pki serve` nodes on one database cannot both win.
+//! hold across processes and machines: a serial is issued once (primary key; a certificate
+//! holds its serial, so no certificate twice either) and a token is used once (`token_uses`'
+//! primary key is the token's hash), so two `pki serve` nodes on one database cannot both win.
+//! Indexes are few on purpose: each is pages written per issuance.
 
 /// The schema version written to `meta`.
 pub const VERSION: &str = "1";
@@ -27,13 +28,12 @@ pub const TABLES: &[&str] = &[
         not_before BIGINT NOT NULL,
         not_after BIGINT NOT NULL,
         issued_at BIGINT NOT NULL,
-        sha256 TEXT NOT NULL UNIQUE,
+        sha256 TEXT NOT NULL,
         revoked_at BIGINT,
         reason TEXT,
         pem TEXT
     )",
     "CREATE INDEX IF NOT EXISTS certificates_device ON certificates (device_id)",
-    "CREATE INDEX IF NOT EXISTS certificates_issuer ON certificates (issuer, not_after)",
     // only the SHA-256 of a token is kept: the secret itself is shown once, to its issuer
     "CREATE TABLE IF NOT EXISTS tokens (
         hash TEXT PRIMARY KEY,

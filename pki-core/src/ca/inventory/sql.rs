@@ -93,6 +93,16 @@ pub trait Connection: Send {
     /// Inside a write transaction: holds a lock that serialises schema changes and imports
     /// between processes (PostgreSQL: an advisory lock; SQLite: `BEGIN IMMEDIATE` already did).
     fn lock_schema(&mut self) -> Result<(), DbError>;
+    /// Leaves checkpoints to [`Connection::checkpoint`] instead of the committing
+    /// transaction (SQLite's WAL; nothing to do elsewhere).
+    fn defer_checkpoints(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+    /// Copies what the write-ahead log holds into the database without waiting for anyone
+    /// (SQLite: a passive checkpoint; nothing to do elsewhere).
+    fn checkpoint(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
 }
 
 /// Opens connections to one database.

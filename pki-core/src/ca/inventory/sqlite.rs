@@ -82,6 +82,18 @@ impl Connection for SqliteConnection {
     fn lock_schema(&mut self) -> Result<(), DbError> {
         Ok(()) // BEGIN IMMEDIATE holds the only write lock there is
     }
+
+    fn defer_checkpoints(&mut self) -> Result<(), DbError> {
+        self.0
+            .query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))
+            .map_err(error)
+    }
+
+    fn checkpoint(&mut self) -> Result<(), DbError> {
+        self.0
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(error)
+    }
 }
 
 fn to_sql(v: &Value) -> rusqlite::types::Value {
