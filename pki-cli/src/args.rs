@@ -372,6 +372,9 @@ pub enum CaCommand {
         /// How long it stays usable: 30m, 24h, 7d, or seconds.
         #[arg(long, default_value = "24h", value_parser = parse_ttl)]
         ttl: time::Duration,
+        /// Say what would be made and store nothing (no secret is shown).
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         db: Database,
     },

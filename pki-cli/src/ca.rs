@@ -132,9 +132,22 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
             ca: dir,
             device_id,
             ttl,
+            dry_run,
             db,
         } => {
             let ca = open(&dir, &db)?;
+            if dry_run {
+                ca::issue::check_device_id(&device_id).map_err(pki_core::Error::Usage)?;
+                report(
+                    format,
+                    json!({"device_id": device_id, "expires_at": t(at + ttl), "dry_run": true}),
+                    &format!(
+                        "would make a one-time enrollment token for {device_id}, usable until {} (dry run: nothing stored)",
+                        t(at + ttl)
+                    ),
+                )?;
+                return Ok(Outcome::Done);
+            }
             let made = ca::token::make(&ca, &device_id, ttl, at)?;
             match format {
                 Format::Json => json(

@@ -26,10 +26,6 @@ impl<S> Deadline<S> {
         }
     }
 
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
     fn progressed(&mut self) {
         self.timer.as_mut().reset(Instant::now() + self.idle);
     }

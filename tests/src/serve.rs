@@ -104,11 +104,6 @@ impl Server {
         status.code().unwrap_or(-1)
     }
 
-    /// The process id (for signals).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Sends `signal` (`HUP`, `TERM`, …).
     pub fn signal(&self, signal: &str) {
         let _ = Command::new("kill")

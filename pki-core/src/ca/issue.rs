@@ -96,11 +96,6 @@ impl Signer {
         })
     }
 
-    /// The issuing CA's certificate.
-    pub fn issuer_cert(&self) -> &Cert {
-        &self.issuer_cert
-    }
-
     /// Reads and checks a request (`bytes`, PEM or DER, from `path`) against the policy.
     pub fn read_csr(&self, path: &Path, bytes: &[u8]) -> Result<Csr, Error> {
         read_csr(path, bytes, &self.policy)

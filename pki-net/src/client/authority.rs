@@ -50,11 +50,6 @@ impl Remote {
         })
     }
 
-    /// The client underneath.
-    pub fn est(&self) -> &Est {
-        &self.est
-    }
-
     fn cacerts(&self) -> Result<(Vec<Cert>, Vec<Cert>), Error> {
         let source = PathBuf::from(self.est.url(&format!("{}cacerts", pki_core::est::PREFIX)));
         let mut certs: Vec<Cert> = self

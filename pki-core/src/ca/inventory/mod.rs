@@ -360,11 +360,6 @@ impl Inventory {
         })
     }
 
-    /// The last CRL number issued.
-    pub fn crl_number(&self) -> Result<u64, Error> {
-        self.counter("crl_number").map(|n| n as u64)
-    }
-
     /// A number that grows with every revocation: a server polls it to see revocations made
     /// by other processes or nodes.
     pub fn revision(&self) -> Result<i64, Error> {
