@@ -39,6 +39,8 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
         ),
         None => None,
     };
+    // the store first: a store that is not there is what to say, whatever the CA
+    pki_core::read::input::folder(&r.store)?;
     let remote = crate::remote::authority(&r.remote, r.trust.as_deref(), None, &r.store, at)?;
     let local = match (&remote, &r.ca) {
         (None, Some(dir)) => Some(crate::ca::open(dir, &r.db)?),

@@ -13,6 +13,8 @@ use time::OffsetDateTime;
 
 pub fn repair(r: Repair, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     let policy = Policy::load_or_default(r.policy.as_deref())?;
+    // the store first: a store that is not there is what to say, whatever the CA
+    pki_core::read::input::folder(&r.store)?;
     let remote =
         crate::remote::authority(&r.remote, r.trust.as_deref(), r.token.clone(), &r.store, at)?;
     let local = match (&remote, &r.ca) {
