@@ -353,6 +353,61 @@ fn shapes() -> Vec<Shape> {
         }),
         ("chain-200-same-name-cas", |s| same_name_cas(s, 200)),
         ("chain-loop", chain_loop),
+        ("cert-hard-link-out", |s| {
+            std::fs::remove_file(s.store.join("device.crt")).unwrap();
+            std::fs::hard_link(s.outside.join("secret"), s.store.join("device.crt")).unwrap();
+        }),
+        ("journal-hard-link-out", |s| {
+            std::fs::remove_file(s.store.join("journal.jsonl")).unwrap();
+            std::fs::hard_link(s.outside.join("secret"), s.store.join("journal.jsonl")).unwrap();
+            std::fs::write(s.store.join("chain.pem"), "").unwrap();
+        }),
+        ("manifest-hard-link-out", |s| {
+            std::fs::remove_file(s.store.join("store.yaml")).unwrap();
+            std::fs::hard_link(s.outside.join("secret"), s.store.join("store.yaml")).unwrap();
+        }),
+        ("cert-socket", |s| socket_at(&s.store.join("device.crt"))),
+        ("crl-socket", |s| {
+            std::fs::create_dir_all(s.store.join("crl")).unwrap();
+            socket_at(&s.store.join("crl/s.crl"));
+        }),
+        ("crl-entry-link-out", |s| {
+            std::fs::create_dir_all(s.store.join("crl")).unwrap();
+            symlink(s.outside.join("secret"), s.store.join("crl/a.crl")).unwrap();
+        }),
+        ("crl-a-file", |s| {
+            std::fs::write(s.store.join("crl"), "not a folder").unwrap()
+        }),
+        ("backup-fifo", |s| {
+            mkfifo(&s.store.join("backup"));
+            std::fs::write(s.store.join("chain.pem"), "").unwrap();
+        }),
+        ("backup-link-in", |s| {
+            std::fs::create_dir(s.store.join("crl")).unwrap();
+            symlink("crl", s.store.join("backup")).unwrap();
+            std::fs::write(s.store.join("chain.pem"), "").unwrap();
+        }),
+        ("backup-entries-hostile", |s| {
+            let generation = s.store.join("backup/0001-2026-01-01T000000Z");
+            std::fs::create_dir_all(&generation).unwrap();
+            mkfifo(&generation.join("device.key"));
+            symlink(s.outside.join("secret"), generation.join("trust.pem")).unwrap();
+            std::fs::hard_link(s.outside.join("secret"), generation.join("chain.pem")).unwrap();
+            symlink(&s.outside, s.store.join("backup/0002-2026-01-02T000000Z")).unwrap();
+            std::fs::write(s.store.join("trust.pem"), "").unwrap();
+        }),
+        ("pending-fifo-and-link-out", |s| {
+            mkfifo(&s.store.join("device.key.pending"));
+            symlink(s.outside.join("secret"), s.store.join("device.csr")).unwrap();
+        }),
+        ("stray-fifos", |s| {
+            mkfifo(&s.store.join("device.key.old"));
+            mkfifo(&s.store.join("old.crt"));
+            std::fs::write(s.store.join("chain.pem"), "").unwrap();
+        }),
+        ("lock-link-in", |s| {
+            symlink("device.key", s.store.join(".lock")).unwrap()
+        }),
     ]
 }
 
@@ -413,6 +468,15 @@ fn every_hostile_shape_settles_after_one_repair_and_never_reaches_outside() {
                 second.code
             );
         }
+        // whatever the repair did can be undone, without reaching outside either
+        let back = pki(&["store", "rollback", site.s(), "--at", AT]);
+        assert!(
+            matches!(back.code, 0 | 2),
+            "{name}: rollback exit {}: {}",
+            back.code,
+            back.stderr
+        );
+        site.assert_outside_untouched();
         report.push(format!(
             "{name}: first exit {}, second exit {}, keys {}",
             first.code,
@@ -552,7 +616,7 @@ fn the_journal_and_backup_planted_as_links_out_are_never_written_through() {
             assert_eq!(run.code, 2, "{planted}: {}{}", run.stdout, run.stderr);
             assert!(
                 run.stderr.contains(&format!("{}/backup", site.s()))
-                    && run.stderr.contains("leads out of the store")
+                    && run.stderr.contains("not the toolkit's backup folder")
                     && run.stderr.contains("remove it"),
                 "{planted}: the message names the link: {}",
                 run.stderr
@@ -688,7 +752,10 @@ fn dev_zero_and_huge_files_are_never_read_whole() {
         all.contains("journal.jsonl: a symlink leading out"),
         "{all}"
     );
-    assert!(all.contains(".lock: it is a symlink leading out"), "{all}");
+    assert!(
+        all.contains(".lock: it is a symlink (to /dev/zero), not a lock file"),
+        "{all}"
+    );
     let site = new_site("zero-inputs");
     let zero = "/dev/zero";
     for args in [
@@ -1106,4 +1173,216 @@ fn what_cannot_be_read_under_a_written_name_is_moved_to_backup_not_overwritten()
         diagnose(site.s()).json()["certificate"]["serial"],
         site.serial.as_str()
     );
+}
+
+// ---- hard links, owners, sockets, what backup/ and .lock may be ----
+
+/// Every regular file under the store (backups included) whose bytes contain `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    tree(dir)
+        .into_iter()
+        .filter(|(_, what)| !what.starts_with("link") && what != "dir" && what != "special")
+        .filter(|(rel, _)| {
+            let bytes = std::fs::read(dir.join(rel)).unwrap();
+            bytes.windows(needle.len()).any(|w| w == needle)
+        })
+        .map(|(rel, _)| rel)
+        .collect()
+}
+
+#[test]
+fn a_hard_link_to_a_file_outside_is_never_read_copied_or_appended_to() {
+    // (an unprivileged writer cannot make these where fs.protected_hardlinks is 1; elsewhere,
+    // and on other systems, it can: the test makes them as the caller)
+    // the certificate: repair, then rollback, must never bring the secret into the store
+    let site = new_site("hardlink-cert");
+    std::fs::remove_file(site.store.join("device.crt")).unwrap();
+    std::fs::hard_link(site.outside.join("secret"), site.store.join("device.crt")).unwrap();
+    let seen = diagnose(site.s());
+    assert!(
+        messages(&seen).contains("device.crt: a hard link"),
+        "{}",
+        seen.stdout
+    );
+    let run = repair(&site, &["--ca", site.ca()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let back = pki(&["store", "rollback", site.s(), "--at", AT]);
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    // the secret is only where it was: the link, moved aside as it is
+    for rel in files_holding(&site.store, SECRET.as_bytes()) {
+        let meta = std::fs::metadata(site.store.join(&rel)).unwrap();
+        assert!(
+            meta.nlink() > 1 && meta.mode() & 0o777 == 0o600,
+            "{rel} holds a copy of the secret"
+        );
+    }
+    site.assert_outside_untouched();
+
+    // the key, mode 0640: fix-key-permissions must not rewrite its bytes into the store
+    let site = new_site("hardlink-key");
+    let outside_key = site.outside.join("service.key");
+    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    std::fs::write(&outside_key, &key).unwrap();
+    std::fs::set_permissions(&outside_key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::remove_file(site.store.join("device.key")).unwrap();
+    std::fs::hard_link(&outside_key, site.store.join("device.key")).unwrap();
+    let run = repair(&site, &[]);
+    assert!(matches!(run.code, 0..=2), "{}{}", run.stdout, run.stderr);
+    let body = key.lines().nth(1).unwrap().as_bytes();
+    for rel in files_holding(&site.store, body) {
+        let meta = std::fs::metadata(site.store.join(&rel)).unwrap();
+        assert!(meta.nlink() > 1, "{rel} holds a copy of the outside key");
+    }
+    assert_eq!(std::fs::read_to_string(&outside_key).unwrap(), key);
+    assert_eq!(
+        std::fs::metadata(&outside_key).unwrap().mode() & 0o777,
+        0o640
+    );
+
+    // the journal: a change's entry is never appended to the file outside
+    let site = new_site("hardlink-journal");
+    std::fs::remove_file(site.store.join("journal.jsonl")).unwrap();
+    std::fs::hard_link(
+        site.outside.join("secret"),
+        site.store.join("journal.jsonl"),
+    )
+    .unwrap();
+    std::fs::remove_file(site.store.join("chain.pem")).unwrap();
+    let run = repair(&site, &["--ca", site.ca()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(actions(&run).contains(&"set-journal-aside".to_string()));
+    site.assert_outside_untouched();
+}
+
+/// `pki args` run with umask 000, as a careless admin's root shell has it.
+fn pki_with_umask_0(args: &[&str]) -> Run {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("umask 000; exec \"$0\" \"$@\"")
+        .arg(binary())
+        .args(args);
+    run_within(LIMIT, &mut cmd)
+}
+
+#[test]
+fn run_as_root_what_a_change_makes_belongs_to_the_store_owner_and_stays_closed() {
+    if !is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the hostile tests as root"
+        );
+        eprintln!("SKIPPED: not root, cannot give a store to nobody");
+        return;
+    }
+    let site = new_site("owner");
+    chown_nobody(&site.store);
+    // work that makes backup folders (a CRL folder's too) and a new journal
+    std::fs::create_dir(site.store.join("crl")).unwrap();
+    std::fs::write(site.store.join("crl/garbage.crl"), "not a CRL").unwrap();
+    std::fs::write(site.store.join("chain.pem"), "").unwrap();
+    std::fs::remove_file(site.store.join("journal.jsonl")).unwrap();
+    chown_nobody(&site.store);
+    let run = pki_with_umask_0(&["repair", site.s(), "--ca", site.ca(), "--at", AT]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for (rel, what) in tree(&site.store) {
+        let meta = std::fs::symlink_metadata(site.store.join(&rel)).unwrap();
+        assert_eq!(meta.uid(), 65534, "{rel} ({what}) is not the store owner's");
+        assert_eq!(
+            meta.mode() & 0o022,
+            0,
+            "{rel} ({what}) is writable by others: {:o}",
+            meta.mode()
+        );
+        if rel.ends_with(".key") {
+            assert_eq!(meta.mode() & 0o777, 0o600, "{rel}");
+        }
+    }
+    // the owner's service can still repair its store itself (journal, backup/ are its own):
+    // a change that moves a file into backup/
+    let garbage = site.store.join("crl/garbage.crl");
+    std::fs::write(&garbage, "not a CRL").unwrap();
+    std::os::unix::fs::lchown(&garbage, Some(65534), Some(65534)).unwrap();
+    let run = as_nobody(&["repair", site.s(), "--at", AT]).unwrap();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!garbage.exists());
+}
+
+/// Binds a Unix socket at `path` (the listener is dropped; the socket file stays).
+fn socket_at(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    std::os::unix::net::UnixListener::bind(path).unwrap();
+}
+
+#[test]
+fn sockets_are_named_not_an_io_error() {
+    let site = new_site("socket");
+    socket_at(&site.store.join("device.crt"));
+    std::fs::create_dir(site.store.join("crl")).unwrap();
+    socket_at(&site.store.join("crl/s.crl"));
+    let seen = diagnose(site.s());
+    assert_eq!(seen.code, 2, "{}{}", seen.stdout, seen.stderr);
+    let all = messages(&seen);
+    assert!(all.contains("device.crt: a socket"), "{all}");
+    assert!(all.contains("crl/s.crl: a socket"), "{all}");
+    let run = repair(&site, &["--ca", site.ca()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // named on the command line: a usage error naming it
+    let sock = site.dir.join("input-socket");
+    socket_at(&sock);
+    let s = sock.to_str().unwrap();
+    for args in [
+        vec!["diagnose", site.s(), "--trust", s, "--at", AT],
+        vec!["policy", "check", s],
+    ] {
+        let run = pki(&args);
+        assert_eq!(run.code, 64, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("a socket"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn a_backup_name_that_is_no_folder_is_refused_and_nothing_changes() {
+    for (label, make) in [
+        (
+            "fifo",
+            (|s: &Site| mkfifo(&s.store.join("backup"))) as fn(&Site),
+        ),
+        ("link-in", |s: &Site| {
+            std::fs::create_dir(s.store.join("crl")).unwrap();
+            symlink("crl", s.store.join("backup")).unwrap();
+        }),
+        ("link-dot", |s: &Site| {
+            symlink(".", s.store.join("backup")).unwrap()
+        }),
+    ] {
+        let site = new_site(&format!("backup-{label}"));
+        make(&site);
+        std::fs::write(site.store.join("chain.pem"), "").unwrap(); // work that needs a backup
+        let before = tree(&site.store);
+        for _ in 0..2 {
+            let run = repair(&site, &["--ca", site.ca()]);
+            assert_eq!(run.code, 2, "{label}: {}{}", run.stdout, run.stderr);
+            assert!(
+                run.stderr.contains(&format!("{}/backup", site.s()))
+                    && run.stderr.contains("not the toolkit's backup folder")
+                    && run.stderr.contains("remove it"),
+                "{label}: {}",
+                run.stderr
+            );
+            assert_eq!(tree(&site.store), before, "{label}: the store changed");
+        }
+    }
+}
+
+#[test]
+fn a_lock_that_is_a_link_is_never_read() {
+    let site = new_site("lock-link-key");
+    symlink("device.key", site.store.join(".lock")).unwrap();
+    let seen = diagnose(site.s());
+    let run = repair(&site, &["--ca", site.ca()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    for out in [&seen.stdout, &run.stderr] {
+        assert!(out.contains("a symlink (to device.key)"), "{out}");
+        assert!(!out.contains("PRIVATE"), "the key's text is shown: {out}");
+    }
 }

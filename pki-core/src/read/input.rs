@@ -30,6 +30,9 @@ pub enum Read {
     LeavesStore(String),
     /// Not a regular file: what it is ("a FIFO (named pipe)", "a folder", …).
     NotAFile(&'static str),
+    /// A store file with more than one name (the count): a hard link may lead to a file
+    /// outside the store, whose bytes a change would copy or give to the store's owner.
+    HardLinked(u64),
 }
 
 impl Read {
@@ -44,6 +47,9 @@ impl Read {
                 "a symlink leading out of the store (to {target}); not followed"
             )),
             Read::NotAFile(what) => Some(format!("{what}, not a regular file; not read")),
+            Read::HardLinked(names) => Some(format!(
+                "a hard link (the file has {names} names; it may be a file from outside the store); not read: give the store a copy of its own"
+            )),
         }
     }
 }
@@ -67,6 +73,11 @@ pub fn folder(dir: &Path) -> Result<(), Error> {
 /// Reads a file named on the command line (or in a CA's configuration): regular files only,
 /// capped. A missing file is `Error::NotFound`; other I/O failures are `Error::Io`.
 pub fn read(path: &Path) -> Result<Read, Error> {
+    // the type first, without opening: a device is never opened, a socket cannot be
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if let Some(what) = not_regular(&meta.file_type()) {
+        return Ok(Read::NotAFile(what));
+    }
     let file = open_options().open(path).map_err(|e| Error::io(path, e))?;
     from_open(file).map_err(|e| Error::io(path, e))
 }
@@ -124,10 +135,12 @@ pub fn nonblocking_flags() -> i32 {
     (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32
 }
 
-/// Reads an open file: its type checked on the handle, at most [`MAX_FILE_SIZE`] bytes.
+/// Reads an open file: its type checked on the handle (a file of the kernel's own file
+/// systems, `/proc` or `/sys`, is no file to read either: reading `/proc/kmsg` takes the
+/// kernel's messages from the system log), at most [`MAX_FILE_SIZE`] bytes.
 pub fn from_open(file: fs::File) -> std::io::Result<Read> {
     let meta = file.metadata()?;
-    if let Some(what) = not_regular(&meta.file_type()) {
+    if let Some(what) = not_regular(&meta.file_type()).or_else(|| kernel_file(&file)) {
         return Ok(Read::NotAFile(what));
     }
     if meta.len() > MAX_FILE_SIZE {
@@ -173,6 +186,36 @@ pub fn not_regular(t: &fs::FileType) -> Option<&'static str> {
         }
     }
     Some("a special file")
+}
+
+/// What an open file is when it lies on one of the kernel's own file systems (procfs, sysfs,
+/// debugfs and the like), whose "files" are interfaces: `None` for a file of a real one.
+#[cfg(target_os = "linux")]
+pub fn kernel_file(file: &fs::File) -> Option<&'static str> {
+    // the file systems' magic numbers (linux/magic.h)
+    const KERNEL: [(u32, &str); 9] = [
+        (0x9fa0, "a file of /proc (the kernel's process file system)"),
+        (0x6265_6572, "a file of /sys (the kernel's sysfs)"),
+        (0x6462_6720, "a file of the kernel's debugfs"),
+        (0x7472_6163, "a file of the kernel's tracefs"),
+        (0x7363_6673, "a file of the kernel's securityfs"),
+        (0x6367_7270, "a file of the kernel's cgroup file system"),
+        (0x0027_e0eb, "a file of the kernel's cgroup file system"),
+        (0xde5e_81e4, "an EFI variable (efivarfs)"),
+        (0x6265_6570, "a file of the kernel's configfs"),
+    ];
+    let stat = rustix::fs::fstatfs(file).ok()?;
+    // f_type's width differs between architectures; the magic numbers are 32 bits
+    let magic = stat.f_type as u64 as u32;
+    KERNEL
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map(|(_, what)| *what)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn kernel_file(_file: &fs::File) -> Option<&'static str> {
+    None
 }
 
 /// Why a line of a [`lines`] stream was not handed over.
@@ -306,5 +349,23 @@ mod tests {
             read(dir.path()).unwrap(),
             Read::NotAFile("a folder")
         ));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn files_of_the_kernel_are_named_not_read() {
+        // regular files by their type, yet interfaces: /proc/kmsg would take the kernel's
+        // messages from the system log
+        for path in ["/proc/self/status", "/sys/kernel/uevent_seqnum"] {
+            match read(Path::new(path)) {
+                Ok(Read::NotAFile(what)) => assert!(what.contains("kernel"), "{path}: {what}"),
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+        // a socket is named, not an I/O error ("no such device or address")
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        assert!(matches!(read(&socket).unwrap(), Read::NotAFile("a socket")));
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::read::cert::sha256_hex;
-use crate::store::jail::Jail;
+use crate::store::jail::{Jail, Kind};
 use crate::store::journal::{self, Entry, FileChange};
 use crate::store::manifest::Manifest;
 use time::OffsetDateTime;
@@ -56,6 +56,7 @@ pub fn apply(
     at: OffsetDateTime,
 ) -> Result<Entry, Error> {
     let seq = journal::scan(jail, |_| {}).max_seq + 1;
+    let owner = jail.heir();
     let set_aside = change.removes.iter().any(|n| n == journal::JOURNAL)
         && jail.kind(journal::JOURNAL).is_some();
     let removes: Vec<&String> = change
@@ -94,8 +95,8 @@ pub fn apply(
         if superseded.is_empty() && removes.is_empty() && displaced.is_empty() && !set_aside {
             None
         } else {
-            let folder = backup_folder(jail, seq, at)?;
-            if let Err(e) = copy_superseded(jail, &folder, &superseded) {
+            let folder = backup_folder(jail, seq, at, owner)?;
+            if let Err(e) = copy_superseded(jail, &folder, &superseded, owner) {
                 let _ = jail.remove_dir_all(&folder);
                 return Err(e);
             }
@@ -117,7 +118,7 @@ pub fn apply(
         files: files.clone(),
         backup: backup.clone(),
     };
-    if let Err(e) = journal::append(jail, &entry) {
+    if let Err(e) = journal::append(jail, &entry, owner) {
         // nothing has changed yet: the copies are not needed, and no entry names them
         let restored = aside
             .as_ref()
@@ -129,16 +130,15 @@ pub fn apply(
     }
     if let Some(folder) = &backup {
         for name in &displaced {
-            move_into(jail, folder, name)?;
+            move_into(jail, folder, name, owner)?;
         }
     }
-    let owner = store_owner(jail);
     for w in &change.writes {
         jail.write(&w.name, &w.bytes, w.mode, owner)?;
     }
     if let Some(folder) = &backup {
         for name in &removes {
-            move_into(jail, folder, name)?;
+            move_into(jail, folder, name, owner)?;
         }
         jail.sync(folder)?;
     }
@@ -159,25 +159,49 @@ pub fn apply(
 
 /// Moves the entry `name` into the backup `folder` (the entry itself: a link is moved, not
 /// followed); nothing is deleted.
-fn move_into(jail: &Jail, folder: &str, name: &str) -> Result<(), Error> {
+fn move_into(
+    jail: &Jail,
+    folder: &str,
+    name: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<(), Error> {
     let to = format!("{folder}/{name}");
     if let Some((parent, _)) = to.rsplit_once('/') {
-        jail.create_dir(parent)?;
+        jail.create_dir(parent, owner)?;
     }
     jail.rename(name, &to)
 }
 
 /// Makes the change's backup folder `backup/<seq>-<time>` (a new name, never one already
 /// there) and returns its name relative to the store.
-fn backup_folder(jail: &Jail, seq: u64, at: OffsetDateTime) -> Result<String, Error> {
-    jail.create_dir(BACKUP)?;
+fn backup_folder(
+    jail: &Jail,
+    seq: u64,
+    at: OffsetDateTime,
+    owner: Option<(u32, u32)>,
+) -> Result<String, Error> {
+    // the toolkit's own folder or none: a link (even one that stays in the store) or a file
+    // under the name is no place for backups (they would land where it leads)
+    let not_ours = match jail.kind(BACKUP) {
+        None | Some(Kind::Dir) => None,
+        Some(Kind::Symlink) => Some(format!("a symlink (to {})", jail.link_text(BACKUP))),
+        Some(Kind::File) => Some("a file".to_string()),
+        Some(Kind::Other) => Some("a FIFO, device or socket".to_string()),
+    };
+    if let Some(what) = not_ours {
+        return Err(Error::refused(
+            jail.shown(BACKUP),
+            format!("{what}, not the toolkit's backup folder: nothing was changed; remove it (or move it out of the store), then run again"),
+        ));
+    }
+    jail.create_dir(BACKUP, owner)?;
     let stamp = crate::timestamp::format(at).replace(':', "");
     for n in 0..1000 {
         let name = match n {
             0 => format!("{BACKUP}/{seq:04}-{stamp}"),
             n => format!("{BACKUP}/{seq:04}-{stamp}-{n}"),
         };
-        if jail.create_dir(&name)? {
+        if jail.create_dir(&name, owner)? {
             return Ok(name);
         }
     }
@@ -187,13 +211,19 @@ fn backup_folder(jail: &Jail, seq: u64, at: OffsetDateTime) -> Result<String, Er
     ))
 }
 
-/// Copies each superseded file into `folder`: keys mode 0600; other files never more open
-/// than they were (a file hard-linked in from elsewhere keeps its restrictions).
-fn copy_superseded(jail: &Jail, folder: &str, superseded: &[&FileChange]) -> Result<(), Error> {
+/// Copies each superseded file into `folder`, with the store's `owner`: keys (by name, or a
+/// private key pasted into another file) mode 0600; other files never more open than they
+/// were.
+fn copy_superseded(
+    jail: &Jail,
+    folder: &str,
+    superseded: &[&FileChange],
+    owner: Option<(u32, u32)>,
+) -> Result<(), Error> {
     for f in superseded {
         let to = format!("{folder}/{}", f.file);
         if let Some((parent, _)) = to.rsplit_once('/') {
-            jail.create_dir(parent)?;
+            jail.create_dir(parent, owner)?;
         }
         // a private key pasted into another file (device.crt) is a key all the same
         let (was, holds_key) = match jail.read(&f.file)? {
@@ -208,26 +238,9 @@ fn copy_superseded(jail: &Jail, folder: &str, superseded: &[&FileChange]) -> Res
         } else {
             was & 0o644
         };
-        jail.copy(&f.file, &to, mode)?;
+        jail.copy(&f.file, &to, mode, owner)?;
     }
     jail.sync(folder)
-}
-
-/// Run as root, files written take the store folder's owner, so that the product's service
-/// account can still read its key (a root-owned 0600 key is a key it cannot use). Set on the
-/// open temporary file, before it takes the file's name.
-fn store_owner(jail: &Jail) -> Option<(u32, u32)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-        jail.owner().filter(|(uid, _)| running_as_root && *uid != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = jail;
-        None
-    }
 }
 
 /// Whether a store file holds a private key by its name (backups of keys stay 0600).

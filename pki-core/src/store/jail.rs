@@ -103,15 +103,49 @@ impl Jail {
 
     /// Reads `name` with the capped reader. A symlink leading out is not followed
     /// ([`Read::LeavesStore`]); a symlink loop, a FIFO, a device or a socket is not read
-    /// ([`Read::NotAFile`]). A missing file is `Error::NotFound`.
+    /// ([`Read::NotAFile`]), nor opened: its type is looked at first, then checked again on
+    /// the open handle. A file with more than one name is not read ([`Read::HardLinked`]): a
+    /// hard link is no link to see, and may be a file from outside the store (one that a
+    /// change would copy into `backup/`, or write back under the store owner's name). A
+    /// missing file is `Error::NotFound`.
     pub fn read(&self, name: impl AsRef<Path>) -> Result<Read, Error> {
-        let name = name.as_ref();
-        match self.open_read(name) {
-            Ok(file) => input::from_open(file).map_err(|e| self.error(name, e)),
-            Err(e) if escapes(&e) => Ok(Read::LeavesStore(self.link_text(name))),
-            Err(e) if is_loop(&e) => Ok(Read::NotAFile("a symlink loop")),
-            Err(e) => Err(self.error(name, e)),
+        self.read_file(name.as_ref(), false)
+    }
+
+    /// [`Jail::read`] for the store's `.lock`, which has two names for an instant while a
+    /// process takes it (written as `.lock.PID`, then hard-linked).
+    pub fn read_lock(&self, name: impl AsRef<Path>) -> Result<Read, Error> {
+        self.read_file(name.as_ref(), true)
+    }
+
+    fn read_file(&self, name: &Path, linked_ok: bool) -> Result<Read, Error> {
+        let unopened = |e: io::Error| {
+            if escapes(&e) {
+                Ok(Read::LeavesStore(self.link_text(name)))
+            } else if is_loop(&e) {
+                Ok(Read::NotAFile("a symlink loop"))
+            } else {
+                Err(self.error(name, e))
+            }
+        };
+        match self.dir.metadata(name) {
+            Ok(meta) => {
+                if let Some(what) = not_regular(&meta.file_type()) {
+                    return Ok(Read::NotAFile(what));
+                }
+            }
+            Err(e) => return unopened(e),
         }
+        let file = match self.open_read(name) {
+            Ok(file) => file,
+            Err(e) => return unopened(e),
+        };
+        if !linked_ok {
+            if let Some(names) = hard_linked(&file) {
+                return Ok(Read::HardLinked(names));
+            }
+        }
+        input::from_open(file).map_err(|e| self.error(name, e))
     }
 
     /// The bytes of `name` when it is a regular file that could be read, else `None`.
@@ -148,7 +182,10 @@ impl Jail {
             Err(e) => return Err(e.to_string()),
         };
         match file.metadata().map(|m| input::not_regular(&m.file_type())) {
-            Ok(None) => Ok(Some(file)),
+            Ok(None) => match hard_linked(&file) {
+                None => Ok(Some(file)),
+                Some(names) => Err(Read::HardLinked(names).refusal().unwrap_or_default()),
+            },
             Ok(Some(what)) => Err(Read::NotAFile(what).refusal().unwrap_or_default()),
             Err(e) => Err(e.to_string()),
         }
@@ -206,7 +243,7 @@ impl Jail {
     }
 
     /// The text of the symlink `name` (for messages), or "elsewhere".
-    fn link_text(&self, name: impl AsRef<Path>) -> String {
+    pub fn link_text(&self, name: impl AsRef<Path>) -> String {
         // the first component that is a link is the one that leads out
         let mut prefix = PathBuf::new();
         for part in name.as_ref().components() {
@@ -246,9 +283,11 @@ impl Jail {
         let (parent, base) = split(name);
         if !parent.as_os_str().is_empty() {
             // a file in a sub-folder (a CRL in `crl/`): the folder is made, inside the store
-            self.dir
-                .create_dir_all(parent)
-                .map_err(|e| self.error(parent, e))?;
+            let mut folder = PathBuf::new();
+            for part in parent.components() {
+                folder.push(part);
+                self.create_dir(&folder.to_string_lossy(), owner)?;
+            }
         }
         let tmp = parent.join(format!(".{base}.tmp-{}", std::process::id()));
         let written = self.create_new(&tmp, mode).and_then(|file| {
@@ -296,9 +335,15 @@ impl Jail {
         Ok(file)
     }
 
-    /// Appends `line` and a newline to `name` (the journal), fsynced. A symlink, a FIFO or
-    /// anything but a regular file under that name is refused, never written through.
-    pub fn append_line(&self, name: &str, line: &str) -> Result<(), Error> {
+    /// Appends `line` and a newline to `name` (the journal), fsynced; the file takes `owner`
+    /// (see [`Jail::write`]). A symlink, a FIFO, a hard link or anything but a regular file
+    /// of its own under that name is refused, never written through.
+    pub fn append_line(
+        &self,
+        name: &str,
+        line: &str,
+        owner: Option<(u32, u32)>,
+    ) -> Result<(), Error> {
         use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
         let mut options = OpenOptions::new();
         options.create(true).append(true);
@@ -326,16 +371,27 @@ impl Jail {
         if let Some(what) = input::not_regular(&meta.file_type()) {
             return Err(foreign(what));
         }
-        file.write_all(format!("{line}\n").as_bytes())
+        if hard_linked(&file).is_some() {
+            // appending would write into every file of that name, wherever it is
+            return Err(foreign("a hard link (a file with more than one name)"));
+        }
+        chown(&file, owner)
+            .and_then(|()| file.write_all(format!("{line}\n").as_bytes()))
             .and_then(|()| file.sync_all())
             .map_err(fail)?;
         step();
         Ok(())
     }
 
-    /// Copies the regular file `from` into `to` (a backup), fsynced, with `mode`. A file that
-    /// is not a regular one inside the store is refused.
-    pub fn copy(&self, from: &str, to: &str, mode: u32) -> Result<(), Error> {
+    /// Copies the regular file `from` into `to` (a backup), fsynced, with `mode` and `owner`
+    /// (see [`Jail::write`]). A file that is not a regular one of the store's own is refused.
+    pub fn copy(
+        &self,
+        from: &str,
+        to: &str,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+    ) -> Result<(), Error> {
         let bytes = match self.read(from)? {
             Read::Bytes { bytes, .. } => bytes,
             unread => {
@@ -347,6 +403,7 @@ impl Jail {
         };
         let fail = |e| self.error(to, e);
         let mut file = self.create_new(Path::new(to), mode).map_err(fail)?;
+        chown(&file, owner).map_err(fail)?;
         file.write_all(&bytes)
             .and_then(|()| file.sync_all())
             .map_err(fail)?;
@@ -354,13 +411,38 @@ impl Jail {
         Ok(())
     }
 
-    /// Creates the folder `name` (its parent must exist); `Ok(false)` when it exists already.
-    pub fn create_dir(&self, name: &str) -> Result<bool, Error> {
-        match self.dir.create_dir(name) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(self.error(name, e)),
+    /// Creates the folder `name` (its parent must exist) with mode 0755 (less as the umask
+    /// says; never the 0777 an umask of 0 would leave) and `owner` (see [`Jail::write`]);
+    /// `Ok(false)` when it exists already.
+    pub fn create_dir(&self, name: &str, owner: Option<(u32, u32)>) -> Result<bool, Error> {
+        let mut builder = cap_std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use cap_std::fs::DirBuilderExt;
+            builder.mode(0o755);
         }
+        match self.dir.create_dir_with(name, &builder) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(self.error(name, e)),
+        }
+        if owner.is_some() {
+            // on the folder made, never through a link put in its place meanwhile
+            use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
+            let mut options = OpenOptions::new();
+            options
+                .read(true)
+                .maybe_dir(true)
+                .follow(FollowSymlinks::No);
+            self.dir
+                .open_with(name, &options)
+                .and_then(|dir| match dir.metadata()?.is_dir() {
+                    true => chown(&dir, owner),
+                    false => Err(io::Error::other("not the folder made")),
+                })
+                .map_err(|e| self.error(name, e))?;
+        }
+        Ok(true)
     }
 
     /// Renames the entry `from` (whatever it is: a link is moved, not followed) to `to`.
@@ -413,6 +495,21 @@ impl Jail {
         Ok(())
     }
 
+    /// Whom what is written into the folder belongs to: run as root, the folder's owner when
+    /// that is another user (so that the product's service account can still read its key: a
+    /// root-owned 0600 key is a key it cannot use, and a root-owned `backup/` or journal a
+    /// store it can no longer change); `None` otherwise (the writer's own).
+    pub fn heir(&self) -> Option<(u32, u32)> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+            self.owner().filter(|(uid, _)| running_as_root && *uid != 0)
+        }
+        #[cfg(not(unix))]
+        None
+    }
+
     /// The owner (uid, gid) of the folder itself (Unix).
     #[cfg(unix)]
     pub fn owner(&self) -> Option<(u32, u32)> {
@@ -444,7 +541,7 @@ fn split(name: &str) -> (&Path, &str) {
 }
 
 #[cfg(unix)]
-fn chown(file: &std::fs::File, owner: Option<(u32, u32)>) -> io::Result<()> {
+fn chown(file: &impl std::os::fd::AsFd, owner: Option<(u32, u32)>) -> io::Result<()> {
     match owner {
         Some((uid, gid)) => std::os::unix::fs::fchown(file, Some(uid), Some(gid)),
         None => Ok(()),
@@ -452,8 +549,54 @@ fn chown(file: &std::fs::File, owner: Option<(u32, u32)>) -> io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn chown(_file: &std::fs::File, _owner: Option<(u32, u32)>) -> io::Result<()> {
+fn chown<T>(_file: &T, _owner: Option<(u32, u32)>) -> io::Result<()> {
     Ok(())
+}
+
+/// The number of names of the open regular file `file` when it has more than one.
+fn hard_linked(file: &std::fs::File) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata()
+            .ok()
+            .filter(|m| m.is_file() && m.nlink() > 1)
+            .map(|m| m.nlink())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        None
+    }
+}
+
+/// What a looked-up entry that is not a regular file is, in words (as
+/// [`input::not_regular`] says it); `None` for a regular file.
+fn not_regular(t: &cap_std::fs::FileType) -> Option<&'static str> {
+    match kind_of(t) {
+        Kind::File => None,
+        Kind::Dir => Some("a folder"),
+        Kind::Symlink => Some("a symlink"),
+        Kind::Other => {
+            #[cfg(unix)]
+            {
+                use cap_std::fs::FileTypeExt;
+                if t.is_fifo() {
+                    return Some("a FIFO (named pipe)");
+                }
+                if t.is_char_device() {
+                    return Some("a character device");
+                }
+                if t.is_block_device() {
+                    return Some("a block device");
+                }
+                if t.is_socket() {
+                    return Some("a socket");
+                }
+            }
+            Some("a special file")
+        }
+    }
 }
 
 fn kind_of(t: &cap_std::fs::FileType) -> Kind {
@@ -542,11 +685,14 @@ mod tests {
         // writing, copying, renaming, linking, creating folders through the same names
         for name in ["../outside/g", absolute.as_str(), "dir-link/g"] {
             assert!(jail.write(name, b"x", 0o644, None).is_err(), "{name}");
-            assert!(jail.create_dir(&format!("{name}-d")).is_err(), "{name}");
+            assert!(
+                jail.create_dir(&format!("{name}-d"), None).is_err(),
+                "{name}"
+            );
             assert!(jail.rename("link", name).is_err(), "{name}");
         }
-        assert!(jail.append_line("link", "x").is_err());
-        assert!(jail.copy("link", "copy", 0o644).is_err());
+        assert!(jail.append_line("link", "x", None).is_err());
+        assert!(jail.copy("link", "copy", 0o644, None).is_err());
         // the outside is as it was
         let names: Vec<_> = std::fs::read_dir(&outside)
             .unwrap()

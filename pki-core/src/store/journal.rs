@@ -116,11 +116,16 @@ pub fn scan(jail: &Jail, mut visit: impl FnMut(&Entry)) -> Scan {
     scan
 }
 
-/// Appends `entry` to `jail`'s journal (fsynced; never through a link).
-pub fn append(jail: &Jail, entry: &Entry) -> Result<(), crate::error::Error> {
+/// Appends `entry` to `jail`'s journal (fsynced; never through a link), which takes `owner`
+/// (see `Jail::write`).
+pub fn append(
+    jail: &Jail,
+    entry: &Entry,
+    owner: Option<(u32, u32)>,
+) -> Result<(), crate::error::Error> {
     let line = serde_json::to_string(entry)
         .map_err(|e| crate::error::Error::io(jail.shown(JOURNAL), std::io::Error::other(e)))?;
-    jail.append_line(JOURNAL, &line)
+    jail.append_line(JOURNAL, &line, owner)
 }
 
 /// Whether `entry` wrote `hash` into `file`: the toolkit's own write.

@@ -7,7 +7,7 @@
 use crate::error::Error;
 use crate::finding::{Code, Finding};
 use crate::read::input::Read;
-use crate::store::jail::Jail;
+use crate::store::jail::{Jail, Kind};
 use crate::store::LOCK;
 use std::path::Path;
 
@@ -26,7 +26,14 @@ pub enum Holder {
 
 /// Who holds `jail`'s lock; `None` when there is no lock.
 pub fn holder(jail: &Jail) -> Option<Holder> {
-    let bytes = match jail.read(LOCK) {
+    if jail.kind(LOCK) == Some(Kind::Symlink) {
+        // the toolkit's lock is a file; what a link leads to is not read (it may be a key)
+        return Some(Holder::Unknown(format!(
+            "it is a symlink (to {}), not a lock file",
+            jail.link_text(LOCK)
+        )));
+    }
+    let bytes = match jail.read_lock(LOCK) {
         Err(Error::NotFound { .. }) => return None,
         Err(Error::Io { error, .. }) => {
             return Some(Holder::Unknown(format!("it cannot be read ({error})")))
@@ -45,6 +52,9 @@ pub fn holder(jail: &Jail) -> Option<Holder> {
             return Some(Holder::Unknown(format!(
                 "it holds {size} bytes, no lock file"
             )))
+        }
+        Ok(unread @ Read::HardLinked(_)) => {
+            return Some(Holder::Unknown(unread.refusal().unwrap_or_default()))
         }
     };
     let text = String::from_utf8_lossy(&bytes);
