@@ -93,22 +93,18 @@ pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
     .filter(|id| !id.is_empty())
     .and_then(|id| shlex::try_quote(&id).ok().map(|q| q.into_owned()));
     let trust = m.trust_override.as_deref().map(quoted);
+    let values = [
+        ("STORE", &store),
+        ("DIR", &ca),
+        ("ID", &id),
+        ("TRUST", &trust),
+    ];
     for f in findings {
         let mut fix = std::mem::take(&mut f.fix);
         if trust.is_some() && m.layout == Some(Layout::Managed) {
             fix = with_trust(&fix);
         }
-        for (token, value) in [
-            ("STORE", &store),
-            ("DIR", &ca),
-            ("ID", &id),
-            ("TRUST", &trust),
-        ] {
-            if let Some(value) = value {
-                fix = replace_word(&fix, token, value);
-            }
-        }
-        f.fix = fix;
+        f.fix = replace_words(&fix, &values);
     }
 }
 
@@ -141,25 +137,33 @@ fn with_trust(fix: &str) -> String {
     out
 }
 
-/// `text` with each whole-word `token` (not part of a longer name such as NEW_STORE)
-/// replaced by `value`.
-fn replace_word(text: &str, token: &str, value: &str) -> String {
+/// `text` with each whole-word token (not part of a longer name such as NEW_STORE) that has
+/// a value replaced by it, in one pass over `text`: a value is never searched for tokens
+/// itself (a store path with a folder named DIR, a device id spelled ID, keep their text).
+fn replace_words(text: &str, values: &[(&str, &Option<String>)]) -> String {
     let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
-    while let Some(pos) = text[i..].find(token) {
-        let at = i + pos;
-        let before = text[..at].chars().next_back();
-        let after = text[at + token.len()..].chars().next();
-        out.push_str(&text[i..at]);
-        if word(before) || word(after) {
-            out.push_str(token);
-        } else {
-            out.push_str(value);
+    while i < text.len() {
+        let rest = &text[i..];
+        let before = text[..i].chars().next_back();
+        let hit = values.iter().find_map(|(token, value)| {
+            let value = value.as_ref()?;
+            let after = rest.strip_prefix(token)?.chars().next();
+            (!word(before) && !word(after)).then_some((token.len(), value))
+        });
+        match hit {
+            Some((len, value)) => {
+                out.push_str(value);
+                i += len;
+            }
+            None => {
+                let c = rest.chars().next().unwrap_or_default();
+                out.push(c);
+                i += c.len_utf8().max(1);
+            }
         }
-        i = at + token.len();
     }
-    out.push_str(&text[i..]);
     out
 }
 
@@ -170,11 +174,34 @@ mod tests {
     #[test]
     fn only_whole_placeholders_are_filled() {
         let text = "`pki repair STORE --ca DIR` or `pki enroll NEW_STORE --device-id ID`; STORE_TAMPERED, DIR/trust.pem";
-        let filled = replace_word(&replace_word(text, "STORE", "/s"), "DIR", "/ca");
+        let (store, ca, none) = (Some("/s".to_string()), Some("/ca".to_string()), None);
+        let filled = replace_words(text, &[("STORE", &store), ("DIR", &ca), ("ID", &none)]);
         assert_eq!(
             filled,
             "`pki repair /s --ca /ca` or `pki enroll NEW_STORE --device-id ID`; STORE_TAMPERED, /ca/trust.pem"
         );
+    }
+
+    #[test]
+    fn a_value_is_never_filled_in_itself() {
+        // a CA folder recorded as '/x y/ID' and a device id 'a;touch /tmp/p;b' (both in the
+        // store writer's store.yaml): filling ID into the quoted folder broke the quoting and
+        // ran the command between the semicolons when the fix was pasted into a shell
+        let ca = Some(quoted(Path::new("/x y/ID")));
+        let id = shlex::try_quote("a;touch /tmp/p;b")
+            .ok()
+            .map(|q| q.into_owned());
+        let store = Some("/srv/DIR/TRUST".to_string());
+        let filled = replace_words(
+            "`pki repair STORE --ca DIR` (--device-id ID)",
+            &[("STORE", &store), ("DIR", &ca), ("ID", &id)],
+        );
+        assert_eq!(
+            filled,
+            "`pki repair /srv/DIR/TRUST --ca '/x y/ID'` (--device-id 'a;touch /tmp/p;b')"
+        );
+        let words = shlex::split(filled.split('`').nth(1).unwrap()).unwrap();
+        assert_eq!(words, ["pki", "repair", "/srv/DIR/TRUST", "--ca", "/x y/ID"]);
     }
 
     #[test]
