@@ -81,6 +81,86 @@ fn a_managed_store_gets_its_own_path_and_its_cas() {
     }
 }
 
+/// A store enrolled from the CA in `dir/ca`, its chain.pem removed.
+fn store_missing_its_chain(dir: &TempDir) -> std::path::PathBuf {
+    let ca = init(dir, AT, &[]);
+    let store = dir.join("store");
+    assert_eq!(enroll(&store, &ca, "dev-r", AT, &[]).code, 0);
+    std::fs::remove_file(store.join("chain.pem")).unwrap();
+    store
+}
+
+/// The CHAIN_INCOMPLETE fix of `store` once its store.yaml records `recorded` as its CA
+/// folder (as the store's writer may write it).
+fn fix_with_recorded_ca(store: &std::path::Path, recorded: &std::path::Path) -> String {
+    let manifest = store.join("store.yaml");
+    let text: String = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .lines()
+        .map(|l| match l.starts_with("ca:") {
+            true => format!("ca: '{}'\n", recorded.display()),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&manifest, text).unwrap();
+    fix_of(
+        &pki_tests::run::diagnose(store, AT, &[]),
+        "CHAIN_INCOMPLETE",
+    )
+}
+
+#[test]
+fn a_recorded_ca_folder_is_named_only_when_no_other_user_can_have_made_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let open = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let dir = TempDir::new("fix-ca-recorded");
+    let store = store_missing_its_chain(&dir);
+    let ca = dir.join("ca");
+    let real = std::fs::canonicalize(&ca).unwrap();
+    let named = format!("--ca {}`", real.display());
+    assert!(fix_with_recorded_ca(&store, &ca).ends_with(&named));
+
+    // a CA folder others may write: the placeholder
+    open(&ca, 0o777);
+    let fix = fix_with_recorded_ca(&store, &ca);
+    assert!(fix.ends_with("--ca DIR`"), "{fix}");
+    open(&ca, 0o755);
+
+    // a CA folder inside a folder others may write (they could put theirs in its place)
+    let shared = dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    open(&shared, 0o777);
+    let planted = shared.join("ca");
+    let run = pki(["ca", "init", planted.to_str().unwrap(), "--at", AT]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let fix = fix_with_recorded_ca(&store, &planted);
+    assert!(fix.ends_with("--ca DIR`"), "{fix}");
+
+    // named through a symlink: the folder itself is named, never the link (which its owner
+    // could turn elsewhere later)
+    let link = dir.join("ca-link");
+    std::os::unix::fs::symlink(&ca, &link).unwrap();
+    let fix = fix_with_recorded_ca(&store, &link);
+    assert!(fix.ends_with(&named), "{fix}");
+
+    // a CA folder another user owns (run as root): the placeholder
+    let root =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if !root {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the tests as root"
+        );
+        eprintln!("SKIPPED: not root, cannot give a CA folder to nobody");
+        return;
+    }
+    std::os::unix::fs::chown(&ca, Some(65534), Some(65534)).unwrap();
+    let fix = fix_with_recorded_ca(&store, &ca);
+    assert!(fix.ends_with("--ca DIR`"), "{fix}");
+}
+
 #[test]
 fn a_store_whose_ca_folder_is_unknown_keeps_dir_and_fills_the_store() {
     let root = Ca::root("Root");

@@ -5,7 +5,9 @@
 //! judged, the CA folder the store was enrolled from (`store.yaml` records it), the device id,
 //! the `--trust` file. A `pki repair` of a store judged against a `--trust` file gets that
 //! `--trust` too, so the fix is judged as the finding was. A placeholder stays only where
-//! nothing says what it is (DIR for a store whose CA folder is not known here).
+//! nothing trustworthy says what it is (DIR for a store whose CA folder is not known here,
+//! or is recorded in `store.yaml` but could have been made by another user: see
+//! [`trusted_folder`]).
 //!
 //! The commands to run are written between backticks, in the order they are run; `pki repair`
 //! and `pki renew` are named for managed stores only ([`Commands`] gives a foreign folder or
@@ -13,6 +15,7 @@
 
 use crate::finding::{quoted, Finding};
 use crate::read::cert::Cert;
+use crate::read::input::trusted_folder;
 use crate::store::manifest::Manifest;
 use crate::store::{Layout, Material};
 use std::path::Path;
@@ -108,14 +111,17 @@ pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
     }
 }
 
-/// The CA folder `store.yaml` records, shell-quoted, while it is still a CA folder.
+/// The CA folder `store.yaml` records, shell-quoted by its real path, while it is a CA
+/// folder that nobody but the system or the user running pki can have made or changed
+/// ([`trusted_folder`]): store.yaml is the store writer's, and a helpdesk running a printed
+/// `pki repair STORE --ca THAT` would otherwise refresh the endpoint's trust.pem from a bundle
+/// of the writer's own.
 pub(crate) fn known_ca(manifest: &Manifest) -> Option<String> {
     manifest
         .ca
         .as_deref()
-        .map(Path::new)
-        .filter(|dir| dir.join("ca.yaml").is_file())
-        .map(quoted)
+        .and_then(|dir| trusted_folder(Path::new(dir), "ca.yaml"))
+        .map(|dir| quoted(&dir))
 }
 
 /// Every backticked `pki repair STORE …` without `--trust` gets `--trust TRUST`.
@@ -201,7 +207,10 @@ mod tests {
             "`pki repair /srv/DIR/TRUST --ca '/x y/ID'` (--device-id 'a;touch /tmp/p;b')"
         );
         let words = shlex::split(filled.split('`').nth(1).unwrap()).unwrap();
-        assert_eq!(words, ["pki", "repair", "/srv/DIR/TRUST", "--ca", "/x y/ID"]);
+        assert_eq!(
+            words,
+            ["pki", "repair", "/srv/DIR/TRUST", "--ca", "/x y/ID"]
+        );
     }
 
     #[test]

@@ -70,6 +70,43 @@ pub fn folder(dir: &Path) -> Result<(), Error> {
     }
 }
 
+/// The canonical path of `dir` when it is a folder holding the regular file `file` that only
+/// the system or the user running pki can have put there and can change: the file, the
+/// folder and every folder above them owned by root or by this user, and none of them
+/// writable by group or others (a folder above may be, with its sticky bit set, as `/tmp`:
+/// nobody can rename there what another user owns). `None` otherwise. This is the check
+/// OpenSSH makes of the files it trusts (`StrictModes`). The path given back holds no
+/// symlink: a link that another user owns could be turned elsewhere later.
+///
+/// Used where a path comes from a file an attacker may write (the `ca:` a store's
+/// `store.yaml` records) before it is printed as a folder to run a command against.
+pub fn trusted_folder(dir: &Path, file: &str) -> Option<std::path::PathBuf> {
+    let real = fs::canonicalize(dir).ok()?;
+    let inner = real.join(file);
+    if !fs::symlink_metadata(&inner).ok()?.is_file() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        let safe = |path: &Path, above: bool| {
+            fs::symlink_metadata(path).is_ok_and(|m| {
+                let owner = m.uid() == 0 || m.uid() == me;
+                let open = m.mode() & 0o022 != 0;
+                let sticky = m.is_dir() && m.mode() & 0o1000 != 0;
+                owner && (!open || (above && sticky))
+            })
+        };
+        let all_safe = safe(&inner, false)
+            && safe(&real, false)
+            && real.ancestors().skip(1).all(|above| safe(above, true));
+        all_safe.then_some(real)
+    }
+    #[cfg(not(unix))]
+    Some(real)
+}
+
 /// Reads a file named on the command line (or in a CA's configuration): regular files only,
 /// capped. A missing file is `Error::NotFound`; other I/O failures are `Error::Io`.
 pub fn read(path: &Path) -> Result<Read, Error> {
