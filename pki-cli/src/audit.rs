@@ -89,7 +89,7 @@ fn table(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             out,
             "{:<8} {:<40} {:<22} {}",
             format!("{:?}", s.status).to_uppercase(),
-            s.path.display(),
+            crate::render::clean(&s.path.display().to_string()),
             first.map(|f| f.code.as_str()).unwrap_or("-"),
             s.certificate
                 .as_ref()

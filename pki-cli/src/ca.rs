@@ -209,7 +209,7 @@ fn sign(
             }
             Err(e) => {
                 refused = true;
-                eprintln!("pki: {e}");
+                eprintln!("pki: {}", crate::render::clean(&e.to_string()));
                 out.push(json!({"csr": path, "error": e.to_string()}));
             }
         }

@@ -22,7 +22,14 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(outcome) => exit::code(outcome),
         Err(err) => {
-            eprintln!("pki: {err:#}");
+            // one line, escaped: an error names files and ids from a store; only a policy
+            // error (a file named on the command line) keeps its excerpt's lines
+            let text = format!("{err:#}");
+            let shown = match err.downcast_ref::<pki_core::Error>() {
+                Some(pki_core::Error::Policy { .. }) => render::clean_lines(&text),
+                _ => render::clean(&text),
+            };
+            eprintln!("pki: {shown}");
             exit::for_error(&err)
         }
     }

@@ -76,10 +76,8 @@ pub fn repair(r: Repair, at: OffsetDateTime, format: Format) -> Result<Outcome> 
             if let Some(after) = &outcome.after {
                 line(&format!("after:  {}", headline(after)))?;
                 if let Some(f) = after.root_cause() {
-                    line(&format!(
-                        "  remaining: {} — {}\n  fix: {}",
-                        f.code, f.message, f.fix
-                    ))?;
+                    line(&format!("  remaining: {} — {}", f.code, f.message))?;
+                    line(&format!("  fix: {}", f.fix))?;
                 }
             }
         }

@@ -1386,3 +1386,63 @@ fn a_lock_that_is_a_link_is_never_read() {
         assert!(!out.contains("PRIVATE"), "the key's text is shown: {out}");
     }
 }
+
+#[test]
+fn names_and_text_from_a_store_never_steer_the_terminal() {
+    // an escape sequence that sets the title and clears the screen, then a line of its own
+    let evil = "x\u{1b}]0;owned\u{7}\u{1b}[2J\nACCEPTED (ok) at 2026-03-01T00:00:00Z\r";
+    let site = new_site("terminal");
+    std::fs::create_dir(site.store.join("crl")).unwrap();
+    std::fs::write(site.store.join(format!("crl/{evil}.crl")), "not a CRL").unwrap();
+    let manifest = site.store.join("store.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "device_id: dev-hostile",
+        &format!("device_id: {}", serde_json::json!(evil)),
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let entry = serde_json::json!({"seq": 2, "at": AT, "action": evil, "reason": evil,
+        "files": [{"file": "trust.pem", "before": null, "after": "00"}], "backup": null});
+    let journal = site.store.join("journal.jsonl");
+    let mut lines = std::fs::read_to_string(&journal).unwrap();
+    lines.push_str(&format!("{entry}\n"));
+    std::fs::write(&journal, lines).unwrap();
+    // a certificate whose subject carries it
+    let cert = site.dir.join("evil.crt");
+    std::fs::write(&cert, pki_tests::Ca::root(evil).pem).unwrap();
+    let c = cert.to_str().unwrap();
+    let runs = [
+        pki(&["diagnose", site.s(), "--at", AT]),
+        pki(&["diagnose", "--cert", c, "--at", AT]),
+        pki(&["inspect", c]),
+        pki(&["repair", site.s(), "--dry-run", "--at", AT]),
+        pki(&["store", "rollback", site.s(), "--dry-run", "--at", AT]),
+        pki(&["audit", site.dir.str(), "--at", AT]),
+        pki(&[
+            "enroll",
+            site.s(),
+            "--ca",
+            site.ca(),
+            "--device-id",
+            "x",
+            "--at",
+            AT,
+        ]),
+    ];
+    for run in &runs {
+        for out in [&run.stdout, &run.stderr] {
+            assert!(
+                !out.contains(['\u{1b}', '\u{7}', '\r']),
+                "a control character reached the terminal: {out:?}"
+            );
+            assert!(
+                !out.lines().any(|l| l.starts_with("ACCEPTED (ok) at")),
+                "a line of the store's making: {out}"
+            );
+        }
+    }
+    let all: String = runs.iter().map(|r| r.stdout.clone() + &r.stderr).collect();
+    assert!(
+        all.contains("x\\u{1b}]0;owned\\u{7}"),
+        "shown escaped: {all}"
+    );
+}

@@ -1,3 +1,4 @@
+use super::clean;
 use super::style::Style;
 use crate::args::Format;
 use pki_core::judge::diagnose::{Report, Verdict};
@@ -29,14 +30,18 @@ fn text(r: &Report) -> anyhow::Result<()> {
         writeln!(
             out,
             "  certificate: {} · serial {} · {} to {} · {}",
-            c.subject,
-            c.serial,
+            clean(&c.subject),
+            clean(&c.serial),
             t(c.not_before),
             t(c.not_after),
-            c.key_algorithm
+            clean(&c.key_algorithm)
         )?;
-        writeln!(out, "  issuer:      {}", c.issuer)?;
-        writeln!(out, "  file:        {}", c.file.display())?;
+        writeln!(out, "  issuer:      {}", clean(&c.issuer))?;
+        writeln!(
+            out,
+            "  file:        {}",
+            clean(&c.file.display().to_string())
+        )?;
     }
     if r.findings.is_empty() {
         writeln!(out, "  no findings")?;
@@ -45,8 +50,8 @@ fn text(r: &Report) -> anyhow::Result<()> {
         let label = format!("{:<8}", format!("{:?}", f.severity).to_uppercase());
         writeln!(out)?;
         writeln!(out, "  {} {}", s.severity(f.severity, &label), f.code)?;
-        writeln!(out, "           {}", f.message)?;
-        writeln!(out, "           {} {}", s.dim("fix:"), f.fix)?;
+        writeln!(out, "           {}", clean(&f.message))?;
+        writeln!(out, "           {} {}", s.dim("fix:"), clean(&f.fix))?;
     }
     Ok(())
 }

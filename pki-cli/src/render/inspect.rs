@@ -3,6 +3,14 @@ use pki_core::inspect::{FileReport, Object};
 use pki_core::timestamp::format as t;
 use std::io::Write;
 
+/// `writeln!` of one line, [`clean`](super::clean)ed: the names and subjects shown come from
+/// the files inspected.
+macro_rules! put {
+    ($out:expr, $($arg:tt)*) => {
+        writeln!($out, "{}", super::clean(&format!($($arg)*)))
+    };
+}
+
 pub fn inspect(reports: &[FileReport], format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => super::json(&reports),
@@ -13,55 +21,56 @@ pub fn inspect(reports: &[FileReport], format: Format) -> anyhow::Result<()> {
 fn text(reports: &[FileReport]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for r in reports {
-        writeln!(out, "{}:", r.path.display())?;
+        put!(out, "{}:", r.path.display())?;
         for problem in &r.problems {
-            writeln!(out, "  ! {problem}")?;
+            put!(out, "  ! {problem}")?;
         }
         for (i, o) in r.objects.iter().enumerate() {
             match o {
                 Object::Certificate(c) => {
-                    writeln!(
+                    put!(
                         out,
                         "  [{}] certificate{}",
                         i + 1,
                         if c.self_signed { " (self-signed)" } else { "" }
                     )?;
-                    writeln!(out, "      subject:   {}", c.subject)?;
-                    writeln!(out, "      issuer:    {}", c.issuer)?;
-                    writeln!(out, "      serial:    {}", c.serial)?;
-                    writeln!(
+                    put!(out, "      subject:   {}", c.subject)?;
+                    put!(out, "      issuer:    {}", c.issuer)?;
+                    put!(out, "      serial:    {}", c.serial)?;
+                    put!(
                         out,
                         "      validity:  {} to {}",
                         t(c.not_before),
                         t(c.not_after)
                     )?;
-                    writeln!(
+                    put!(
                         out,
                         "      key:       {} · signed {}",
-                        c.key, c.signature_algorithm
+                        c.key,
+                        c.signature_algorithm
                     )?;
                     if !c.san.is_empty() {
-                        writeln!(out, "      SAN:       {}", c.san.join(", "))?;
+                        put!(out, "      SAN:       {}", c.san.join(", "))?;
                     }
                     if let Some(eku) = &c.extended_key_usage {
-                        writeln!(out, "      EKU:       {}", eku.join(", "))?;
+                        put!(out, "      EKU:       {}", eku.join(", "))?;
                     }
                     if let Some(ku) = &c.key_usage {
-                        writeln!(out, "      KU:        {}", ku.join(", "))?;
+                        put!(out, "      KU:        {}", ku.join(", "))?;
                     }
                     if let Some(bc) = &c.basic_constraints {
-                        writeln!(out, "      basic:     {bc}")?;
+                        put!(out, "      basic:     {bc}")?;
                     }
                     if let Some(ski) = &c.subject_key_id {
-                        writeln!(out, "      SKI:       {ski}")?;
+                        put!(out, "      SKI:       {ski}")?;
                     }
                     if let Some(aki) = &c.authority_key_id {
-                        writeln!(out, "      AKI:       {aki}")?;
+                        put!(out, "      AKI:       {aki}")?;
                     }
-                    writeln!(out, "      SHA-256:   {}", c.sha256)?;
+                    put!(out, "      SHA-256:   {}", c.sha256)?;
                 }
                 Object::PrivateKey(k) => {
-                    writeln!(
+                    put!(
                         out,
                         "  [{}] private key: {} ({})",
                         i + 1,
@@ -69,21 +78,21 @@ fn text(reports: &[FileReport]) -> anyhow::Result<()> {
                         k.format
                     )?;
                     if let Some(fp) = &k.public_key_sha256 {
-                        writeln!(out, "      public key SHA-256: {fp}")?;
+                        put!(out, "      public key SHA-256: {fp}")?;
                     }
                     if let Some(why) = &k.unusable {
-                        writeln!(out, "      rustls cannot use it: {why}")?;
+                        put!(out, "      rustls cannot use it: {why}")?;
                     }
                     if k.matches.is_empty() {
-                        writeln!(out, "      matches no certificate among the files given")?;
+                        put!(out, "      matches no certificate among the files given")?;
                     }
                     for m in &k.matches {
-                        writeln!(out, "      matches {m}")?;
+                        put!(out, "      matches {m}")?;
                     }
                 }
                 Object::Crl(c) => {
-                    writeln!(out, "  [{}] CRL of {}", i + 1, c.issuer)?;
-                    writeln!(
+                    put!(out, "  [{}] CRL of {}", i + 1, c.issuer)?;
+                    put!(
                         out,
                         "      this update {} · next update {} · number {} · {} revoked",
                         t(c.this_update),
@@ -92,7 +101,7 @@ fn text(reports: &[FileReport]) -> anyhow::Result<()> {
                         c.revoked
                     )?;
                 }
-                Object::Other { what } => writeln!(out, "  [{}] {what} (not judged)", i + 1)?,
+                Object::Other { what } => put!(out, "  [{}] {what} (not judged)", i + 1)?,
             }
         }
     }

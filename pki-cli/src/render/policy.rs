@@ -9,12 +9,8 @@ pub fn policy_ok(path: &Path, policy: &Policy, format: Format) -> anyhow::Result
             super::json(&serde_json::json!({"file": path, "valid": true, "policy": policy}))
         }
         Format::Text | Format::Prometheus => {
-            writeln!(
-                std::io::stdout().lock(),
-                "{}: policy '{}' is valid",
-                path.display(),
-                policy.name
-            )?;
+            let text = format!("{}: policy '{}' is valid", path.display(), policy.name);
+            writeln!(std::io::stdout().lock(), "{}", super::clean(&text))?;
             Ok(())
         }
     }
@@ -26,7 +22,10 @@ pub fn policy_error(path: &Path, reason: &str, format: Format) -> anyhow::Result
             super::json(&serde_json::json!({"file": path, "valid": false, "error": reason}))
         }
         Format::Text | Format::Prometheus => {
-            eprintln!("{}: {reason}", path.display());
+            eprintln!(
+                "{}",
+                super::clean_lines(&format!("{}: {reason}", path.display()))
+            );
             Ok(())
         }
     }

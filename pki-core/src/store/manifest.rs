@@ -63,8 +63,11 @@ impl Manifest {
     }
 
     /// Parses `store.yaml`'s text (untrusted: the names in it are checked where they are used).
+    /// The error is one line (where and what, without the excerpt of the file's lines, which
+    /// are the store writer's text).
     pub fn parse(text: &str) -> Result<Manifest, String> {
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+        serde_saphyr::from_str(text)
+            .map_err(|e: serde_saphyr::Error| e.without_snippet().to_string())
     }
 
     /// The manifest of the managed store; refused when it cannot be read or there is none
