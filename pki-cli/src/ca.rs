@@ -196,8 +196,12 @@ fn sign(
                             .file_stem()
                             .and_then(|s| s.to_str())
                             .unwrap_or("device");
-                        let file = d.join(format!("{stem}.crt"));
-                        std::fs::write(&file, &issued.pem)?;
+                        let name = format!("{stem}.crt");
+                        let file = d.join(&name);
+                        // written new and renamed into place (the way every write goes):
+                        // a link planted under the name is replaced, never written through
+                        pki_core::store::atomic::write(d, &name, issued.pem.as_bytes(), 0o644)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
                         Some(file)
                     }
                     None => None,

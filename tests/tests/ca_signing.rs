@@ -247,6 +247,44 @@ fn serials_are_random_even_for_the_same_key_and_many_requests_sign_in_one_call()
 }
 
 #[test]
+fn out_dir_files_are_written_new_never_through_a_link_planted_there() {
+    // an outbox others may write (requests in, certificates out): a link planted under the
+    // name the certificate will take must not make the CA write through it
+    let dir = TempDir::new("outbox");
+    let ca = init(&dir, AT, &[]);
+    let (request, _) = csr(|_| {});
+    let path = dir.write("inbox/dev-h.csr", request);
+    let victim = dir.write("victim", "not a certificate\n");
+    let out = dir.join("outbox");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("dev-h.crt")).unwrap();
+    let run = pki([
+        "ca",
+        "sign",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        path.to_str().unwrap(),
+        "--at",
+        AT,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "not a certificate\n"
+    );
+    let written = out.join("dev-h.crt");
+    assert!(!std::fs::symlink_metadata(&written)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read_to_string(&written)
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+}
+
+#[test]
 fn a_leaf_never_outlives_its_issuer() {
     let dir = TempDir::new("outlive");
     let ca = init(&dir, AT, &[]);
