@@ -1446,3 +1446,74 @@ fn names_and_text_from_a_store_never_steer_the_terminal() {
         "shown escaped: {all}"
     );
 }
+
+#[test]
+fn a_fleet_audit_judges_every_healthy_store_beside_hostile_ones() {
+    let dir = TempDir::new("fleet-hostile");
+    let ca = init(&dir, "2026-01-01T00:00:00Z", &[]);
+    let fleet = dir.join("fleet");
+    let healthy: Vec<PathBuf> = (0..4).map(|n| fleet.join(format!("ok-{n}"))).collect();
+    for (n, store) in healthy.iter().enumerate() {
+        let id = format!("dev-ok-{n}");
+        assert_eq!(enroll(store, &ca, &id, "2026-02-01T00:00:00Z", &[]).code, 0);
+    }
+    let hostile = |name: &str| {
+        let store = fleet.join(name);
+        let id = format!("dev-{name}");
+        assert_eq!(
+            enroll(&store, &ca, &id, "2026-02-01T00:00:00Z", &[]).code,
+            0
+        );
+        store
+    };
+    replace_with_fifo(&hostile("fifo-cert").join("device.crt"));
+    socket_at(&hostile("socket-cert").join("device.crt"));
+    replace_with_fifo(&hostile("fifo-manifest").join("store.yaml"));
+    replace_with_link(
+        &hostile("zero-journal").join("journal.jsonl"),
+        Path::new("/dev/zero"),
+    );
+    let crl = hostile("crl-to-kmsg").join("crl");
+    std::fs::create_dir(&crl).unwrap();
+    symlink("/proc/kmsg", crl.join("k.crl")).unwrap();
+    // entries of the fleet folder itself: links to the kernel's folders, a loop, a FIFO
+    symlink("/proc", fleet.join("link-to-proc")).unwrap();
+    symlink("/dev", fleet.join("link-to-dev")).unwrap();
+    symlink(".", fleet.join("link-to-itself")).unwrap();
+    symlink(fleet.join("dangling"), fleet.join("dangling")).unwrap();
+    mkfifo(&fleet.join("a-fifo"));
+    let run = pki(&[
+        "audit",
+        fleet.to_str().unwrap(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert!(matches!(run.code, 2 | 3), "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let stores = report["stores"].as_array().unwrap();
+    let status = |path: &Path| {
+        stores
+            .iter()
+            .find(|s| s["path"] == path.to_str().unwrap())
+            .map(|s| s["status"].as_str().unwrap().to_string())
+    };
+    for store in &healthy {
+        assert_eq!(status(store).as_deref(), Some("ok"), "{}", run.stdout);
+    }
+    for name in ["fifo-cert", "socket-cert", "fifo-manifest", "crl-to-kmsg"] {
+        assert_eq!(
+            status(&fleet.join(name)).as_deref(),
+            Some("critical"),
+            "{name}: {}",
+            run.stdout
+        );
+    }
+    // nothing of /proc was read (its files are the kernel's, not a store's)
+    assert!(
+        !run.stdout.contains("Resource temporarily unavailable"),
+        "{}",
+        run.stdout
+    );
+}
