@@ -456,10 +456,16 @@ fn every_hostile_shape_settles_after_one_repair_and_never_reaches_outside() {
         if first.code == 0 || first.code == 1 {
             assert_eq!(after.verdict(), "accepted", "{name}: {}", after.stdout);
         } else {
+            // refused naming the file and what to do, or a plan that says what it needs (a
+            // store whose key is gone proves no device: it is enrolled by someone who knows)
+            let needs = second.code == 2
+                && second.stdout.contains("needs-input")
+                && second.stdout.contains(&format!("pki enroll {}", site.s()));
             assert!(
-                second.stderr.contains(site.s()) && second.stderr.contains("remove"),
-                "{name}: a refusal names the file and what to do: exit {} {}",
+                needs || (second.stderr.contains(site.s()) && second.stderr.contains("remove")),
+                "{name}: a refusal names the file and what to do: exit {} {}{}",
                 second.code,
+                second.stdout,
                 second.stderr
             );
             assert!(
@@ -639,8 +645,9 @@ fn the_journal_and_backup_planted_as_links_out_are_never_written_through() {
 fn temporary_names_planted_as_links_out_are_replaced_not_followed() {
     let site = new_site("planted-tmp");
     std::fs::remove_file(site.store.join("chain.pem")).unwrap();
-    std::fs::remove_file(site.store.join("device.key")).unwrap(); // the repair writes a key
-                                                                  // the repair runs as pid 1 of a new pid namespace, so the names it will use are known
+    // the repair writes a key: it runs after the certificate expired (a new key and
+    // certificate), as pid 1 of a new pid namespace, so the names it will use are known
+    let expired = "2027-03-01T00:00:00Z";
     let secret = site.outside.join("secret");
     let planted = [
         ".device.key.tmp-1",
@@ -666,7 +673,7 @@ fn temporary_names_planted_as_links_out_are_replaced_not_followed() {
         "--ca",
         site.ca(),
         "--at",
-        AT,
+        expired,
     ]);
     let run = run_within(LIMIT, &mut cmd);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -678,7 +685,8 @@ fn temporary_names_planted_as_links_out_are_replaced_not_followed() {
             "{name} is still there: the repair did not run as pid 1"
         );
     }
-    assert_eq!(diagnose(site.s()).verdict(), "accepted");
+    let after = pki(&["diagnose", site.s(), "--at", expired, "--format", "json"]);
+    assert_eq!(after.verdict(), "accepted", "{}", after.stdout);
 }
 
 #[test]
@@ -1516,4 +1524,69 @@ fn a_fleet_audit_judges_every_healthy_store_beside_hostile_ones() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn store_yaml_naming_another_device_never_gets_that_device_a_certificate() {
+    // the writer of dev-hostile's store names another device of the fleet in store.yaml: the
+    // repair a helpdesk runs as printed, or the renewal a timer runs, must not have the CA
+    // sign a certificate for it with a key the writer can read
+    let site = new_site("identity");
+    let victim = site.dir.join("victim");
+    assert_eq!(enroll(&victim, &site.ca, "dev-victim", AT, &[]).code, 0);
+    let issued = || {
+        let ca = pki_core::ca::Ca::load(&site.ca).unwrap();
+        ca.inventory.all().unwrap().len()
+    };
+    let manifest = site.store.join("store.yaml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("device_id: dev-hostile", "device_id: dev-victim");
+    std::fs::write(&manifest, text).unwrap();
+    let before = issued();
+    for shape in [
+        "as it is",
+        "certificate deleted",
+        "the victim's certificate copied in",
+    ] {
+        match shape {
+            "certificate deleted" => std::fs::remove_file(site.store.join("device.crt")).unwrap(),
+            "the victim's certificate copied in" => {
+                std::fs::copy(victim.join("device.crt"), site.store.join("device.crt")).unwrap();
+            }
+            _ => {}
+        }
+        let run = repair(&site, &["--ca", site.ca()]);
+        assert_eq!(run.code, 2, "{shape}: {}{}", run.stdout, run.stderr);
+        assert!(
+            actions(&run).contains(&"needs-input".to_string()) && run.stdout.contains("pki enroll"),
+            "{shape}: {}",
+            run.stdout
+        );
+        let renew = pki(&["renew", site.s(), "--ca", site.ca(), "--force", "--at", AT]);
+        assert_eq!(renew.code, 2, "{shape}: {}{}", renew.stdout, renew.stderr);
+        assert!(
+            renew.stderr.contains("proves") || shape == "certificate deleted",
+            "{shape}: {}",
+            renew.stderr
+        );
+        assert_eq!(issued(), before, "{shape}: the CA signed");
+        assert!(
+            !std::fs::read_to_string(site.store.join("device.crt"))
+                .unwrap_or_default()
+                .contains(&std::fs::read_to_string(victim.join("device.crt")).unwrap())
+                || shape == "the victim's certificate copied in",
+            "{shape}"
+        );
+    }
+    // the device it really is still repairs and renews itself
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("device_id: dev-victim", "device_id: dev-hostile");
+    std::fs::write(&manifest, text).unwrap();
+    std::fs::remove_file(site.store.join("device.crt")).unwrap();
+    let run = repair(&site, &["--ca", site.ca()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let renew = pki(&["renew", site.s(), "--ca", site.ca(), "--force", "--at", AT]);
+    assert_eq!(renew.code, 0, "{}{}", renew.stdout, renew.stderr);
 }

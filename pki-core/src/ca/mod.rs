@@ -3,6 +3,7 @@
 //! inventory of everything issued (a database: [`inventory`]).
 
 mod config;
+pub mod identity;
 mod init;
 pub mod inventory;
 pub mod issue;

@@ -258,10 +258,7 @@ fn possession(
             Finding::new(
                 Code::KeyMissing,
                 format!("no private key at hand for {}", leaf.describe()),
-                format!(
-                    "re-link the key if it is in backup/ or beside the store's files, else a new key and certificate: {}",
-                    cmds.repair_with_ca(cmds.new_certificate())
-                ),
+                cmds.key_lost("re-link the key if it is in backup/ or beside the store's files"),
             )
         } else {
             Finding::new(
@@ -275,16 +272,23 @@ fn possession(
         Ok(()) => None,
         Err(Failure::Mismatch(why)) => Some(Finding::new(
             Code::KeyMismatch,
-            format!("the private key {} does not belong to {}: {why}", key.origin, leaf.describe()),
             format!(
-                "re-link the certificate's key if it is still in the store or backup/, else a new key and certificate: {}",
-                cmds.repair_with_ca(cmds.new_certificate())
+                "the private key {} does not belong to {}: {why}",
+                key.origin,
+                leaf.describe()
             ),
+            cmds.key_lost("re-link the certificate's key if it is still in the store or backup/"),
         )),
         Err(Failure::Unusable(why)) => Some(Finding::new(
             Code::WeakAlgorithm,
-            format!("the private key {} cannot sign a handshake a rustls server accepts: {why}", key.origin),
-            format!("renew with a supported key (ECDSA P-256 by default): {}", cmds.new_certificate()),
+            format!(
+                "the private key {} cannot sign a handshake a rustls server accepts: {why}",
+                key.origin
+            ),
+            format!(
+                "renew with a supported key (ECDSA P-256 by default): {}",
+                cmds.new_certificate()
+            ),
         )),
     }
 }

@@ -75,6 +75,25 @@ impl Commands {
         }
     }
 
+    /// The fix when the certificate's key is not at hand (missing, another one, unreadable):
+    /// `relink` says where it may still be. In a managed store `pki repair` re-links it from
+    /// there, and issues a new key and certificate only while the store proves the device
+    /// (the key of another certificate the CA issued to it); a device whose key is gone is
+    /// enrolled anew by someone who knows which device it is (store.yaml's id is the store
+    /// writer's word, and the CA must not sign for it unproven).
+    pub fn key_lost(&self, relink: &str) -> String {
+        if self.managed() {
+            format!(
+                "{relink}, pki repair STORE --ca DIR re-links it; if the key is gone, only someone who knows which device this endpoint is can have a new certificate made for it (store.yaml's id, ID, is what whoever writes the store wrote): `pki enroll STORE --ca DIR --device-id ID --force` (the old files go to backup/)"
+            )
+        } else {
+            format!(
+                "{relink}, else a new key and certificate: {}",
+                self.new_certificate()
+            )
+        }
+    }
+
     /// `pki repair STORE` (nothing from the CA needed) for a managed store; `by_hand` elsewhere.
     pub fn repair(&self, by_hand: impl Into<String>) -> String {
         if self.managed() {

@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::judge::against_server::SKEW_TOLERANCE;
 use crate::policy::Policy;
 use crate::read::cert::Cert;
+use crate::read::key::Key;
 use crate::timestamp::{format, span};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -45,6 +46,14 @@ pub trait Authority {
     fn crl_source(&self) -> String;
     /// Copies of what it issued to `device_id` that are not revoked (label, PEM bytes).
     fn issued_to(&self, device_id: &str) -> Result<Vec<(PathBuf, Vec<u8>)>, Error>;
+    /// Whether it may issue to `device_id` for a store holding `certs` and `keys` without an
+    /// administrator naming the device (a repair's reissue, a renewal): `store.yaml`'s id is
+    /// the store writer's text. A CA folder at hand asks for possession
+    /// ([`crate::ca::identity`]); a server judges that itself (a renewal is authenticated by
+    /// the store's certificate, an enrollment by a token made for the device).
+    fn vouches(&self, _device_id: &str, _certs: &[&Cert], _keys: &[&Key]) -> Result<bool, Error> {
+        Ok(true)
+    }
     /// Signs the request `csr` (DER; `path` names it in messages) for `device_id`; `policy`
     /// replaces the CA's own where the authority allows it (a CA folder at hand does).
     fn issue(
@@ -134,6 +143,10 @@ impl Authority for Ca {
 
     fn issued_to(&self, device_id: &str) -> Result<Vec<(PathBuf, Vec<u8>)>, Error> {
         Ca::issued_to(self, device_id)
+    }
+
+    fn vouches(&self, device_id: &str, certs: &[&Cert], keys: &[&Key]) -> Result<bool, Error> {
+        crate::ca::identity::proven(self, device_id, certs, keys)
     }
 
     fn issue(

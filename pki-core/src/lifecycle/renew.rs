@@ -3,12 +3,13 @@
 //! An expired or not-yet-valid certificate is not renewed silently. Before anything is
 //! written the new pair is proven (a renewal must never install a mismatched pair).
 
-use crate::ca::Issued;
+use crate::ca::{identity, Issued};
 use crate::error::Error;
 use crate::judge::diagnose::{diagnose, Report, Request as Judge};
 use crate::judge::verify::Purpose;
 use crate::lifecycle::authority::Authority;
 use crate::policy::Policy;
+use crate::read::cert::Cert;
 use crate::store;
 use crate::store::change::{self, Change, FileWrite};
 use crate::store::jail::Jail;
@@ -125,6 +126,21 @@ pub fn renew(req: &Request, authority: &dyn Authority) -> Result<Outcome, Error>
         } else if !due.due {
             return Ok(Outcome::NotDue(due));
         }
+    }
+    // a renewal is for the device the store proves it is (store.yaml is the writer's text):
+    // a certificate of the CA's naming it, in the store or among the CA's own copies, whose
+    // key the store holds
+    let held = store::gather_store(dir)?;
+    let keys: Vec<&crate::read::key::Key> = held.keys.iter().collect();
+    let copies: Vec<Cert> = authority
+        .issued_to(&manifest.device_id)?
+        .iter()
+        .flat_map(|(path, bytes)| crate::read::decode::decode(path, bytes).certs)
+        .collect();
+    let certs: Vec<&Cert> = held.leaf_candidates.iter().chain(&copies).collect();
+    if !authority.vouches(&manifest.device_id, &certs, &keys)? {
+        let why = identity::unproven(&manifest.device_id, dir, &authority.describe());
+        return Err(Error::refused(dir, why));
     }
     let (_guard, _) = lock::hold(&jail)?;
     let (key, key_is_new) = if policy.renewal.reuse_key {

@@ -882,7 +882,30 @@ fn reissue(
     fixes: Vec<Code>,
     plan: &mut Vec<Step>,
 ) -> Result<(Candidate, Option<PathBuf>, Vec<FileWrite>), Error> {
-    let (dir, manifest) = (planner.dir, planner.manifest);
+    let (dir, manifest, at_hand) = (planner.dir, planner.manifest, planner.at_hand);
+    // only to the device the store proves it is: a certificate the CA issued to it whose key
+    // is at hand (store.yaml's id alone is the writer's word)
+    let present = |bytes: &Option<Vec<u8>>| {
+        bytes
+            .as_deref()
+            .map(|b| decode(Path::new("store file"), b))
+            .unwrap_or_default()
+    };
+    let (cert_file, key_file) = (present(&current.cert), present(&current.key));
+    let certs: Vec<&Cert> = cert_file.certs.iter().chain(&at_hand.certs).collect();
+    let keys: Vec<&Key> = key_file
+        .keys
+        .iter()
+        .chain(at_hand.keys.iter().map(|(k, _)| k))
+        .collect();
+    if !ca.vouches(&manifest.device_id, &certs, &keys)? {
+        plan.push(Step {
+            action: "needs-input",
+            fixes,
+            detail: crate::ca::identity::unproven(&manifest.device_id, dir, &ca.describe()),
+        });
+        return Ok((current.clone(), None, Vec::new()));
+    }
     if req.dry_run {
         plan.push(Step {
             action: "reissue",

@@ -140,7 +140,7 @@ pub fn identity(leaf: &Cert, manifest: &Manifest, policy: &Policy) -> Option<Fin
             leaf.common_name(),
             if leaf.sans.is_empty() { "no SAN".to_string() } else { leaf.sans.join(", ") }
         ),
-        format!("a certificate of another device was copied in: the certificate issued to '{id}' from the CA's copies, else a new one: `pki repair STORE --ca DIR` (or check the device id in store.yaml)"),
+        format!("a certificate of another device was copied in (or store.yaml's device id changed: check it): while the key of the certificate issued to '{id}' is still in the store or backup/, pki repair STORE --ca DIR puts that certificate back; if the key is gone, only someone who knows which device this endpoint is can have a new certificate made for it (store.yaml's id is what whoever writes the store wrote): `pki enroll STORE --ca DIR --device-id ID --force` (the old files go to backup/)"),
     ))
 }
 
