@@ -208,14 +208,29 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// Every regular file under `dir`, by its real path (a name that is not UTF-8 included),
+/// never following a link.
+fn regular_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let t = std::fs::symlink_metadata(&path).unwrap().file_type();
+            if t.is_dir() {
+                stack.push(path);
+            } else if t.is_file() {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
 /// The distinct private keys anywhere in the store (backups included).
 fn keys(dir: &Path) -> BTreeSet<Vec<u8>> {
     let mut out = BTreeSet::new();
-    for (rel, what) in tree(dir) {
-        let path = dir.join(&rel);
-        if what.starts_with("link") || what == "dir" || what == "special" {
-            continue;
-        }
+    for path in regular_files(dir) {
         let bytes = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         for block in text.split("-----BEGIN ").skip(1) {
@@ -408,7 +423,34 @@ fn shapes() -> Vec<Shape> {
         ("lock-link-in", |s| {
             symlink("device.key", s.store.join(".lock")).unwrap()
         }),
+        ("crl-name-not-utf8", |s| {
+            use std::os::unix::ffi::OsStrExt;
+            std::fs::create_dir_all(s.store.join("crl")).unwrap();
+            let name = std::ffi::OsStr::from_bytes(b"\xff\xfe.crl");
+            std::fs::write(s.store.join("crl").join(name), "not a CRL").unwrap();
+        }),
     ]
+}
+
+#[test]
+fn a_crl_whose_name_is_not_utf8_is_named_not_skipped() {
+    use std::os::unix::ffi::OsStrExt;
+    let site = new_site("crl-not-utf8");
+    std::fs::create_dir(site.store.join("crl")).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"\xff\xfe.crl");
+    std::fs::write(site.store.join("crl").join(name), "not a CRL").unwrap();
+    let seen = diagnose(site.s());
+    assert_eq!(seen.code, 2, "{}", seen.stdout);
+    assert!(
+        messages(&seen).contains("a file name that is not UTF-8 text"),
+        "{}",
+        seen.stdout
+    );
+    let before = tree(&site.store);
+    let run = repair(&site, &["--ca", site.ca()]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("rename or remove it"), "{}", run.stderr);
+    assert_eq!(tree(&site.store), before);
 }
 
 #[test]
@@ -1186,15 +1228,13 @@ fn what_cannot_be_read_under_a_written_name_is_moved_to_backup_not_overwritten()
 // ---- hard links, owners, sockets, what backup/ and .lock may be ----
 
 /// Every regular file under the store (backups included) whose bytes contain `needle`.
-fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
-    tree(dir)
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    regular_files(dir)
         .into_iter()
-        .filter(|(_, what)| !what.starts_with("link") && what != "dir" && what != "special")
-        .filter(|(rel, _)| {
-            let bytes = std::fs::read(dir.join(rel)).unwrap();
+        .filter(|path| {
+            let bytes = std::fs::read(path).unwrap();
             bytes.windows(needle.len()).any(|w| w == needle)
         })
-        .map(|(rel, _)| rel)
         .collect()
 }
 
@@ -1217,11 +1257,12 @@ fn a_hard_link_to_a_file_outside_is_never_read_copied_or_appended_to() {
     let back = pki(&["store", "rollback", site.s(), "--at", AT]);
     assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
     // the secret is only where it was: the link, moved aside as it is
-    for rel in files_holding(&site.store, SECRET.as_bytes()) {
-        let meta = std::fs::metadata(site.store.join(&rel)).unwrap();
+    for path in files_holding(&site.store, SECRET.as_bytes()) {
+        let meta = std::fs::metadata(&path).unwrap();
         assert!(
             meta.nlink() > 1 && meta.mode() & 0o777 == 0o600,
-            "{rel} holds a copy of the secret"
+            "{} holds a copy of the secret",
+            path.display()
         );
     }
     site.assert_outside_untouched();
@@ -1237,9 +1278,13 @@ fn a_hard_link_to_a_file_outside_is_never_read_copied_or_appended_to() {
     let run = repair(&site, &[]);
     assert!(matches!(run.code, 0..=2), "{}{}", run.stdout, run.stderr);
     let body = key.lines().nth(1).unwrap().as_bytes();
-    for rel in files_holding(&site.store, body) {
-        let meta = std::fs::metadata(site.store.join(&rel)).unwrap();
-        assert!(meta.nlink() > 1, "{rel} holds a copy of the outside key");
+    for path in files_holding(&site.store, body) {
+        let meta = std::fs::metadata(&path).unwrap();
+        assert!(
+            meta.nlink() > 1,
+            "{} holds a copy of the outside key",
+            path.display()
+        );
     }
     assert_eq!(std::fs::read_to_string(&outside_key).unwrap(), key);
     assert_eq!(

@@ -123,7 +123,7 @@ pub fn repair(req: &Request, authority: Option<&dyn Authority>) -> Result<Outcom
     };
 
     let at_hand = AtHand::collect(&jail, authority, &manifest.device_id, &server, req)?;
-    let (crls, unreadable_crls) = crls(&jail);
+    let (crls, unreadable_crls) = crls(&jail)?;
     let current = Candidate {
         cert: jail.bytes(store::DEVICE_CERT),
         key: jail.bytes(store::DEVICE_KEY),
@@ -1236,31 +1236,40 @@ fn is_backup_of(path: &Path, name: &str) -> bool {
         && path.components().any(|c| c.as_os_str() == BACKUP)
 }
 
+/// Files read: where, and the bytes.
+type FilesRead = Vec<(PathBuf, Vec<u8>)>;
+
 /// The files in `crl/` that could be read (path, bytes; whether they hold a CRL is
 /// `plan_crls`'s question), and the entries there that cannot be read at all (a FIFO, a link
 /// out, a folder; relative names), or `crl` itself when it is no folder. Dot-files (a
-/// temporary file left behind) are no CRLs of the store.
-fn crls(jail: &Jail) -> (Vec<(PathBuf, Vec<u8>)>, Vec<String>) {
+/// temporary file left behind) are no CRLs of the store. A name that is not UTF-8
+/// text is refused: a change names its files as text.
+fn crls(jail: &Jail) -> Result<(FilesRead, Vec<String>), Error> {
     let mut readable = Vec::new();
     let mut unreadable = Vec::new();
     let entries = match jail.kind(store::CRL_DIR) {
-        None => return (readable, unreadable),
+        None => return Ok((readable, unreadable)),
         Some(_) => match jail.list(store::CRL_DIR, Some(MAX_STORE_ENTRIES)) {
             Ok(entries) => entries,
-            Err(_) => return (readable, vec![store::CRL_DIR.to_string()]),
+            Err(_) => return Ok((readable, vec![store::CRL_DIR.to_string()])),
         },
     };
     for entry in entries {
-        let Some(name) = entry.name().filter(|n| !n.starts_with('.')) else {
-            continue;
+        let Some(name) = entry.name() else {
+            // a change names its files as text: this one it can neither record nor move
+            let shown = Path::new(store::CRL_DIR).join(&entry.name);
+            return Err(Error::refused(jail.shown(shown), store::NOT_UTF8_NAME));
         };
+        if name.starts_with('.') {
+            continue;
+        }
         let name = format!("{}/{name}", store::CRL_DIR);
         match jail.bytes(&name) {
             Some(bytes) => readable.push((jail.shown(&name), bytes)),
             None => unreadable.push(name),
         }
     }
-    (readable, unreadable)
+    Ok((readable, unreadable))
 }
 
 /// How many of `backup/`'s newest change folders repair reads for certificates and keys.

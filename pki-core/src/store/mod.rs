@@ -323,7 +323,16 @@ impl Gatherer<'_> {
                     .filter(|e| !e.name().is_some_and(|n| n.starts_with('.')))
                 {
                     let name = Path::new(CRL_DIR).join(&entry.name);
-                    self.store_file(jail, &name.to_string_lossy(), Role::Crl)?;
+                    match entry.name() {
+                        Some(_) => self.store_file(jail, &name.to_string_lossy(), Role::Crl)?,
+                        // not read under a lossy spelling (no such file): said, not skipped
+                        None => self.m.findings.push(corrupt(
+                            Role::Crl,
+                            &jail.shown(&name),
+                            NOT_UTF8_NAME.to_string(),
+                            self.m.layout,
+                        )),
+                    }
                 }
                 Ok(())
             }
@@ -482,6 +491,11 @@ impl Gatherer<'_> {
         self.m
     }
 }
+
+/// Why a store file whose name is not UTF-8 text is not read (the journal and `store.yaml`
+/// name files as text, so no change of the toolkit can record it either).
+pub const NOT_UTF8_NAME: &str =
+    "a file name that is not UTF-8 text; not read: rename or remove it by hand";
 
 /// Whether a file of a foreign store that could not be read was meant to hold PKI objects.
 fn looks_like_pki(path: &Path, bytes: &[u8]) -> bool {
