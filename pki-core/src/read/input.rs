@@ -209,20 +209,27 @@ pub fn not_regular(t: &fs::FileType) -> Option<&'static str> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return Some("a FIFO (named pipe)");
-        }
-        if t.is_char_device() {
-            return Some("a character device");
-        }
-        if t.is_block_device() {
-            return Some("a block device");
-        }
-        if t.is_socket() {
-            return Some("a socket");
-        }
+        Some(special(
+            t.is_fifo(),
+            t.is_char_device(),
+            t.is_block_device(),
+            t.is_socket(),
+        ))
     }
+    #[cfg(not(unix))]
     Some("a special file")
+}
+
+/// A special file in words, from what it is (the store's handle asks cap-std's file type the
+/// same questions).
+pub fn special(fifo: bool, char_device: bool, block_device: bool, socket: bool) -> &'static str {
+    match (fifo, char_device, block_device, socket) {
+        (true, ..) => "a FIFO (named pipe)",
+        (_, true, ..) => "a character device",
+        (_, _, true, _) => "a block device",
+        (.., true) => "a socket",
+        _ => "a special file",
+    }
 }
 
 /// What an open file is when it lies on one of the kernel's own file systems (procfs, sysfs,

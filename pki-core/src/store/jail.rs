@@ -502,8 +502,7 @@ impl Jail {
     pub fn heir(&self) -> Option<(u32, u32)> {
         #[cfg(unix)]
         {
-            use std::os::unix::fs::MetadataExt;
-            let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+            let running_as_root = rustix::process::geteuid().is_root();
             self.owner().filter(|(uid, _)| running_as_root && *uid != 0)
         }
         #[cfg(not(unix))]
@@ -570,32 +569,25 @@ fn hard_linked(file: &std::fs::File) -> Option<u64> {
     }
 }
 
-/// What a looked-up entry that is not a regular file is, in words (as
-/// [`input::not_regular`] says it); `None` for a regular file.
+/// What a looked-up entry that is not a regular file is, in the words of
+/// [`input::not_regular`]; `None` for a regular file.
 fn not_regular(t: &cap_std::fs::FileType) -> Option<&'static str> {
     match kind_of(t) {
         Kind::File => None,
         Kind::Dir => Some("a folder"),
         Kind::Symlink => Some("a symlink"),
+        #[cfg(unix)]
         Kind::Other => {
-            #[cfg(unix)]
-            {
-                use cap_std::fs::FileTypeExt;
-                if t.is_fifo() {
-                    return Some("a FIFO (named pipe)");
-                }
-                if t.is_char_device() {
-                    return Some("a character device");
-                }
-                if t.is_block_device() {
-                    return Some("a block device");
-                }
-                if t.is_socket() {
-                    return Some("a socket");
-                }
-            }
-            Some("a special file")
+            use cap_std::fs::FileTypeExt;
+            Some(input::special(
+                t.is_fifo(),
+                t.is_char_device(),
+                t.is_block_device(),
+                t.is_socket(),
+            ))
         }
+        #[cfg(not(unix))]
+        Kind::Other => Some("a special file"),
     }
 }
 
