@@ -19,6 +19,7 @@ all cores. With --scale N, peak memory of `pki audit` on fleets of 10,000 and N 
 Prints wall times, ratios and the agreement. Numbers only: nothing here asserts a time.
 """
 import argparse, datetime, json, os, resource, subprocess, sys, tempfile, time
+import built  # benches/built.py: where cargo put the binaries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AT = datetime.datetime(2026, 3, 1, tzinfo=datetime.timezone.utc)
@@ -114,8 +115,7 @@ def main():
     ap.add_argument("--stores", type=int, default=10000)
     ap.add_argument("--scale", type=int, default=0, help="also measure peak memory at this many stores")
     a = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "pki-cli", "--bin", "pki"], cwd=ROOT, check=True)
-    pki = os.path.join(ROOT, "target", "release", "pki")
+    pki = built.release(ROOT, ("pki-cli", "pki"))["pki"]
     with tempfile.TemporaryDirectory() as tmp:
         fleet = os.path.join(tmp, "fleet")
         t0 = time.perf_counter()
@@ -167,8 +167,7 @@ def main():
           f" 10x the pyca loop would be {pyca_wall / 10:.2f} s")
 
     if a.scale:
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "pki-tests", "--bin", "make-samples"], cwd=ROOT, check=True)
-        make = os.path.join(ROOT, "target", "release", "make-samples")
+        make = built.release(ROOT, ("pki-tests", "make-samples"))["make-samples"]
         for n in (a.stores, a.scale):
             with tempfile.TemporaryDirectory() as tmp:
                 subprocess.run([make, tmp, "--fleet", str(n)], check=True)

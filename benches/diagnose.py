@@ -12,6 +12,7 @@ pki does more per call than openssl verify (key possession proof, lints, explana
 the ratio says what that costs. Numbers only: nothing here asserts a time.
 """
 import argparse, os, resource, subprocess, sys, tempfile, time
+import built  # benches/built.py: where cargo put the binaries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AT = "2026-03-01T00:00:00Z"
@@ -46,11 +47,10 @@ def main():
     ap.add_argument("--stores", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=200)
     a = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "pki-cli", "-p", "pki-tests",
-                    "--bin", "pki", "--bin", "make-samples"], cwd=ROOT, check=True)
-    pki = os.path.join(ROOT, "target", "release", "pki")
+    bins = built.release(ROOT, ("pki-cli", "pki"), ("pki-tests", "make-samples"))
+    pki = bins["pki"]
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([os.path.join(ROOT, "target", "release", "make-samples"), tmp,
+        subprocess.run([bins["make-samples"], tmp,
                         "--fleet", str(a.stores)], check=True)
         fleet = os.path.join(tmp, "fleet")
         stores = sorted(os.path.join(fleet, s) for s in os.listdir(fleet))

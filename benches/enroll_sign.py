@@ -10,6 +10,7 @@
 The CSRs are made with pyca/cryptography (P-256). Numbers only: nothing here asserts a time.
 """
 import argparse, datetime, os, subprocess, sys, tempfile, time
+import built  # benches/built.py: where cargo put the binaries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AT = "2026-03-01T00:00:00Z"
@@ -26,8 +27,7 @@ def main():
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
 
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "pki-cli", "--bin", "pki"], cwd=ROOT, check=True)
-    pki = os.path.join(ROOT, "target", "release", "pki")
+    pki = built.release(ROOT, ("pki-cli", "pki"))["pki"]
     with tempfile.TemporaryDirectory() as tmp:
         ca = os.path.join(tmp, "ca")
         subprocess.run([pki, "ca", "init", ca, "--at", AT], check=True, stdout=subprocess.DEVNULL)

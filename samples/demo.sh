@@ -5,12 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AT=2026-03-01T00:00:00Z
-cargo build -q -p pki-cli --bin pki
-PKI=target/debug/pki bash samples/make.sh samples/out
+PKI=$(bash samples/pki-path.sh)   # wherever cargo puts it (CARGO_TARGET_DIR included)
+PKI=$PKI bash samples/make.sh samples/out
 
 status=0
 while IFS=$'\t' read -r name exit code; do
-  out=$(NO_COLOR=1 target/debug/pki diagnose "samples/out/stores/$name" --at "$AT") && rc=0 || rc=$?
+  out=$(NO_COLOR=1 "$PKI" diagnose "samples/out/stores/$name" --at "$AT") && rc=0 || rc=$?
   line=${out%%$'\n'*}
   printf '%-20s exit %s  %s\n' "$name" "$rc" "$line"
   if [ "$rc" != "$exit" ]; then
@@ -21,5 +21,5 @@ done < samples/out/expected.tsv
 
 echo
 echo "== pki diagnose samples/out/stores/ca-rotated --at $AT"
-target/debug/pki diagnose samples/out/stores/ca-rotated --at "$AT" || true
+"$PKI" diagnose samples/out/stores/ca-rotated --at "$AT" || true
 exit $status

@@ -2,10 +2,10 @@
 # Makes the shipped samples with pki itself: a sample CA, healthy stores, one broken store per
 # common failure, a foreign folder and a fleet of 50 stores, all at fixed instants, and
 # expected.tsv (store, exit code, first finding) for judging them at 2026-03-01T00:00:00Z.
-#   bash samples/make.sh [OUT]      (PKI=path/to/pki, default target/debug/pki)
+#   bash samples/make.sh [OUT]      (PKI=path/to/pki; default: built, wherever cargo puts it)
 set -euo pipefail
 OUT=${1:-samples/out}
-PKI=${PKI:-target/debug/pki}
+PKI=${PKI:-$(bash "$(dirname "$0")/pki-path.sh")}
 AT=2026-03-01T00:00:00Z
 CA=$OUT/ca
 S=$OUT/stores

@@ -2,7 +2,7 @@
 //! text exposition (enix x509-certificate-exporter's metric names where they fit), written
 //! atomically with `--output`.
 
-use crate::args::{Audit, Format};
+use crate::args::{Audit, AuditFormat};
 use crate::exit::Outcome;
 use anyhow::Result;
 use pki_core::audit::{self, AuditStatus, CertFacts, Report, Request};
@@ -11,7 +11,8 @@ use pki_core::Policy;
 use std::io::{IsTerminal, Write};
 use time::OffsetDateTime;
 
-pub fn audit(a: Audit, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+pub fn audit(a: Audit) -> Result<Outcome> {
+    let (at, format) = (a.clock.now(), a.format);
     let policy = Policy::load_or_default(a.policy.as_deref())?;
     let req = Request {
         paths: a.paths.clone(),
@@ -30,12 +31,12 @@ pub fn audit(a: Audit, at: OffsetDateTime, format: Format) -> Result<Outcome> {
     }
     let render = |w: &mut dyn Write| -> std::io::Result<()> {
         match format {
-            Format::Json => {
+            AuditFormat::Json => {
                 serde_json::to_writer_pretty(&mut *w, &report)?;
                 w.write_all(b"\n")
             }
-            Format::Prometheus => prometheus(&report, w),
-            Format::Text => table(&report, w),
+            AuditFormat::Prometheus => prometheus(&report, w),
+            AuditFormat::Text => table(&report, w),
         }
     };
     match &a.output {
@@ -45,6 +46,14 @@ pub fn audit(a: Audit, at: OffsetDateTime, format: Format) -> Result<Outcome> {
             render(&mut out)?;
             out.flush()?;
         }
+    }
+    // a path without a store is said on stderr too, whatever the format: exit 3 needs a reason
+    for p in report
+        .problems
+        .iter()
+        .filter(|p| p.status == AuditStatus::Unknown)
+    {
+        eprintln!("pki: {}: {}", p.path.display(), p.message);
     }
     Ok(Outcome::Code(match report.worst() {
         AuditStatus::Ok => 0,
@@ -59,7 +68,7 @@ fn progress_bar(req: &Request) -> Result<Option<indicatif::ProgressBar>> {
     if !std::io::stderr().is_terminal() {
         return Ok(None);
     }
-    let n = audit::discover(&req.paths)?.len();
+    let n = audit::discover(&req.paths)?.stores.len();
     Ok((n > 200).then(|| indicatif::ProgressBar::new(n as u64)))
 }
 
@@ -79,23 +88,54 @@ fn table(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             s.certificate.as_ref().map(|c| c.not_after),
         )
     });
-    for s in rows {
-        let first = s
-            .findings
-            .iter()
-            .find(|f| f.is_critical())
-            .or_else(|| s.findings.first());
-        writeln!(
-            out,
-            "{:<8} {:<40} {:<22} {}",
-            format!("{:?}", s.status).to_uppercase(),
-            crate::render::clean(&s.path.display().to_string()),
-            first.map(|f| f.code.as_str()).unwrap_or("-"),
-            s.certificate
-                .as_ref()
-                .map(|c| format!("notAfter {}", t(c.not_after)))
-                .unwrap_or_default()
-        )?;
+    let mut lines: Vec<[String; 4]> = rows
+        .into_iter()
+        .map(|s| {
+            let first = s
+                .findings
+                .iter()
+                .find(|f| f.is_critical())
+                .or_else(|| s.findings.first());
+            [
+                status_word(s.status),
+                crate::render::clean(&s.path.display().to_string()).into_owned(),
+                first.map_or("-", |f| f.code.as_str()).to_string(),
+                s.certificate
+                    .as_ref()
+                    .map_or("-".to_string(), |c| t(c.not_after)),
+            ]
+        })
+        .collect();
+    // what is not a store: stray files, paths without a store
+    lines.extend(r.problems.iter().map(|p| {
+        [
+            status_word(p.status),
+            crate::render::clean(&p.path.display().to_string()).into_owned(),
+            p.message.clone(),
+            String::new(),
+        ]
+    }));
+    if !lines.is_empty() {
+        let head = [
+            "STATUS".to_string(),
+            "STORE".to_string(),
+            "FINDING".to_string(),
+            "NOT AFTER".to_string(),
+        ];
+        let width = |i: usize| {
+            lines
+                .iter()
+                .chain(std::iter::once(&head))
+                .filter(|l| !(i == 2 && l[3].is_empty() && l[0] != "STATUS"))
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let (w0, w1, w2) = (width(0), width(1), width(2));
+        for l in std::iter::once(&head).chain(lines.iter()) {
+            let row = format!("{:<w0$}  {:<w1$}  {:<w2$}  {}", l[0], l[1], l[2], l[3]);
+            writeln!(out, "{}", row.trim_end())?;
+        }
     }
     let m = &r.summary;
     writeln!(
@@ -118,6 +158,10 @@ fn table(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "findings: {}", codes.join(", "))?;
     }
     Ok(())
+}
+
+fn status_word(status: AuditStatus) -> String {
+    format!("{status:?}").to_uppercase()
 }
 
 fn prometheus(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
@@ -171,7 +215,7 @@ fn prometheus(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let m = &r.summary;
     // (labels, value) pairs of one metric
     type Samples = Vec<(String, String)>;
-    let fleet: [(&str, &str, Samples); 6] = [
+    let fleet: [(&str, &str, Samples); 7] = [
         (
             "pki_findings",
             "Stores carrying each finding code.",
@@ -199,6 +243,17 @@ fn prometheus(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             r.expiring
                 .iter()
                 .map(|(w, n)| (labels(&[("within", w)]), n.to_string()))
+                .collect(),
+        ),
+        (
+            "pki_audit_problems",
+            "Paths that are not stores: stray files beside a fleet (warning), paths without a store (unknown).",
+            [("warning", AuditStatus::Warning), ("unknown", AuditStatus::Unknown)]
+                .iter()
+                .map(|(label, status)| {
+                    let n = r.problems.iter().filter(|p| p.status == *status).count();
+                    (labels(&[("status", label)]), n.to_string())
+                })
                 .collect(),
         ),
         (

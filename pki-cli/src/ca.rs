@@ -4,12 +4,12 @@ use crate::args::{CaCommand, Database, Enroll, Format};
 use crate::exit::Outcome;
 use crate::render::{json, line};
 use anyhow::Result;
-use pki_core::ca::{self, Ca};
+use pki_core::ca::{self, plan, Ca, Planned};
 use pki_core::lifecycle::enroll::{self, Enrollment};
 use pki_core::timestamp::format as t;
 use pki_core::Policy;
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
 /// The CA in `dir` with its inventory (where `--database`, or `ca.yaml`, says).
@@ -17,15 +17,34 @@ pub fn open(dir: &Path, db: &Database) -> Result<Ca> {
     Ok(pki_net::database::open_ca(dir, db.database.as_deref())?)
 }
 
-pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+pub fn run(cmd: CaCommand) -> Result<Outcome> {
     match cmd {
         CaCommand::Init {
             dir,
             name,
             policy,
+            dry_run,
             db,
+            clock,
+            output,
         } => {
             let policy = Policy::load_or_default(policy.as_deref())?;
+            if dry_run {
+                let p = plan::init(&dir, &name, &policy)?;
+                let files: Vec<String> = p.files.iter().map(|f| f.display().to_string()).collect();
+                report(
+                    output.format,
+                    json!({"dry_run": true, "plan": p}),
+                    &format!(
+                        "dry run, nothing changed: would make {} and {} under policy '{}', writing {}",
+                        p.root,
+                        p.issuing,
+                        p.policy,
+                        files.join(", ")
+                    ),
+                )?;
+                return Ok(Outcome::Done);
+            }
             let database = match db.database.as_deref() {
                 Some(url) => Some((
                     pki_net::database::redact(url),
@@ -33,9 +52,9 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
                 )),
                 None => None,
             };
-            let ca = ca::init(&dir, &name, &policy, database, at)?;
+            let ca = ca::init(&dir, &name, &policy, database, clock.now())?;
             report(
-                format,
+                output.format,
                 json!({"ca": dir, "name": name, "policy": ca.policy.name, "inventory": ca.inventory.describe(), "trust_bundle": dir.join(ca::TRUST_BUNDLE), "chain_bundle": dir.join(ca::CHAIN_BUNDLE)}),
                 &format!(
                     "CA '{name}' made in {} (policy '{}', inventory {}); hand {} to endpoints and servers",
@@ -52,25 +71,46 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
             csrs,
             device_id,
             out_dir,
+            dry_run,
             db,
+            clock,
+            output,
         } => sign(
             &open(&dir, &db)?,
             &csrs,
             device_id.as_deref(),
             out_dir.as_deref(),
-            at,
-            format,
+            dry_run,
+            clock.now(),
+            output.format,
         ),
         CaCommand::Revoke {
             ca: dir,
             serial,
             reason,
+            dry_run,
             db,
+            clock,
+            output,
         } => {
             let ca = open(&dir, &db)?;
-            let record = ca::revoke(&ca, &serial, &reason, at)?;
+            let reason = reason.name();
+            if dry_run {
+                let p = plan::revoke(&ca, &serial, &reason)?;
+                let text = if p.already_revoked {
+                    format!("dry run, nothing changed: {} ({}) is already revoked; nothing would change", p.record.serial, p.record.device_id)
+                } else {
+                    format!(
+                        "dry run, nothing changed: would revoke {} ({}), reason {reason}",
+                        p.record.serial, p.record.device_id
+                    )
+                };
+                report(output.format, json!({"dry_run": true, "plan": p}), &text)?;
+                return Ok(Outcome::Done);
+            }
+            let record = ca::revoke(&ca, &serial, &reason, clock.now())?;
             report(
-                format,
+                output.format,
                 json!({"revoked": record}),
                 &format!(
                     "revoked {} ({}), reason {}; publish a CRL: pki ca crl --ca {}",
@@ -82,21 +122,38 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
             )?;
             Ok(Outcome::Done)
         }
-        CaCommand::Crl { ca: dir, db } => {
+        CaCommand::Crl {
+            ca: dir,
+            dry_run,
+            db,
+            clock,
+            output,
+        } => {
             let ca = open(&dir, &db)?;
-            let crls = ca::crl(&ca, at)?;
+            if dry_run {
+                let p = plan::crl(&ca, clock.now())?;
+                let files: Vec<String> = p
+                    .files
+                    .iter()
+                    .map(|(f, n)| format!("{} ({n} revoked)", f.display()))
+                    .collect();
+                report(
+                    output.format,
+                    json!({"dry_run": true, "plan": p}),
+                    &format!(
+                        "dry run, nothing changed: would write CRL number {} (next update {}): {}",
+                        p.number,
+                        t(p.next_update),
+                        files.join(", ")
+                    ),
+                )?;
+                return Ok(Outcome::Done);
+            }
+            let crls = ca::crl(&ca, clock.now())?;
             report(
-                format,
+                output.format,
                 json!({"crl_number": crls.number, "files": crls.files}),
-                &format!(
-                    "CRL number {} written: {}",
-                    crls.number,
-                    crls.files
-                        .iter()
-                        .map(|f| f.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                &format!("CRL number {} written: {}", crls.number, list(&crls.files)),
             )?;
             Ok(Outcome::Done)
         }
@@ -104,25 +161,73 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
             ca: dir,
             root,
             overlap_days,
+            dry_run,
             db,
+            clock,
+            output,
         } => {
             let mut ca = open(&dir, &db)?;
-            let r = ca::rotate(
-                &mut ca,
-                root,
-                overlap_days.map(|d| Duration::days(d.into())),
-                at,
-            )?;
-            report(format, json!({"new_issuer": r.new_issuer, "new_root": r.new_root, "overlap_until": t(r.overlap_until)}),
+            let overlap = overlap_days.map(|d| Duration::days(d.into()));
+            if dry_run {
+                let p = plan::rotate(&ca, root, overlap, clock.now())?;
+                report(
+                    output.format,
+                    json!({"dry_run": true, "plan": p}),
+                    &format!(
+                        "dry run, nothing changed: would make {}{}; the old one would stay in the bundles until {}",
+                        p.new_issuer,
+                        p.new_root.as_ref().map(|r| format!(" under {r}")).unwrap_or_default(),
+                        t(p.overlap_until)
+                    ),
+                )?;
+                return Ok(Outcome::Done);
+            }
+            let r = ca::rotate(&mut ca, root, overlap, clock.now())?;
+            report(output.format, json!({"new_issuer": r.new_issuer, "new_root": r.new_root, "overlap_until": t(r.overlap_until)}),
                 &format!("new issuing CA {}{}; the old one stays in the bundles until {} (then: pki ca bundle --ca {})",
                     r.new_issuer, r.new_root.as_ref().map(|r| format!(" under new root {r} (cross-signed by the old root)")).unwrap_or_default(), t(r.overlap_until), dir.display()))?;
             Ok(Outcome::Done)
         }
-        CaCommand::Bundle { ca: dir, db } => {
+        CaCommand::Bundle {
+            ca: dir,
+            dry_run,
+            db,
+            clock,
+            output,
+        } => {
             let ca = open(&dir, &db)?;
+            let at = clock.now();
+            if dry_run {
+                let p = plan::bundle(&ca, at)?;
+                let files: Vec<String> = p
+                    .files
+                    .iter()
+                    .map(|(f, n, changes)| {
+                        format!(
+                            "{} ({n} certificates, {})",
+                            f.display(),
+                            if *changes {
+                                "would change"
+                            } else {
+                                "unchanged"
+                            }
+                        )
+                    })
+                    .collect();
+                report(
+                    output.format,
+                    json!({"dry_run": true, "plan": p}),
+                    &format!(
+                        "dry run, nothing changed: bundles for {}: {}",
+                        t(at),
+                        files.join(", ")
+                    ),
+                )?;
+                return Ok(Outcome::Done);
+            }
             ca.write_bundles(at)?;
             report(
-                format,
+                output.format,
                 json!({"trust_bundle": dir.join(ca::TRUST_BUNDLE), "chain_bundle": dir.join(ca::CHAIN_BUNDLE)}),
                 &format!("bundles rewritten for {}", t(at)),
             )?;
@@ -134,7 +239,10 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
             ttl,
             dry_run,
             db,
+            clock,
+            output,
         } => {
+            let (at, format) = (clock.now(), output.format);
             let ca = open(&dir, &db)?;
             if dry_run {
                 ca::issue::check_device_id(&device_id).map_err(pki_core::Error::Usage)?;
@@ -142,7 +250,7 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
                     format,
                     json!({"device_id": device_id, "expires_at": t(at + ttl), "dry_run": true}),
                     &format!(
-                        "would make a one-time enrollment token for {device_id}, usable until {} (dry run: nothing stored)",
+                        "dry run, nothing changed: would make a one-time enrollment token for {device_id}, usable until {} (nothing stored)",
                         t(at + ttl)
                     ),
                 )?;
@@ -153,7 +261,7 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
                 Format::Json => json(
                     &json!({"device_id": device_id, "token": made.secret, "expires_at": t(made.token.expires_at)}),
                 )?,
-                Format::Text | Format::Prometheus => {
+                Format::Text => {
                     // the secret alone on standard output (for scripts); what it is for on stderr
                     crate::render::raw(&format!("{}\n", made.secret))?;
                     eprintln!(
@@ -167,11 +275,20 @@ pub fn run(cmd: CaCommand, at: OffsetDateTime, format: Format) -> Result<Outcome
     }
 }
 
+fn list(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn sign(
     ca: &Ca,
-    csrs: &[std::path::PathBuf],
+    csrs: &[PathBuf],
     device_id: Option<&str>,
-    out_dir: Option<&std::path::Path>,
+    out_dir: Option<&Path>,
+    dry_run: bool,
     at: OffsetDateTime,
     format: Format,
 ) -> Result<Outcome> {
@@ -180,8 +297,11 @@ fn sign(
         let bytes = pki_core::read::input::bytes(path)?;
         inputs.push((path.clone(), bytes));
     }
-    if out_dir.is_none() && csrs.len() > 1 && format == Format::Text {
+    if out_dir.is_none() && csrs.len() > 1 && format == Format::Text && !dry_run {
         return Err(crate::args::UsageError("several requests: give --out-dir DIR".into()).into());
+    }
+    if dry_run {
+        return sign_plan(ca, &inputs, device_id, at, format);
     }
     let results = ca::sign_csrs(ca, &inputs, device_id, at)?;
     let mut refused = false;
@@ -191,7 +311,8 @@ fn sign(
             Ok(issued) => {
                 let file = match out_dir {
                     Some(d) => {
-                        std::fs::create_dir_all(d)?;
+                        std::fs::create_dir_all(d)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", d.display()))?;
                         let stem = path
                             .file_stem()
                             .and_then(|s| s.to_str())
@@ -220,7 +341,7 @@ fn sign(
     }
     match format {
         Format::Json => json(&out)?,
-        Format::Text | Format::Prometheus => {
+        Format::Text => {
             if out_dir.is_some() {
                 line(&format!(
                     "{} certificate(s) issued, {} refused",
@@ -237,7 +358,64 @@ fn sign(
     })
 }
 
-pub fn enroll(e: Enroll, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+/// `ca sign --dry-run`: every request checked, what each would get; nothing signed.
+fn sign_plan(
+    ca: &Ca,
+    inputs: &[(PathBuf, Vec<u8>)],
+    device_id: Option<&str>,
+    at: OffsetDateTime,
+    format: Format,
+) -> Result<Outcome> {
+    let results = ca::plan_csrs(ca, inputs, device_id, at)?;
+    let mut refused = false;
+    let mut out = Vec::new();
+    for ((path, _), result) in inputs.iter().zip(results) {
+        match result {
+            Ok(p) => {
+                if format == Format::Text {
+                    line(&format!(
+                        "dry run, nothing changed: {} would get {}{} valid {} to {}{}",
+                        path.display(),
+                        p.subject,
+                        names(&p),
+                        t(p.not_before),
+                        t(p.not_after),
+                        if p.truncated {
+                            " (cut to the issuing CA's end)"
+                        } else {
+                            ""
+                        }
+                    ))?;
+                }
+                out.push(json!({"csr": path, "plan": p}));
+            }
+            Err(e) => {
+                refused = true;
+                eprintln!("pki: {e}");
+                out.push(json!({"csr": path, "error": e.to_string()}));
+            }
+        }
+    }
+    if format == Format::Json {
+        json(&json!({"dry_run": true, "requests": out}))?;
+    }
+    Ok(if refused {
+        Outcome::Judged(pki_core::Status::Critical)
+    } else {
+        Outcome::Done
+    })
+}
+
+fn names(p: &Planned) -> String {
+    if p.names.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", p.names.join(", "))
+    }
+}
+
+pub fn enroll(e: Enroll) -> Result<Outcome> {
+    let at = e.clock.now();
     let policy = e.policy.as_deref().map(Policy::load).transpose()?;
     let remote =
         crate::remote::authority(&e.remote, e.trust.as_deref(), e.token.clone(), &e.store, at)?;
@@ -267,11 +445,41 @@ pub fn enroll(e: Enroll, at: OffsetDateTime, format: Format) -> Result<Outcome> 
         key: e.key,
         at,
         force: e.force,
+        password: crate::commands::password(&e.secret)?,
+        dry_run: e.dry_run,
     };
+    let format = e.output.format;
     match enroll::enroll(&req, authority)? {
         enroll::Outcome::Unchanged { device_id, serial } => {
             report(format, json!({"store": e.store, "changed": false, "device_id": device_id, "serial": serial}),
                 &format!("{} is already enrolled as {device_id} (serial {serial}) and accepted: nothing changed", e.store.display()))?;
+        }
+        enroll::Outcome::Planned {
+            planned,
+            authority,
+            key,
+            files,
+        } => {
+            let what = match &planned {
+                Some(p) => format!(
+                    "{}{}, valid {} to {}, signed by {} of {authority}",
+                    p.subject,
+                    names(p),
+                    t(p.not_before),
+                    t(p.not_after),
+                    p.issuer
+                ),
+                None => format!("a certificate from {authority} (what it holds is its policy's)"),
+            };
+            report(
+                format,
+                json!({"store": e.store, "dry_run": true, "changed": false, "key": key, "authority": authority, "plan": planned, "files": files}),
+                &format!(
+                    "dry run, nothing changed: would enroll in {} with {key}: {what}; would write {}",
+                    e.store.display(),
+                    files.join(", ")
+                ),
+            )?;
         }
         enroll::Outcome::Enrolled {
             issued,
@@ -295,9 +503,9 @@ pub fn enroll(e: Enroll, at: OffsetDateTime, format: Format) -> Result<Outcome> 
     Ok(Outcome::Done)
 }
 
-fn report(format: Format, value: serde_json::Value, text: &str) -> Result<()> {
+pub fn report(format: Format, value: serde_json::Value, text: &str) -> Result<()> {
     match format {
         Format::Json => json(&value),
-        Format::Text | Format::Prometheus => line(text),
+        Format::Text => line(text),
     }
 }

@@ -1,25 +1,20 @@
 //! Each command: turn validated flags into a pki-core request, run it, render the result.
 
-use crate::args::{Cli, Command, Diagnose, Format, PolicyCommand, PurposeArg, UsageError};
+use crate::args::{Cli, Command, Diagnose, Format, PolicyCommand, PurposeArg, Secret, UsageError};
 use crate::exit::Outcome;
 use crate::render;
 use anyhow::Result;
+use pki_core::read::password::{Password, PASSWORD_ENV};
 use pki_core::{Policy, Purpose, Request, Sources};
 use std::path::Path;
-use time::OffsetDateTime;
 
 pub fn run(cli: Cli) -> Result<Outcome> {
-    // The one place the clock is read: every judgement below uses `at`.
-    let at = cli.common.at.unwrap_or_else(OffsetDateTime::now_utc);
-    let format = cli.common.format;
-    if format == Format::Prometheus && !matches!(cli.command, Command::Audit(_)) {
-        return Err(UsageError("--format prometheus is for pki audit".into()).into());
-    }
     match cli.command {
-        Command::Diagnose(d) => diagnose(d, at, format),
+        Command::Diagnose(d) => diagnose(d),
         Command::Inspect(i) => {
-            let reports = pki_core::inspect::inspect(&i.files)?;
-            render::inspect(&reports, format)?;
+            let password = password(&i.secret)?;
+            let reports = pki_core::inspect::inspect(&i.files, password.as_ref())?;
+            render::inspect(&reports, i.output.format)?;
             let unreadable = reports.iter().any(|r| !r.problems.is_empty());
             Ok(if unreadable {
                 Outcome::Judged(pki_core::Status::Critical)
@@ -27,19 +22,33 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 Outcome::Done
             })
         }
-        Command::Policy(PolicyCommand::Check { file }) => policy_check(&file, format),
-        Command::Ca(cmd) => crate::ca::run(cmd, at, format),
-        Command::Enroll(e) => crate::ca::enroll(e, at, format),
-        Command::Repair(r) => crate::repair::repair(r, at, format),
-        Command::Renew(r) => crate::renew::renew(r, at, format),
-        Command::Audit(a) => crate::audit::audit(a, at, format),
-        Command::Store(cmd) => crate::repair::store(cmd, at, format),
-        Command::Serve(s) => crate::serve::serve(s, cli.common.at),
+        Command::Policy(PolicyCommand::Check { file, output }) => {
+            policy_check(&file, output.format)
+        }
+        Command::Ca(cmd) => crate::ca::run(cmd),
+        Command::Enroll(e) => crate::ca::enroll(e),
+        Command::Repair(r) => crate::repair::repair(r),
+        Command::Renew(r) => crate::renew::renew(r),
+        Command::Audit(a) => crate::audit::audit(a),
+        Command::Store(cmd) => crate::repair::store(cmd),
+        Command::Serve(s) => {
+            let at = s.clock.at;
+            crate::serve::serve(s, at)
+        }
     }
 }
 
-fn diagnose(d: Diagnose, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+/// The password from `--password-file`, else from `PKI_PASSWORD`, else none.
+pub fn password(secret: &Secret) -> Result<Option<Password>> {
+    if let Some(file) = &secret.password_file {
+        return Ok(Some(Password::from_file(file)?));
+    }
+    Ok(std::env::var(PASSWORD_ENV).ok().map(Password::new))
+}
+
+fn diagnose(d: Diagnose) -> Result<Outcome> {
     if d.remote.server.is_some() {
+        let (at, format) = (d.clock.now(), d.output.format);
         return crate::remote::diagnose(d, at, format);
     }
     let purpose = match (d.purpose, d.name) {
@@ -47,10 +56,7 @@ fn diagnose(d: Diagnose, at: OffsetDateTime, format: Format) -> Result<Outcome> 
         (PurposeArg::Client, Some(_)) => {
             return Err(UsageError("--name is only for --purpose server".into()).into())
         }
-        (PurposeArg::Server, Some(name)) => Purpose::Server { name },
-        (PurposeArg::Server, None) => {
-            return Err(UsageError("--purpose server needs --name HOST".into()).into())
-        }
+        (PurposeArg::Server, name) => Purpose::Server { name },
     };
     let policy = Policy::load_or_default(d.policy.as_deref())?;
     let sources = Sources {
@@ -60,17 +66,18 @@ fn diagnose(d: Diagnose, at: OffsetDateTime, format: Format) -> Result<Outcome> 
         chain: d.chain,
         trust: d.trust,
         crls: d.crls,
+        password: password(&d.secret)?,
     };
     let material = pki_core::gather(&sources)?;
     let report = pki_core::diagnose(
         &material,
         &Request {
-            at,
+            at: d.clock.now(),
             purpose,
             policy,
         },
     );
-    render::diagnose(&report, format)?;
+    render::diagnose(&report, d.output.format)?;
     Ok(Outcome::Judged(report.status))
 }
 

@@ -28,6 +28,22 @@ pub fn code(outcome: Outcome) -> ExitCode {
     })
 }
 
+/// Whether `err` is a write to a closed pipe, anywhere in its chain.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let kind = cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            // serde_json keeps the I/O error's kind, not the error, in its chain
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// An error that stopped a command: a usage error (64) or one the tool could not judge (3).
 pub fn for_error(err: &anyhow::Error) -> ExitCode {
     use pki_core::error::Class;

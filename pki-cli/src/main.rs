@@ -6,6 +6,7 @@ mod audit;
 mod ca;
 mod commands;
 mod exit;
+mod paths;
 mod remote;
 mod render;
 mod renew;
@@ -21,6 +22,8 @@ fn main() -> ExitCode {
     };
     match commands::run(cli) {
         Ok(outcome) => exit::code(outcome),
+        // the reader went away (`pki inspect … | head -1`): quiet, as other Unix tools are
+        Err(err) if exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // one line, escaped: an error names files and ids from a store; only a policy
             // error (a file named on the command line) keeps its excerpt's lines

@@ -62,7 +62,7 @@ pub fn diagnose(d: Diagnose, at: OffsetDateTime, format: Format) -> Result<Outco
             value["server"] = serde_json::to_value(&contact)?;
             crate::render::json(&value)?;
         }
-        Format::Text | Format::Prometheus => {
+        Format::Text => {
             crate::render::diagnose(&judged.report, format)?;
             let clock = match (contact.date, contact.offset_seconds) {
                 (Some(date), Some(off)) => format!(

@@ -8,9 +8,9 @@ use pki_core::lifecycle::renew::{self, Request};
 use pki_core::timestamp::format as t;
 use pki_core::{Policy, Status};
 use serde_json::json;
-use time::OffsetDateTime;
 
-pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+pub fn renew(r: Renew) -> Result<Outcome> {
+    let (at, format) = (r.clock.now(), r.output.format);
     let policy = r.policy.as_deref().map(Policy::load).transpose()?;
     if r.check {
         let policy = match (policy, &r.ca) {
@@ -21,7 +21,7 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
         let due = renew::check(&r.store, &policy, at)?;
         match format {
             Format::Json => json(&due)?,
-            Format::Text | Format::Prometheus => line(&format!(
+            Format::Text => line(&format!(
                 "{}: renewal {} (due at {})",
                 r.store.display(),
                 if due.due { "is due" } else { "is not due" },
@@ -60,6 +60,7 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
         force: r.force,
         at,
         policy,
+        dry_run: r.dry_run,
     };
     match renew::renew(&req, authority)? {
         renew::Outcome::NotDue(due) => {
@@ -67,10 +68,50 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
                 Format::Json => {
                     json(&json!({"renewed": false, "due_at": t(due.due_at), "serial": due.serial}))?
                 }
-                Format::Text | Format::Prometheus => line(&format!(
+                Format::Text => line(&format!(
                     "not due: serial {} renews at {} (nothing changed)",
                     due.serial,
                     t(due.due_at)
+                ))?,
+            }
+            Ok(Outcome::Judged(Status::Ok))
+        }
+        renew::Outcome::Planned {
+            due,
+            planned,
+            authority,
+            new_key,
+            files,
+        } => {
+            let what = match &planned {
+                Some(p) => format!(
+                    "{} valid {} to {} from {} of {authority}",
+                    p.subject,
+                    t(p.not_before),
+                    t(p.not_after),
+                    p.issuer
+                ),
+                None => format!("a certificate from {authority}"),
+            };
+            match format {
+                Format::Json => json(&json!({
+                    "dry_run": true,
+                    "renewed": false,
+                    "due": due.due,
+                    "due_at": t(due.due_at),
+                    "serial": due.serial,
+                    "new_key": new_key,
+                    "authority": authority,
+                    "plan": planned,
+                    "files": files,
+                }))?,
+                Format::Text => line(&format!(
+                    "dry run, nothing changed: serial {} {} (due at {}); would issue {what} with {}, writing {}",
+                    due.serial,
+                    if due.due { "is due" } else { "is not due but --force" },
+                    t(due.due_at),
+                    if new_key { "a new key" } else { "the same key" },
+                    files.join(", ")
                 ))?,
             }
             Ok(Outcome::Judged(Status::Ok))
@@ -89,7 +130,7 @@ pub fn renew(r: Renew, at: OffsetDateTime, format: Format) -> Result<Outcome> {
                     "journal": done.journal,
                     "hook": hook.as_ref().map(|h| match h { Ok(()) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e}) }),
                 }))?,
-                Format::Text | Format::Prometheus => {
+                Format::Text => {
                     line(&format!(
                         "renewed: serial {} valid until {}, next renewal due {}",
                         done.issued_serial,

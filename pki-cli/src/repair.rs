@@ -1,7 +1,7 @@
 //! `pki repair` and `pki store rollback|install`: flags to pki-core requests, plans and
 //! outcomes to text or JSON.
 
-use crate::args::{Format, Repair, StoreCommand};
+use crate::args::{Format, Import, Repair, StoreCommand};
 use crate::exit::Outcome;
 use crate::render::{json, line};
 use anyhow::Result;
@@ -9,9 +9,9 @@ use pki_core::judge::diagnose::Report;
 use pki_core::lifecycle::repair::{self, Request};
 use pki_core::{Policy, Status};
 use serde_json::json;
-use time::OffsetDateTime;
 
-pub fn repair(r: Repair, at: OffsetDateTime, format: Format) -> Result<Outcome> {
+pub fn repair(r: Repair) -> Result<Outcome> {
+    let (at, format) = (r.clock.now(), r.output.format);
     let policy = Policy::load_or_default(r.policy.as_deref())?;
     // the store first: a store that is not there is what to say, whatever the CA
     pki_core::read::input::folder(&r.store)?;
@@ -38,7 +38,7 @@ pub fn repair(r: Repair, at: OffsetDateTime, format: Format) -> Result<Outcome> 
     let status = outcome.after.as_ref().unwrap_or(&outcome.before).status;
     match format {
         Format::Json => json(&outcome)?,
-        Format::Text | Format::Prometheus => {
+        Format::Text => {
             line(&format!("before: {}", headline(&outcome.before)))?;
             if outcome.plan.is_empty() {
                 line("plan: nothing to do")?;
@@ -102,14 +102,17 @@ fn headline(r: &Report) -> String {
     )
 }
 
-pub fn store(cmd: StoreCommand, at: OffsetDateTime, format: Format) -> Result<Outcome> {
-    let (entry, what) = match cmd {
+pub fn store(cmd: StoreCommand) -> Result<Outcome> {
+    let (entry, what, format) = match cmd {
         StoreCommand::Rollback {
             store,
             dry_run,
             force,
+            clock,
+            output,
         } => {
-            let done = pki_core::store::rollback::rollback(&store, at, dry_run, force)?;
+            let format = output.format;
+            let done = pki_core::store::rollback::rollback(&store, clock.now(), dry_run, force)?;
             let Some(entry) = done.journal else {
                 let u = &done.undo;
                 // the real run refuses to undo an enrollment without --force: the dry run says so
@@ -118,8 +121,8 @@ pub fn store(cmd: StoreCommand, at: OffsetDateTime, format: Format) -> Result<Ou
                     Format::Json => json(
                         &json!({"dry_run": true, "undo": u, "needs_force": needs_force}),
                     )?,
-                    Format::Text | Format::Prometheus => line(&format!(
-                        "would undo change #{} ({}: {}): restore {}; take out {} (to backup/){}; nothing changed",
+                    Format::Text => line(&format!(
+                        "dry run, nothing changed: would undo change #{} ({}: {}): restore {}; take out {} (to backup/){}",
                         u.seq,
                         u.action,
                         u.reason,
@@ -134,16 +137,58 @@ pub fn store(cmd: StoreCommand, at: OffsetDateTime, format: Format) -> Result<Ou
                 }
                 return Ok(Outcome::Done);
             };
-            (entry, "rolled back")
+            (entry, "rolled back", format)
         }
-        StoreCommand::Install { store, cert } => (
-            pki_core::lifecycle::install::install(&store, &cert, at)?,
+        StoreCommand::Install {
+            store,
+            cert,
+            dry_run: true,
+            output,
+            ..
+        } => {
+            let change = pki_core::lifecycle::install::plan(&store, &cert)?;
+            let writes: Vec<String> = change
+                .writes
+                .iter()
+                .map(|w| store.join(&w.name).display().to_string())
+                .collect();
+            let removes: Vec<String> = change
+                .removes
+                .iter()
+                .map(|n| store.join(n).display().to_string())
+                .collect();
+            crate::ca::report(
+                output.format,
+                json!({"dry_run": true, "changed": false, "reason": change.reason, "writes": writes, "to_backup": removes}),
+                &format!(
+                    "dry run, nothing changed: {}; would write {}{}",
+                    change.reason,
+                    writes.join(", "),
+                    if removes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and move {} to backup/", removes.join(", "))
+                    }
+                ),
+            )?;
+            return Ok(Outcome::Done);
+        }
+        StoreCommand::Install {
+            store,
+            cert,
+            clock,
+            output,
+            ..
+        } => (
+            pki_core::lifecycle::install::install(&store, &cert, clock.now())?,
             "installed",
+            output.format,
         ),
+        StoreCommand::Import(i) => return import(i),
     };
     match format {
         Format::Json => json(&json!({"journal": entry}))?,
-        Format::Text | Format::Prometheus => line(&format!(
+        Format::Text => line(&format!(
             "{what}: {} (journal entry #{})",
             entry.reason, entry.seq
         ))?,
@@ -156,5 +201,79 @@ fn list(files: &[String]) -> String {
         "nothing".to_string()
     } else {
         files.join(", ")
+    }
+}
+
+fn import(i: Import) -> Result<Outcome> {
+    use pki_core::lifecycle::import::{self, Outcome as Imported};
+    let req = import::Import {
+        store: i.store.clone(),
+        files: i.files,
+        trust: i.trust,
+        device_id: i.device_id,
+        policy: Policy::load_or_default(i.policy.as_deref())?,
+        password: crate::commands::password(&i.secret)?,
+        force: i.force,
+        dry_run: i.dry_run,
+        at: i.clock.now(),
+    };
+    let format = i.output.format;
+    let store = i.store.display();
+    match import::import(&req)? {
+        Imported::Unchanged { device_id, serial } => {
+            crate::ca::report(
+                format,
+                json!({"store": i.store, "changed": false, "device_id": device_id, "serial": serial}),
+                &format!("{store} already holds this certificate for {device_id} (serial {serial}): nothing changed"),
+            )?;
+            Ok(Outcome::Done)
+        }
+        Imported::Planned {
+            device_id,
+            certificate,
+            writes,
+            removes,
+        } => {
+            crate::ca::report(
+                format,
+                json!({"store": i.store, "dry_run": true, "changed": false, "device_id": device_id, "certificate": certificate, "writes": writes, "to_backup": removes}),
+                &format!(
+                    "dry run, nothing changed: would import {certificate} as {device_id} into {store}, writing {}{}",
+                    writes.join(", "),
+                    if removes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and moving {} to backup/", removes.join(", "))
+                    }
+                ),
+            )?;
+            Ok(Outcome::Done)
+        }
+        Imported::Imported {
+            device_id,
+            serial,
+            entry,
+            after,
+        } => {
+            match format {
+                Format::Json => json(
+                    &json!({"store": i.store, "changed": true, "device_id": device_id, "serial": serial, "journal": entry, "after": after}),
+                )?,
+                Format::Text => {
+                    line(&format!(
+                        "imported {device_id} (serial {serial}) into {store} (journal entry #{})",
+                        entry.seq
+                    ))?;
+                    line(&format!("after:  {}", headline(&after)))?;
+                    if let Some(f) = after.root_cause() {
+                        line(&format!(
+                            "  remaining: {} — {}\n  fix: {}",
+                            f.code, f.message, f.fix
+                        ))?;
+                    }
+                }
+            }
+            Ok(Outcome::Judged(after.status))
+        }
     }
 }

@@ -49,15 +49,25 @@ pub enum Class {
 }
 
 impl Error {
+    /// An I/O error on `path`: a path that does not exist, or is a file where a folder belongs
+    /// (or the other way round), is the caller's (usage); anything else could not be done (I/O).
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        use std::io::ErrorKind;
         let path = path.into();
-        if source.kind() == std::io::ErrorKind::NotFound {
-            Error::NotFound { path }
-        } else {
-            Error::Io {
+        match source.kind() {
+            ErrorKind::NotFound => Error::NotFound { path },
+            ErrorKind::NotADirectory => Error::BadRequest {
+                path,
+                reason: "a file stands where a folder belongs".into(),
+            },
+            ErrorKind::IsADirectory => Error::BadRequest {
+                path,
+                reason: "is a folder; a file is needed here".into(),
+            },
+            _ => Error::Io {
                 path,
                 error: source,
-            }
+            },
         }
     }
 

@@ -12,9 +12,9 @@ pub enum Severity {
     Critical,
 }
 
-/// The finding codes of the contract (`CONTRACT.md`, "Finding codes"), plus the four this
-/// toolkit adds and documents in its README: `CERT_MISSING`, `KEY_NOT_CHECKED`,
-/// `REQUEST_PENDING` and `PATH_BUILDING_LIMIT`.
+/// The finding codes of the contract (`docs/contract.md`, "Finding codes"), including the ones
+/// this toolkit added: `CERT_MISSING`, `KEY_NOT_CHECKED`, `REQUEST_PENDING`,
+/// `PATH_BUILDING_LIMIT`, `NAME_NOT_CHECKED` and `FILE_ENCRYPTED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
@@ -29,6 +29,9 @@ pub enum Code {
     KeyNotChecked,
     KeyPermissionsTooOpen,
     FileCorrupt,
+    /// A file behind a password that was not given, or not the right one (an encrypted key, a
+    /// PKCS#12 file): critical when nothing else at hand stands in for what it holds.
+    FileEncrypted,
     MultipleCandidates,
     ChainIncomplete,
     UnknownIssuer,
@@ -44,6 +47,8 @@ pub enum Code {
     CrlExpired,
     IdentityMismatch,
     NameMismatch,
+    /// (`--purpose server` without `--name`) the chain was judged, no name was checked.
+    NameNotChecked,
     NameConstraintViolation,
     PathLenExceeded,
     /// The certificates at hand offer so many candidate issuers (or a loop) that the validator
@@ -74,7 +79,7 @@ impl Code {
             | PolicyViolation
             | StoreTampered
             | StoreLocked => Severity::Warning,
-            KeyNotChecked | RequestPending => Severity::Info,
+            KeyNotChecked | RequestPending | NameNotChecked => Severity::Info,
             _ => Severity::Critical,
         }
     }
@@ -104,6 +109,7 @@ impl Code {
             | CaRotated
             | NotACa
             | BadSignature
+            | FileEncrypted
             | MultipleCandidates => Side::Device,
             ChainIncomplete | IssuerExpired | PathBuildingLimit => Side::Chain,
             UnknownIssuer => Side::Trust,
@@ -116,7 +122,8 @@ impl Code {
             | StoreTampered
             | StoreLocked
             | RequestPending
-            | KeyNotChecked => Side::Store,
+            | KeyNotChecked
+            | NameNotChecked => Side::Store,
         }
     }
 
@@ -134,6 +141,7 @@ impl Code {
             KeyNotChecked => "KEY_NOT_CHECKED",
             KeyPermissionsTooOpen => "KEY_PERMISSIONS_TOO_OPEN",
             FileCorrupt => "FILE_CORRUPT",
+            FileEncrypted => "FILE_ENCRYPTED",
             MultipleCandidates => "MULTIPLE_CANDIDATES",
             ChainIncomplete => "CHAIN_INCOMPLETE",
             UnknownIssuer => "UNKNOWN_ISSUER",
@@ -149,6 +157,7 @@ impl Code {
             CrlExpired => "CRL_EXPIRED",
             IdentityMismatch => "IDENTITY_MISMATCH",
             NameMismatch => "NAME_MISMATCH",
+            NameNotChecked => "NAME_NOT_CHECKED",
             NameConstraintViolation => "NAME_CONSTRAINT_VIOLATION",
             PathLenExceeded => "PATH_LEN_EXCEEDED",
             PathBuildingLimit => "PATH_BUILDING_LIMIT",

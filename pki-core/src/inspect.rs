@@ -3,8 +3,9 @@
 
 use crate::error::Error;
 use crate::read::cert::{hex, Cert};
-use crate::read::decode::decode;
+use crate::read::decode::{decode_opts, Decoded, Options};
 use crate::read::input::{self, Read};
+use crate::read::password::Password;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -14,7 +15,7 @@ pub struct FileReport {
     #[serde(serialize_with = "crate::lossy::path")]
     pub path: PathBuf,
     pub objects: Vec<Object>,
-    /// Why (part of) the file could not be read.
+    /// Why (part of) the file could not be read, password-protected content included.
     pub problems: Vec<String>,
 }
 
@@ -24,7 +25,21 @@ pub enum Object {
     Certificate(Box<CertReport>),
     PrivateKey(KeyReport),
     Crl(CrlReport),
+    CertificateRequest(RequestReport),
     Other { what: String },
+}
+
+/// A certificate request: what it asks the CA for.
+#[derive(Debug, Serialize)]
+pub struct RequestReport {
+    pub subject: String,
+    pub key: String,
+    /// The subjectAltName entries requested.
+    pub requested_names: Vec<String>,
+    pub signature_algorithm: String,
+    /// Whether its signature verifies with the key it carries.
+    pub signature_valid: bool,
+    pub sha256: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,34 +87,36 @@ pub struct CrlReport {
     pub revoked: usize,
 }
 
-/// Describes each file in `paths`. A missing file is an error; a file that cannot be parsed is
-/// a report with problems.
-pub fn inspect(paths: &[PathBuf]) -> Result<Vec<FileReport>, Error> {
+/// Describes each file in `paths`, opening encrypted keys and PKCS#12 files with `password`.
+/// A missing file is an error; a file that cannot be parsed is a report with problems.
+pub fn inspect(paths: &[PathBuf], password: Option<&Password>) -> Result<Vec<FileReport>, Error> {
+    let opts = Options {
+        cache: None,
+        password,
+    };
     let mut decoded = Vec::new();
     for path in paths {
-        let read = input::read(path)?;
+        let read = match input::read(path)? {
+            Read::Bytes { bytes, .. } => Ok(decode_opts(path, &bytes, &opts)),
+            unread => Err(unread.refusal().unwrap_or_default()),
+        };
         decoded.push((path.clone(), read));
     }
     let all_certs: Vec<Cert> = decoded
         .iter()
-        .filter_map(|(path, read)| match read {
-            Read::Bytes { bytes, .. } => Some(decode(path, bytes).certs),
-            _ => None,
-        })
-        .flatten()
+        .filter_map(|(_, d)| d.as_ref().ok())
+        .flat_map(|d| d.certs.iter().cloned())
         .collect();
     Ok(decoded
         .into_iter()
-        .map(|(path, read)| report(&path, read, &all_certs))
+        .map(|(path, d)| match d {
+            Ok(d) => report(&path, d, &all_certs),
+            Err(why) => problem(&path, why),
+        })
         .collect())
 }
 
-fn report(path: &Path, read: Read, all_certs: &[Cert]) -> FileReport {
-    let bytes = match read {
-        Read::Bytes { bytes, .. } => bytes,
-        unread => return problem(path, unread.refusal().unwrap_or_default()),
-    };
-    let d = decode(path, &bytes);
+fn report(path: &Path, d: Decoded, all_certs: &[Cert]) -> FileReport {
     let mut objects: Vec<(usize, Object)> = Vec::new();
     for cert in &d.certs {
         objects.push((
@@ -138,13 +155,25 @@ fn report(path: &Path, read: Read, all_certs: &[Cert]) -> FileReport {
     }
     objects.sort_by_key(|(i, _)| *i);
     let mut objects: Vec<Object> = objects.into_iter().map(|(_, o)| o).collect();
+    objects.extend(d.requests.iter().map(|r| {
+        Object::CertificateRequest(RequestReport {
+            subject: r.subject.clone(),
+            key: r.key.to_string(),
+            requested_names: r.names.clone(),
+            signature_algorithm: r.signature_algorithm.clone(),
+            signature_valid: r.signature_valid,
+            sha256: r.sha256.clone(),
+        })
+    }));
     objects.extend(d.others.iter().map(|what| Object::Other {
         what: what.to_string(),
     }));
+    let mut problems = d.problems;
+    problems.extend(d.locked);
     FileReport {
         path: path.to_path_buf(),
         objects,
-        problems: d.problems,
+        problems,
     }
 }
 

@@ -42,6 +42,17 @@ pub enum KeyKind {
     Rsa,
 }
 
+impl std::fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyKind::EcdsaP256 => "ECDSA P-256",
+            KeyKind::EcdsaP384 => "ECDSA P-384",
+            KeyKind::Ed25519 => "Ed25519",
+            KeyKind::Rsa => "RSA",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Renewal {
@@ -117,17 +128,39 @@ impl Policy {
         path.map_or_else(|| Ok(Policy::default()), Policy::load)
     }
 
+    /// Reads and checks a policy file (through the capped reader, as every file is read).
+    /// What is not a policy (a binary file, a FIFO, bad YAML, a bad value) is
+    /// [`Error::Policy`] naming the file, line and column; a missing file is
+    /// [`Error::NotFound`].
     pub fn load(path: &Path) -> Result<Policy, Error> {
-        let text = crate::read::input::text(path)?;
-        Policy::parse(&text).map_err(|reason| Error::Policy {
+        let unusable = |reason: String| Error::Policy {
             path: path.to_path_buf(),
             reason,
-        })
+        };
+        let text = crate::read::input::text(path).map_err(|e| match e {
+            Error::BadRequest { reason, .. } if reason.contains("UTF-8") => {
+                unusable("not a policy file: it is not text (UTF-8)".to_string())
+            }
+            Error::BadRequest { reason, .. } => unusable(reason),
+            e => e,
+        })?;
+        let name = path.display().to_string();
+        Policy::parse_named(&text, &name).map_err(unusable)
     }
 
     /// Parses and checks policy YAML.
     pub fn parse(text: &str) -> Result<Policy, String> {
-        let policy: Policy = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        Policy::parse_named(text, "policy")
+    }
+
+    /// The same; errors name `source` (the file) with the line and column.
+    fn parse_named(text: &str, source: &str) -> Result<Policy, String> {
+        let policy: Policy = serde_saphyr::from_str(text).map_err(|e| {
+            e.render_with_options(serde_saphyr::render_options! {
+                formatter: &Messages,
+                source_name: Some(source),
+            })
+        })?;
         policy.check()?;
         Ok(policy)
     }
@@ -326,6 +359,33 @@ impl Policy {
             crl_validity_days: 7,
             leaf_not_after: LeafNotAfter::Truncate,
             clock_skew_hours: 24,
+        }
+    }
+}
+
+/// YAML errors in words for people: "expected a whole number from 0 to 4294967295" rather than
+/// the parser's "invalid u32".
+struct Messages;
+
+impl serde_saphyr::MessageFormatter for Messages {
+    fn format_message<'a>(&self, err: &'a serde_saphyr::Error) -> std::borrow::Cow<'a, str> {
+        use std::borrow::Cow;
+        match err {
+            serde_saphyr::Error::InvalidScalar { ty, .. } => Cow::Owned(match *ty {
+                "u8" | "u16" | "u32" | "u64" | "usize" => format!(
+                    "expected a whole number from 0 to {}",
+                    match *ty {
+                        "u8" => u64::from(u8::MAX),
+                        "u16" => u64::from(u16::MAX),
+                        "u32" => u64::from(u32::MAX),
+                        _ => u64::MAX,
+                    }
+                ),
+                "f32" | "f64" => "expected a number".to_string(),
+                "bool" => "expected true or false".to_string(),
+                other => format!("expected a value of type {other}"),
+            }),
+            _ => serde_saphyr::UserMessageFormatter.format_message(err),
         }
     }
 }

@@ -35,21 +35,49 @@ pub fn enroll(store: &Path, ca: &Path, id: &str, at: &str, extra: &[&str]) -> Ru
 
 /// SHA-256 of every file under `dir` (relative path → hash), to prove a command changed nothing.
 pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    entries(dir, false)
+}
+
+/// Every entry under `dir`: a file's SHA-256 and mode, a folder's mode (relative path →
+/// either), to prove a dry run changed nothing — not a byte, not a mode, not an empty folder.
+/// A `dir` that does not exist is an empty map.
+pub fn snapshot_all(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    entries(dir, true)
+}
+
+fn entries(dir: &Path, all: bool) -> std::collections::BTreeMap<String, String> {
+    use std::os::unix::fs::PermissionsExt;
     let mut out = std::collections::BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).expect("read dir") {
             let path = entry.expect("entry").path();
-            if path.is_dir() {
+            let meta = std::fs::symlink_metadata(&path).expect("stat");
+            let mode = meta.permissions().mode() & 0o7777;
+            let rel = path
+                .strip_prefix(dir)
+                .expect("prefix")
+                .display()
+                .to_string();
+            if meta.is_dir() {
                 stack.push(path);
+                if all {
+                    out.insert(rel, format!("folder {mode:o}"));
+                }
             } else {
                 let bytes = std::fs::read(&path).expect("read");
-                let rel = path
-                    .strip_prefix(dir)
-                    .expect("prefix")
-                    .display()
-                    .to_string();
-                out.insert(rel, pki_core::read::cert::sha256_hex(&bytes));
+                let hash = pki_core::read::cert::sha256_hex(&bytes);
+                out.insert(
+                    rel,
+                    if all {
+                        format!("{hash} {mode:o}")
+                    } else {
+                        hash
+                    },
+                );
             }
         }
     }

@@ -161,6 +161,8 @@ fn store_files(out: &Path, seed: &Seed<'_>) -> io::Result<()> {
         key: None,
         at,
         force: false,
+        password: None,
+        dry_run: false,
     };
     pki_core::lifecycle::enroll::enroll(&enrollment, &authority).map_err(io::Error::other)?;
     fs::remove_file(store.join("chain.pem"))?;

@@ -310,6 +310,10 @@ fn openssl_accepts(s: &Situation) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_openssl),
+    ignore = "openssl is not installed here (CI installs it)"
+)]
 fn verdicts_agree_with_openssl_except_where_known() {
     let mut table = Vec::new();
     for s in situations() {

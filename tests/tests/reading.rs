@@ -79,6 +79,10 @@ fn pkcs12_export_bag_attributes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_openssl),
+    ignore = "openssl is not installed here (CI installs it)"
+)]
 fn openssl_text_output_around_the_pem() {
     let (root, issuing) = ca();
     let leaf = issuing.leaf("dev");
@@ -110,6 +114,10 @@ fn indented_pem() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_openssl),
+    ignore = "openssl is not installed here (CI installs it)"
+)]
 fn der_certificate_key_and_crl() {
     let (root, issuing) = ca();
     let leaf = issuing.leaf("dev");
@@ -164,6 +172,10 @@ fn der_certificate_key_and_crl() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_openssl),
+    ignore = "openssl is not installed here (CI installs it)"
+)]
 fn sec1_and_pkcs1_keys() {
     let (root, issuing) = ca();
     let leaf = issuing.leaf("dev");
@@ -200,6 +212,10 @@ fn sec1_and_pkcs1_keys() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_openssl),
+    ignore = "openssl is not installed here (CI installs it)"
+)]
 fn p384_ed25519_and_rsa_4096_keys() {
     let (root, issuing) = ca();
     for alg in [&rcgen::PKCS_ECDSA_P384_SHA384, &rcgen::PKCS_ED25519] {

@@ -53,6 +53,21 @@ fn not_due_changes_nothing_and_exits_0_with_the_due_time() {
     );
     assert_eq!(snapshot(&store), before, "not due: not a byte changed");
     assert_eq!(check(&store, AT), 1, "--check: not due is 1");
+    // instants in whole seconds, in --check's JSON too (the jittered due time had nanoseconds)
+    let checked = pki([
+        "renew",
+        "--check",
+        store.to_str().unwrap(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    for json in [&run.json(), &checked.json()] {
+        let due_at = json["due_at"].as_str().unwrap();
+        assert!(!due_at.contains('.'), "{due_at}");
+        assert!(due_at.ends_with('Z'), "{due_at}");
+    }
 }
 
 #[test]

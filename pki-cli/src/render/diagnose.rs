@@ -9,7 +9,7 @@ use std::io::Write;
 pub fn diagnose(report: &Report, format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => super::json(report),
-        Format::Text | Format::Prometheus => text(report),
+        Format::Text => text(report),
     }
 }
 

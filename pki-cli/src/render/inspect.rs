@@ -14,7 +14,7 @@ macro_rules! put {
 pub fn inspect(reports: &[FileReport], format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => super::json(&reports),
-        Format::Text | Format::Prometheus => text(reports),
+        Format::Text => text(reports),
     }
 }
 
@@ -100,6 +100,25 @@ fn text(reports: &[FileReport]) -> anyhow::Result<()> {
                         c.number.as_deref().unwrap_or("none"),
                         c.revoked
                     )?;
+                }
+                Object::CertificateRequest(r) => {
+                    put!(out, "  [{}] certificate request (CSR)", i + 1)?;
+                    put!(out, "      subject:   {}", r.subject)?;
+                    put!(
+                        out,
+                        "      key:       {} · signed {} ({})",
+                        r.key,
+                        r.signature_algorithm,
+                        if r.signature_valid {
+                            "signature verifies"
+                        } else {
+                            "signature does NOT verify"
+                        }
+                    )?;
+                    if !r.requested_names.is_empty() {
+                        put!(out, "      requests:  {}", r.requested_names.join(", "))?;
+                    }
+                    put!(out, "      SHA-256:   {}", r.sha256)?;
                 }
                 Object::Other { what } => put!(out, "  [{}] {what} (not judged)", i + 1)?,
             }

@@ -8,7 +8,7 @@ pub fn policy_ok(path: &Path, policy: &Policy, format: Format) -> anyhow::Result
         Format::Json => {
             super::json(&serde_json::json!({"file": path, "valid": true, "policy": policy}))
         }
-        Format::Text | Format::Prometheus => {
+        Format::Text => {
             let text = format!("{}: policy '{}' is valid", path.display(), policy.name);
             writeln!(std::io::stdout().lock(), "{}", super::clean(&text))?;
             Ok(())
@@ -21,7 +21,7 @@ pub fn policy_error(path: &Path, reason: &str, format: Format) -> anyhow::Result
         Format::Json => {
             super::json(&serde_json::json!({"file": path, "valid": false, "error": reason}))
         }
-        Format::Text | Format::Prometheus => {
+        Format::Text => {
             eprintln!(
                 "{}",
                 super::clean_lines(&format!("{}: {reason}", path.display()))

@@ -13,7 +13,7 @@ mod judge;
 mod spill;
 mod tally;
 
-pub use discover::discover;
+pub use discover::{discover, Discovery};
 
 use crate::error::Error;
 use crate::finding::{Code, Finding};
@@ -95,11 +95,23 @@ pub struct Summary {
     pub unknown: usize,
 }
 
+/// Something found under the audit's paths that is not a store: a stray file beside a fleet's
+/// stores (`warning`), a path under which no store was found (`unknown`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PathProblem {
+    #[serde(serialize_with = "crate::lossy::path")]
+    pub path: PathBuf,
+    pub status: AuditStatus,
+    pub message: String,
+}
+
 /// The audit's result. Its JSON is the contract's shape; the stores are read back from the
 /// spill file as it is written out, never all in memory.
 pub struct Report {
     pub at: OffsetDateTime,
     pub summary: Summary,
+    /// What is not a store: stray files, paths without a store (they count in [`Report::worst`]).
+    pub problems: Vec<PathProblem>,
     /// Stores whose certificate expires within 7, 30 and 90 days of `at` (not yet expired).
     pub expiring: BTreeMap<String, usize>,
     /// How many stores carry each finding code.
@@ -111,17 +123,21 @@ pub struct Report {
 }
 
 impl Report {
-    /// The worst status found: the exit code.
+    /// The worst status found, stores and path problems alike: the exit code.
     pub fn worst(&self) -> AuditStatus {
         let m = &self.summary;
-        [
+        let stores = [
             (m.unknown, AuditStatus::Unknown),
             (m.critical, AuditStatus::Critical),
             (m.warning, AuditStatus::Warning),
         ]
         .into_iter()
         .find(|(n, _)| *n > 0)
-        .map_or(AuditStatus::Ok, |(_, status)| status)
+        .map_or(AuditStatus::Ok, |(_, status)| status);
+        self.problems
+            .iter()
+            .map(|p| p.status)
+            .fold(stores, AuditStatus::max)
     }
 
     /// Every store's result, in path order (read again on every call).
@@ -155,10 +171,11 @@ impl Serialize for Report {
             }
         }
         let at = crate::timestamp::format(self.at);
-        let mut s = serializer.serialize_struct("Report", 5)?;
+        let mut s = serializer.serialize_struct("Report", 6)?;
         s.serialize_field("at", &at)?;
         s.serialize_field("summary", &self.summary)?;
         s.serialize_field("stores", &Stores(self))?;
+        s.serialize_field("problems", &self.problems)?;
         s.serialize_field("expiring", &self.expiring)?;
         s.serialize_field("codes", &self.codes)?;
         s.end()
@@ -172,7 +189,22 @@ pub fn audit(req: &Request, progress: &(dyn Fn(usize) + Sync)) -> Result<Report,
         // refused once, before any store is judged against anchors that are none
         crate::read::anchors::server_anchors(trust)?;
     }
-    let stores = discover(&req.paths)?;
+    let found = discover(&req.paths)?;
+    let stores = found.stores;
+    let problems = found
+        .strays
+        .into_iter()
+        .map(|path| PathProblem {
+            path,
+            status: AuditStatus::Warning,
+            message: "a certificate file beside the fleet's stores: not judged (move it into its store, or out of the fleet folder)".to_string(),
+        })
+        .chain(found.empty.into_iter().map(|path| PathProblem {
+            path,
+            status: AuditStatus::Unknown,
+            message: "no store found under this path (a store holds store.yaml or certificate files; a fleet folder holds store folders): a wrong path or mount point?".to_string(),
+        }))
+        .collect();
     let judge = Judge {
         at: req.at,
         purpose: Purpose::Client,
@@ -205,6 +237,7 @@ pub fn audit(req: &Request, progress: &(dyn Fn(usize) + Sync)) -> Result<Report,
     Ok(Report {
         at: req.at,
         summary: tally.summary,
+        problems,
         expiring: tally.expiring,
         codes: tally.codes,
         duration: started.elapsed(),

@@ -147,6 +147,124 @@ impl Signer {
     }
 }
 
+/// What the CA would issue (a dry run): nothing is signed, nothing recorded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Planned {
+    pub device_id: String,
+    pub subject: String,
+    pub names: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// Set when notAfter would be cut to the issuer's.
+    pub truncated: bool,
+    /// The issuing CA generation that would sign.
+    pub issuer: String,
+}
+
+impl Signer {
+    /// What [`Signer::sign`] would issue to `device_id` at `at`, every check made; nothing
+    /// signed.
+    pub fn plan(&self, device_id: &str, at: OffsetDateTime) -> Result<Planned, String> {
+        check_device_id(device_id)?;
+        let policy = &self.policy;
+        let (not_before, not_after, truncated) = validity(policy, &self.issuer_cert, at)?;
+        let mut subject = format!(
+            "CN={}",
+            Policy::fill(&policy.subject.common_name, device_id)
+        );
+        if let Some(org) = &policy.subject.organization {
+            subject = format!("O={}, {subject}", Policy::fill(org, device_id));
+        }
+        let dns = policy
+            .san
+            .dns
+            .iter()
+            .map(|d| format!("DNS:{}", Policy::fill(d, device_id)));
+        let uri = policy
+            .san
+            .uri
+            .iter()
+            .map(|u| format!("URI:{}", Policy::fill(u, device_id)));
+        Ok(Planned {
+            device_id: device_id.to_string(),
+            subject,
+            names: dns.chain(uri).collect(),
+            not_before,
+            not_after,
+            truncated,
+            issuer: self.generation.clone(),
+        })
+    }
+}
+
+/// What `sign_csrs` would issue for each request, every check made (the CA's readiness, the
+/// requests against the policy, their signatures); nothing signed, nothing recorded.
+pub fn plan_csrs(
+    ca: &Ca,
+    csrs: &[(PathBuf, Vec<u8>)],
+    device_id: Option<&str>,
+    at: OffsetDateTime,
+) -> Result<Vec<Result<Planned, Error>>, Error> {
+    let signer = Signer::new(ca, at)?;
+    Ok(csrs
+        .iter()
+        .map(|(path, bytes)| {
+            let csr = signer.read_csr(path, bytes)?;
+            let id = match (device_id, &csr.common_name) {
+                (Some(id), _) => id.to_string(),
+                (None, Some(cn)) => cn.clone(),
+                (None, None) => {
+                    return Err(Error::refused(
+                        path,
+                        "no device id: the request has no CN and --device-id was not given",
+                    ))
+                }
+            };
+            signer
+                .plan(&id, at)
+                .map_err(|why| Error::refused(path, why))
+        })
+        .collect())
+}
+
+/// What the CA would issue to `device_id` at `at` (enroll and renew in a dry run).
+pub fn plan_for(ca: &Ca, device_id: &str, at: OffsetDateTime) -> Result<Planned, Error> {
+    check_device_id(device_id).map_err(Error::Usage)?;
+    Signer::new(ca, at)?
+        .plan(device_id, at)
+        .map_err(|why| Error::refused(&ca.dir, why))
+}
+
+/// notBefore (backdated), notAfter (cut to the issuer's or refused, as the policy says), and
+/// whether it was cut.
+fn validity(
+    policy: &Policy,
+    issuer_cert: &Cert,
+    at: OffsetDateTime,
+) -> Result<(OffsetDateTime, OffsetDateTime, bool), String> {
+    let not_before = at - Duration::minutes(policy.backdate_minutes.into());
+    let mut not_after = at + Duration::days(policy.lifetime_days.into());
+    let mut truncated = false;
+    if not_after > issuer_cert.not_after {
+        match policy.leaf_not_after {
+            LeafNotAfter::Truncate => {
+                not_after = issuer_cert.not_after;
+                truncated = true;
+            }
+            LeafNotAfter::Refuse => {
+                return Err(format!(
+                    "the certificate would outlive its issuing CA ({}); policy '{}' refuses (leaf_not_after: refuse)",
+                    format(issuer_cert.not_after),
+                    policy.name
+                ))
+            }
+        }
+    }
+    Ok((not_before, not_after, truncated))
+}
+
 /// Signs one CSR (DER or PEM bytes from `path`) and records it in the inventory.
 pub fn sign_csr(
     ca: &Ca,
@@ -224,8 +342,15 @@ pub struct Csr {
 fn read_csr(path: &Path, bytes: &[u8], policy: &Policy) -> Result<Csr, Error> {
     let der = csr_der(bytes)
         .ok_or_else(|| Error::refused(path, "not a certificate request (PEM or DER)"))?;
-    let (rest, csr) = X509CertificationRequest::from_der(&der)
-        .map_err(|e| Error::refused(path, format!("not a valid certificate request ({e})")))?;
+    let (rest, csr) = X509CertificationRequest::from_der(&der).map_err(|e| {
+        Error::refused(
+            path,
+            format!(
+                "not a valid certificate request ({})",
+                crate::read::cert::der_problem(&e)
+            ),
+        )
+    })?;
     if !rest.is_empty() {
         return Err(Error::refused(
             path,
@@ -324,24 +449,7 @@ fn issue(
     issuer_id: &str,
     at: OffsetDateTime,
 ) -> Result<Issued, String> {
-    let not_before = at - Duration::minutes(policy.backdate_minutes.into());
-    let mut not_after = at + Duration::days(policy.lifetime_days.into());
-    let mut truncated = false;
-    if not_after > issuer_cert.not_after {
-        match policy.leaf_not_after {
-            LeafNotAfter::Truncate => {
-                not_after = issuer_cert.not_after;
-                truncated = true;
-            }
-            LeafNotAfter::Refuse => {
-                return Err(format!(
-                    "the certificate would outlive its issuing CA ({}); policy '{}' refuses (leaf_not_after: refuse)",
-                    format(issuer_cert.not_after),
-                    policy.name
-                ))
-            }
-        }
-    }
+    let (not_before, not_after, truncated) = validity(policy, issuer_cert, at)?;
     let mut p = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     if let Some(org) = &policy.subject.organization {

@@ -7,6 +7,7 @@ pub mod identity;
 mod init;
 pub mod inventory;
 pub mod issue;
+pub mod plan;
 mod revoke;
 mod rotate;
 pub mod token;
@@ -14,7 +15,7 @@ pub mod token;
 pub use config::{Config, Generation, CONFIG};
 pub use init::init;
 pub use inventory::Inventory;
-pub use issue::{sign_csr, sign_csrs, Issued, Signer};
+pub use issue::{plan_csrs, plan_for, sign_csr, sign_csrs, Issued, Planned, Signer};
 pub use revoke::{crl, revoke, sign_crl, Crls, CRL_DIR};
 pub use rotate::rotate;
 

@@ -99,7 +99,7 @@ pub fn sign_crl(
         })
 }
 
-fn parse_reason(reason: &str) -> Option<RevocationReason> {
+pub(super) fn parse_reason(reason: &str) -> Option<RevocationReason> {
     Some(match reason {
         "unspecified" => RevocationReason::Unspecified,
         "keyCompromise" => RevocationReason::KeyCompromise,

@@ -97,7 +97,10 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
     let cmds = Commands::of(material);
     let chosen = select(material, req.at);
     let Some(leaf) = chosen.leaf else {
-        findings.push(no_certificate(material));
+        // a finding already says what stands where the certificate should (a request)
+        if !findings.iter().any(|f| f.code == Code::CertMissing) {
+            findings.push(no_certificate(material));
+        }
         findings.extend(tampered);
         findings.extend(pending(material, false));
         return Report::new(findings, None, material, req);
@@ -125,6 +128,16 @@ pub fn diagnose_with(material: &Material, req: &Request, verifier: &Verifier) ->
         root_cause = explain(&cause(&err), &ctx);
     }
     findings.extend(root_cause);
+    if req.purpose == (Purpose::Server { name: None }) {
+        findings.push(Finding::new(
+            Code::NameNotChecked,
+            format!(
+                "no --name given: the chain of {} was judged, whether it is valid for the name clients dial was not checked",
+                leaf.describe()
+            ),
+            "pass --name HOST (the DNS name or IP address clients dial) to check it too",
+        ));
+    }
     findings.extend(leaf_validity(leaf, req.at, skew, &cmds));
     findings.extend(possession(material, chosen.key, leaf, &cmds));
     findings.extend(tampered);
@@ -239,7 +252,7 @@ fn order(findings: Vec<Finding>) -> Vec<Finding> {
         .filter(|f| seen.insert((f.code, f.message.clone())))
         .collect();
     unique.sort_by_key(|f| match (f.severity, f.code) {
-        (Severity::Critical, Code::FileCorrupt) => 0,
+        (Severity::Critical, Code::FileCorrupt | Code::FileEncrypted) => 0,
         (Severity::Critical, _) => 1,
         (Severity::Warning, _) => 2,
         (Severity::Info, _) => 3,

@@ -69,7 +69,7 @@ pub fn explain(cause: &Cause, ctx: &Context<'_>) -> Vec<Finding> {
         Cause::Revoked => vec![revoked(ctx)],
         Cause::NameMismatch(detail) => {
             let name = match ctx.purpose {
-                Purpose::Server { name } => name.as_str(),
+                Purpose::Server { name } => name.as_deref().unwrap_or(""),
                 Purpose::Client => "",
             };
             vec![Finding::new(

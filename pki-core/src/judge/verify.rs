@@ -16,11 +16,11 @@ use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 
 /// Whose certificate is judged: a device (client authentication, the default) or a server,
-/// for the name a client dials.
+/// for the name a client dials (`None`: the chain is judged and no name is checked).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purpose {
     Client,
-    Server { name: String },
+    Server { name: Option<String> },
 }
 
 /// The ring provider, chosen explicitly and built once per process, its signature checks
@@ -48,7 +48,8 @@ pub struct Verifier {
 
 enum Kind {
     Client(Arc<dyn ClientCertVerifier>),
-    Server(Arc<WebPkiServerVerifier>, ServerName<'static>),
+    /// A server verifier and the name to check (`None`: the chain only, no name).
+    Server(Arc<WebPkiServerVerifier>, Option<ServerName<'static>>),
     /// No usable trust anchor: every chain is rejected.
     NoAnchors,
     BadName(String),
@@ -109,9 +110,22 @@ impl Verifier {
         let now = unix_time(at);
         match &self.kind {
             Kind::Client(v) => v.verify_client_cert(&leaf.der, &chain, now).map(|_| ()),
-            Kind::Server(v, name) => v
+            Kind::Server(v, Some(name)) => v
                 .verify_server_cert(&leaf.der, &chain, name, &[], now)
                 .map(|_| ()),
+            Kind::Server(v, None) => {
+                // rustls checks the chain (and revocation) before the name: with no name to
+                // check, its verdict on the chain is the answer and a name mismatch is not
+                let any = ServerName::try_from("name.invalid")
+                    .map_err(|e| rustls::Error::General(e.to_string()))?;
+                match v.verify_server_cert(&leaf.der, &chain, &any, &[], now) {
+                    Err(rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::NotValidForName
+                        | rustls::CertificateError::NotValidForNameContext { .. },
+                    )) => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            }
             Kind::NoAnchors => Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::UnknownIssuer,
             )),
@@ -141,8 +155,15 @@ fn build(
             }
         }
         Purpose::Server { name } => {
-            let Ok(server_name) = ServerName::try_from(name.clone()) else {
-                return Kind::BadName(format!("'{name}' is neither a DNS name nor an IP address"));
+            let server_name = match name.as_deref().map(ServerName::try_from) {
+                None => None,
+                Some(Ok(n)) => Some(n.to_owned()),
+                Some(Err(_)) => {
+                    return Kind::BadName(format!(
+                        "'{}' is neither a DNS name nor an IP address",
+                        name.as_deref().unwrap_or_default()
+                    ))
+                }
             };
             let mut builder = WebPkiServerVerifier::builder_with_provider(roots, provider);
             if !crls.is_empty() {

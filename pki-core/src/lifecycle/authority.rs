@@ -3,7 +3,7 @@
 //! Enroll, renew and repair are one body of code for both, so a store enrolled over the
 //! network gets the same guarantees as one enrolled next to the CA.
 
-use crate::ca::{sign_csr, Ca, Issued};
+use crate::ca::{sign_csr, Ca, Issued, Planned};
 use crate::error::Error;
 use crate::judge::against_server::SKEW_TOLERANCE;
 use crate::policy::Policy;
@@ -53,6 +53,16 @@ pub trait Authority {
     /// the store's certificate, an enrollment by a token made for the device).
     fn vouches(&self, _device_id: &str, _certs: &[&Cert], _keys: &[&Key]) -> Result<bool, Error> {
         Ok(true)
+    }
+    /// What it would issue to `device_id` at `at` (a dry run; nothing signed), when that can be
+    /// known here: a CA folder checks and plans it; a server's policy is its own (`None`).
+    fn plan(
+        &self,
+        _device_id: &str,
+        _policy: Option<&Policy>,
+        _at: OffsetDateTime,
+    ) -> Result<Option<Planned>, Error> {
+        Ok(None)
     }
     /// Signs the request `csr` (DER; `path` names it in messages) for `device_id`; `policy`
     /// replaces the CA's own where the authority allows it (a CA folder at hand does).
@@ -164,6 +174,22 @@ impl Authority for Ca {
                 sign_csr(&with_policy, path, csr, Some(device_id), at)
             }
             _ => sign_csr(self, path, csr, Some(device_id), at),
+        }
+    }
+
+    fn plan(
+        &self,
+        device_id: &str,
+        policy: Option<&Policy>,
+        at: OffsetDateTime,
+    ) -> Result<Option<Planned>, Error> {
+        match policy {
+            Some(p) if *p != self.policy => {
+                let mut with_policy = self.clone();
+                with_policy.policy = p.clone();
+                crate::ca::plan_for(&with_policy, device_id, at).map(Some)
+            }
+            _ => crate::ca::plan_for(self, device_id, at).map(Some),
         }
     }
 }

@@ -3,13 +3,15 @@
 //! checked, and the store is written the crash-safe way with its manifest and journal.
 //! Idempotent: a healthy store with the same device id is left alone.
 
-use crate::ca::{self, Issued};
+use crate::ca::{self, Issued, Planned};
 use crate::error::Error;
 use crate::judge::diagnose::{diagnose, Request, Verdict};
 use crate::judge::verify::Purpose;
 use crate::lifecycle::authority::Authority;
 use crate::policy::{KeyKind, Policy};
+use crate::read::decode::Decoded;
 use crate::read::key::Key;
+use crate::read::password::Password;
 use crate::store;
 use crate::store::change::{self, Change, FileWrite};
 use crate::store::jail::Jail;
@@ -31,6 +33,10 @@ pub struct Enrollment {
     pub key: Option<PathBuf>,
     pub at: OffsetDateTime,
     pub force: bool,
+    /// Opens an encrypted `key`.
+    pub password: Option<Password>,
+    /// Check everything and say what would be written; write nothing, sign nothing.
+    pub dry_run: bool,
 }
 
 #[derive(Debug)]
@@ -41,6 +47,14 @@ pub enum Outcome {
         issued: Box<Issued>,
         entry: Entry,
         cleared_lock: Option<String>,
+    },
+    /// A dry run: what would be issued (when the authority says: a CA folder at hand does, a
+    /// server's policy is its own), by whom, with which key, into which files.
+    Planned {
+        planned: Option<Box<Planned>>,
+        authority: String,
+        key: String,
+        files: Vec<String>,
     },
 }
 
@@ -56,10 +70,83 @@ pub fn enroll(req: &Enrollment, authority: &dyn Authority) -> Result<Outcome, Er
     if let Some(unchanged) = existing(req, &policy)? {
         return Ok(unchanged);
     }
-    let jail = Jail::create(&req.store)?;
-    let (_guard, cleared_lock) = lock::hold(&jail)?;
+    if req.dry_run {
+        return plan(req, authority, &policy);
+    }
+    // a failed enroll leaves no folder it made behind (only empty ones are removed)
+    let made = missing_folders(&req.store);
+    let result = Jail::create(&req.store).and_then(|jail| write(req, authority, &policy, &jail));
+    if result.is_err() {
+        for dir in &made {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    result
+}
 
-    let key = device_key(req, &policy)?;
+/// The folders on the way to `dir` (itself included) that do not exist yet, deepest first.
+fn missing_folders(dir: &Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// The dry run: the authority can sign, the key can be used, and what would be written.
+fn plan(req: &Enrollment, authority: &dyn Authority, policy: &Policy) -> Result<Outcome, Error> {
+    let key = match &req.key {
+        Some(path) => {
+            let key = device_key(req, policy)?;
+            format!("the key in {} ({})", path.display(), key_name(&key))
+        }
+        None => {
+            new_key(policy, &req.store)?; // refuses what cannot be made here (RSA)
+            format!("a new {} key made in the store", policy.key_algorithm)
+        }
+    };
+    let planned = authority
+        .plan(&req.device_id, req.policy.as_ref(), req.at)?
+        .map(Box::new);
+    Ok(Outcome::Planned {
+        planned,
+        authority: authority.describe(),
+        key,
+        files: [
+            store::DEVICE_KEY,
+            store::DEVICE_CERT,
+            store::CHAIN,
+            store::TRUST,
+            store::MANIFEST,
+            crate::store::journal::JOURNAL,
+        ]
+        .iter()
+        .map(|f| req.store.join(f).display().to_string())
+        .collect(),
+    })
+}
+
+fn key_name(key: &KeyPair) -> String {
+    let der = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    Key::from_der(
+        der,
+        crate::origin::Origin {
+            path: PathBuf::new(),
+            index: 0,
+            of: 1,
+        },
+    )
+    .describe()
+}
+
+fn write(
+    req: &Enrollment,
+    authority: &dyn Authority,
+    policy: &Policy,
+    jail: &Jail,
+) -> Result<Outcome, Error> {
+    let (_guard, cleared_lock) = lock::hold(jail)?;
+
+    let key = device_key(req, policy)?;
     let csr = csr(&req.device_id, &key).map_err(|e| Error::ca(authority.describe(), e))?;
     let issued = authority.issue(
         &req.store.join("device.csr"),
@@ -105,7 +192,7 @@ pub fn enroll(req: &Enrollment, authority: &dyn Authority) -> Result<Outcome, Er
     if let Some(folder) = authority.folder() {
         manifest.record_ca(folder);
     }
-    let entry = change::apply(&jail, &change, manifest, req.at)?;
+    let entry = change::apply(jail, &change, manifest, req.at)?;
     Ok(Outcome::Enrolled {
         issued: Box::new(issued),
         entry,
@@ -157,21 +244,61 @@ fn existing(req: &Enrollment, policy: &Policy) -> Result<Option<Outcome>, Error>
         (Some(_), Some(cause)) => format!("a store that is rejected ({})", cause.code),
         (Some(_), None) => "a store enroll will not touch".to_string(),
     };
-    Err(Error::refused(
-        &req.store,
-        format!("holds {what}; run `pki repair {}` to fix it in place, or `pki enroll --force` to replace it (the old files go to backup/)", req.store.display()),
-    ))
+    let store = crate::finding::quoted(&req.store);
+    let fix = match &manifest {
+        Some(_) => format!("run `pki repair {store}` to fix it in place, or add --force to replace it (the old files go to backup/)"),
+        None => format!("make it a managed store from its own files with `pki store import {store}`, or add --force to replace it (the old files go to backup/)"),
+    };
+    Err(Error::refused(&req.store, format!("holds {what}; {fix}")))
 }
 
 fn device_key(req: &Enrollment, policy: &Policy) -> Result<KeyPair, Error> {
-    if let Some(path) = &req.key {
-        let pem = crate::read::input::text(path)?;
-        return KeyPair::from_pem(&pem).map_err(|e| Error::BadRequest {
-            path: path.clone(),
-            reason: format!("not a usable private key ({e})"),
-        });
+    match &req.key {
+        Some(path) => read_key(path, req.password.as_ref()),
+        None => new_key(policy, &req.store),
     }
-    new_key(policy, &req.store)
+}
+
+/// The one private key in `path` (PEM or DER, PKCS#8, SEC1 or PKCS#1; an encrypted one opened
+/// with `password`), as rcgen signs with it. Content that is no usable key is refused (2).
+pub(crate) fn read_key(path: &Path, password: Option<&Password>) -> Result<KeyPair, Error> {
+    key_pair(path, super::decode_file(path, password)?)
+}
+
+/// The one private key `decoded` (read from `path`) holds, as rcgen signs with it.
+pub(crate) fn key_pair(path: &Path, decoded: Decoded) -> Result<KeyPair, Error> {
+    super::refuse_locked(path, &decoded)?;
+    let key = match (decoded.keys.as_slice(), decoded.problems.first()) {
+        ([key], _) => key,
+        ([], Some(problem)) => {
+            return Err(Error::refused(
+                path,
+                format!("no private key in it: {problem}"),
+            ))
+        }
+        ([], None) => return Err(Error::refused(path, "holds no private key")),
+        (_, _) => {
+            return Err(Error::refused(
+                path,
+                "holds several private keys; give a file with one",
+            ))
+        }
+    };
+    if let Err(why) = key.signer() {
+        return Err(Error::refused(path, format!("{}: {why}", key.describe())));
+    }
+    let pkcs8 = key.pkcs8_der().ok_or_else(|| {
+        Error::refused(
+            path,
+            format!("{}: cannot be used to sign a request", key.describe()),
+        )
+    })?;
+    KeyPair::try_from(pkcs8.as_slice()).map_err(|e| {
+        Error::refused(
+            path,
+            format!("{}: rcgen cannot sign with it ({e})", key.describe()),
+        )
+    })
 }
 
 /// A new device key of the policy's algorithm.

@@ -16,17 +16,42 @@ use time::OffsetDateTime;
 
 pub use crate::store::{CSR, PENDING_KEY};
 
+/// Installs `cert_file` into the store `dir`; the journal entry of the change.
 pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry, Error> {
     let jail = Jail::open(dir)?;
     let manifest = Manifest::require(&jail, None)?;
-    let bytes = crate::read::input::bytes(cert_file)?;
-    let decoded = decode(cert_file, &bytes);
-    let (cas, leaves): (Vec<_>, Vec<_>) = decoded.certs.into_iter().partition(|c| c.is_ca());
-    let leaf = leaves
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::refused(cert_file, "holds no device certificate"))?;
     let (_guard, _) = lock::hold(&jail)?;
+    let change = prepare(&jail, cert_file)?;
+    change::apply(&jail, &change, manifest, at)
+}
+
+/// What installing `cert_file` would change (a dry run: every check made, nothing written).
+pub fn plan(dir: &Path, cert_file: &Path) -> Result<Change, Error> {
+    let jail = Jail::open(dir)?;
+    Manifest::require(&jail, None)?;
+    prepare(&jail, cert_file)
+}
+
+/// The change that installs `cert_file`, once the certificate is proven to fit a key of the
+/// store.
+fn prepare(jail: &Jail, cert_file: &Path) -> Result<Change, Error> {
+    let dir = jail.path();
+    let decoded = super::decode_file(cert_file, None)?;
+    let (cas, leaves): (Vec<_>, Vec<_>) = decoded.certs.into_iter().partition(|c| c.is_ca());
+    let leaf = leaves.into_iter().next().ok_or_else(|| {
+        Error::refused(
+            cert_file,
+            match (decoded.requests.first(), decoded.problems.first()) {
+                (Some(r), _) => format!(
+                    "holds a certificate request (CSR, subject '{}'), not a certificate: have the CA sign it first (pki ca sign --ca DIR {})",
+                    r.subject,
+                    cert_file.display()
+                ),
+                (None, Some(problem)) => format!("holds no device certificate: {problem}"),
+                (None, None) => "holds no device certificate".to_string(),
+            },
+        )
+    })?;
     let mut writes = vec![FileWrite {
         name: store::DEVICE_CERT.into(),
         bytes: leaf.der_pem(),
@@ -82,11 +107,10 @@ pub fn install(dir: &Path, cert_file: &Path, at: OffsetDateTime) -> Result<Entry
     if jail.kind(CSR).is_some() {
         removes.push(CSR.to_string());
     }
-    let change = Change {
+    Ok(Change {
         action: "install".into(),
         reason: format!("installed {} from {}", leaf.describe(), cert_file.display()),
         writes,
         removes,
-    };
-    change::apply(&jail, &change, manifest, at)
+    })
 }

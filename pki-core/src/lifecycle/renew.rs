@@ -17,7 +17,6 @@ use crate::store::journal::Entry;
 use crate::store::lock;
 use crate::store::manifest::Manifest;
 use crate::timestamp::format;
-use rcgen::KeyPair;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -29,6 +28,8 @@ pub struct Request {
     pub at: OffsetDateTime,
     /// Overrides the CA's policy.
     pub policy: Option<Policy>,
+    /// Say whether renewal is due and what it would write; write nothing, sign nothing.
+    pub dry_run: bool,
 }
 
 /// Whether a store is due, and when.
@@ -64,6 +65,16 @@ pub struct Renewed {
 pub enum Outcome {
     NotDue(Due),
     Renewed(Box<Renewed>),
+    /// A dry run of a renewal that is due (or forced): what would be issued and written.
+    Planned {
+        due: Due,
+        /// What the authority would issue, when it can say (a CA folder at hand does).
+        planned: Option<Box<crate::ca::Planned>>,
+        /// Who would sign.
+        authority: String,
+        new_key: bool,
+        files: Vec<String>,
+    },
 }
 
 /// Whether the store's certificate is due at `at` under `policy`.
@@ -80,7 +91,8 @@ pub fn check(dir: &std::path::Path, policy: &Policy, at: OffsetDateTime) -> Resu
         .manifest
         .as_ref()
         .map_or(leaf.common_name(), |m| m.device_id.clone());
-    let due_at = policy.renewal_due_jittered(leaf, &seed);
+    // whole seconds, as every instant the toolkit prints
+    let due_at = crate::timestamp::whole_seconds(policy.renewal_due_jittered(leaf, &seed));
     let outside_validity = if at > leaf.not_after {
         Some(format!(
             "the certificate expired at {}",
@@ -142,26 +154,34 @@ pub fn renew(req: &Request, authority: &dyn Authority) -> Result<Outcome, Error>
         let why = identity::unproven(&manifest.device_id, dir, &authority.describe());
         return Err(Error::refused(dir, why));
     }
+    if req.dry_run {
+        let planned = authority
+            .plan(&manifest.device_id, req.policy.as_ref(), req.at)?
+            .map(Box::new);
+        let mut files = vec![store::DEVICE_CERT, store::CHAIN, store::TRUST];
+        if !policy.renewal.reuse_key {
+            files.insert(1, store::DEVICE_KEY);
+        }
+        return Ok(Outcome::Planned {
+            due,
+            planned,
+            authority: authority.describe(),
+            new_key: !policy.renewal.reuse_key,
+            files: files
+                .iter()
+                .map(|f| dir.join(f).display().to_string())
+                .collect(),
+        });
+    }
     let (_guard, _) = lock::hold(&jail)?;
     let (key, key_is_new) = if policy.renewal.reuse_key {
-        let pem = jail
-            .bytes(store::DEVICE_KEY)
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| {
-                Error::refused(
-                    dir.join(store::DEVICE_KEY),
-                    "cannot reuse the key: it is not a readable key file",
-                )
-            })?;
-        (
-            KeyPair::from_pem(&pem).map_err(|e| {
-                Error::refused(
-                    dir.join(store::DEVICE_KEY),
-                    format!("cannot reuse the key ({e})"),
-                )
-            })?,
-            false,
-        )
+        // read as every key is: an encrypted or unusable one is named as such
+        let path = dir.join(store::DEVICE_KEY);
+        let bytes = jail.bytes(store::DEVICE_KEY).ok_or_else(|| {
+            Error::refused(&path, "cannot reuse the key: it is not a readable key file")
+        })?;
+        let decoded = crate::read::decode::decode(&path, &bytes);
+        (crate::lifecycle::enroll::key_pair(&path, decoded)?, false)
     } else {
         (crate::lifecycle::enroll::new_key(&policy, dir)?, true)
     };
@@ -276,7 +296,7 @@ pub fn renew(req: &Request, authority: &dyn Authority) -> Result<Outcome, Error>
             .certs
             .first()
             .map_or(issued.not_after, |c| {
-                policy.renewal_due_jittered(c, &device_id)
+                crate::timestamp::whole_seconds(policy.renewal_due_jittered(c, &device_id))
             });
     Ok(Outcome::Renewed(Box::new(Renewed {
         issued_serial: issued.serial,

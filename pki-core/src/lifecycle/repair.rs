@@ -70,7 +70,7 @@ pub fn repair(req: &Request, authority: Option<&dyn Authority>) -> Result<Outcom
         return Err(Error::refused(
             dir,
             format!(
-                "not a managed store (no store.yaml): repair works in place on stores pki enrolled; for another product's folder, enroll anew (its files go to backup/): pki enroll {} --ca DIR --device-id ID --force",
+                "not a managed store (no store.yaml): repair works in place on stores pki enrolled; make this folder one from its own files (they go to backup/): pki store import {0}; or enroll it anew: pki enroll {0} --ca DIR --device-id ID --force",
                 quoted(dir)
             ),
         ));

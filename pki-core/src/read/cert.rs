@@ -173,9 +173,25 @@ impl KeyAlgorithm {
             KeyAlgorithm::Ec { curve, .. } if *curve != "P-256" && *curve != "P-384" => Some(
                 format!("an EC key on {curve} (rustls with ring supports P-256 and P-384)"),
             ),
-            KeyAlgorithm::Other(name) => Some(format!("a {name} key (not supported by rustls)")),
+            KeyAlgorithm::Other(name) => Some(format!(
+                "{} {name} key (rustls with ring uses ECDSA P-256 and P-384, Ed25519 and RSA of 2048 bits or more)",
+                article(name)
+            )),
             _ => None,
         }
+    }
+}
+
+/// "a" or "an", as the name is spoken ("an Ed448 key", "an RSA-PSS key", "a DSA key").
+fn article(name: &str) -> &'static str {
+    let spoken_vowel = name.starts_with(|c: char| "AEIOaeiou".contains(c))
+        || ["RSA", "ML-", "SM2", "X25519", "X448", "EC "]
+            .iter()
+            .any(|p| name.starts_with(p));
+    if spoken_vowel {
+        "an"
+    } else {
+        "a"
     }
 }
 
@@ -228,7 +244,7 @@ impl Parsed {
     fn from_der(der: Vec<u8>) -> Result<Parsed, String> {
         let facts = {
             let (rest, x509) = X509Certificate::from_der(&der)
-                .map_err(|e| format!("not a valid X.509 certificate ({e})"))?;
+                .map_err(|e| format!("not a valid X.509 certificate ({})", der_problem(&e)))?;
             if !rest.is_empty() {
                 return Err(format!(
                     "{} bytes of trailing data after the certificate",
@@ -392,7 +408,7 @@ impl Parsed {
     }
 }
 
-fn display_name(name: &x509_parser::x509::X509Name<'_>) -> String {
+pub(crate) fn display_name(name: &x509_parser::x509::X509Name<'_>) -> String {
     let text = name.to_string();
     if text.is_empty() {
         "(empty name)".to_string()
@@ -425,6 +441,33 @@ pub(crate) fn general_name(name: &GeneralName<'_>) -> String {
     }
 }
 
+/// What a parse error means, for people: the parser's own text (`Der(UnexpectedTag {
+/// expected: Some(Tag(16)) … })`) says nothing to a helpdesk.
+pub(crate) fn der_problem(
+    e: &x509_parser::nom::Err<x509_parser::error::X509Error>,
+) -> &'static str {
+    use x509_parser::der_parser::error::BerError;
+    use x509_parser::error::X509Error;
+    match e {
+        x509_parser::nom::Err::Incomplete(_) => "the data ends early: truncated",
+        x509_parser::nom::Err::Error(e) | x509_parser::nom::Err::Failure(e) => match e {
+            X509Error::Der(BerError::Incomplete(_))
+            | X509Error::NomError(x509_parser::nom::error::ErrorKind::Eof) => {
+                "the data ends early: truncated"
+            }
+            X509Error::Der(BerError::UnexpectedTag { .. } | BerError::UnexpectedClass { .. }) => {
+                "its structure is not the one expected: damaged, or another kind of object"
+            }
+            X509Error::InvalidDate => "a date in it is invalid",
+            X509Error::InvalidSerial => "its serial number is invalid",
+            X509Error::InvalidExtensions => "an extension in it is malformed",
+            X509Error::InvalidSignatureValue => "its signature value is malformed",
+            X509Error::InvalidVersion => "its version field is invalid",
+            _ => "malformed DER",
+        },
+    }
+}
+
 /// The algorithm and size of a SubjectPublicKeyInfo.
 pub(crate) fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
     let alg = &spki.algorithm.algorithm;
@@ -435,33 +478,20 @@ pub(crate) fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> KeyAlgorithm {
         };
         KeyAlgorithm::Rsa { bits }
     } else if *alg == oids::OID_KEY_TYPE_EC_PUBLIC_KEY {
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok());
-        match curve {
-            Some(c) if c == oids::OID_EC_P256 => KeyAlgorithm::Ec {
-                curve: "P-256",
-                bits: 256,
+        match spki.algorithm.parameters.as_ref() {
+            Some(p) => match p.as_oid() {
+                Ok(curve) => crate::read::key_algorithm::ec_curve(&curve),
+                Err(_) => KeyAlgorithm::Other("EC (explicit curve parameters)".to_string()),
             },
-            Some(c) if c == oids::OID_NIST_EC_P384 => KeyAlgorithm::Ec {
-                curve: "P-384",
-                bits: 384,
-            },
-            Some(c) if c == oids::OID_NIST_EC_P521 => KeyAlgorithm::Ec {
-                curve: "P-521",
-                bits: 521,
-            },
-            Some(c) => KeyAlgorithm::Other(format!("EC curve {}", c.to_id_string())),
-            None => KeyAlgorithm::Other("EC (no curve)".to_string()),
+            None => KeyAlgorithm::Other("EC without a curve".to_string()),
         }
     } else if *alg == oids::OID_SIG_ED25519 {
         KeyAlgorithm::Ed25519
-    } else if *alg == oids::OID_KEY_TYPE_DSA {
-        KeyAlgorithm::Other("DSA".to_string())
     } else {
-        KeyAlgorithm::Other(alg.to_id_string())
+        KeyAlgorithm::Other(
+            crate::read::key_algorithm::other_algorithm(alg)
+                .map_or_else(|| alg.to_id_string(), str::to_string),
+        )
     }
 }
 

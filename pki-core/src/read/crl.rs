@@ -35,7 +35,7 @@ impl Crl {
     pub fn from_der(der: Vec<u8>, origin: Origin) -> Result<Crl, String> {
         let facts = {
             let (rest, crl) = CertificateRevocationList::from_der(&der)
-                .map_err(|e| format!("not a valid CRL ({e})"))?;
+                .map_err(|e| format!("not a valid CRL ({})", crate::read::cert::der_problem(&e)))?;
             if !rest.is_empty() {
                 return Err(format!(
                     "{} bytes of trailing data after the CRL",

@@ -19,9 +19,10 @@ use crate::finding::{Code, Finding, Side};
 use crate::read::cert::Cert;
 use crate::read::cert_cache::CertCache;
 use crate::read::crl::Crl;
-use crate::read::decode::{decode_with, Decoded};
+use crate::read::decode::{decode_opts, decode_with, Decoded, Options};
 use crate::read::input::{self, Read, MAX_STORE_ENTRIES};
 use crate::read::key::Key;
+use crate::read::password::Password;
 use crate::store::jail::{Jail, Kind};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -61,6 +62,8 @@ pub struct Sources {
     pub chain: Option<PathBuf>,
     pub trust: Option<PathBuf>,
     pub crls: Vec<PathBuf>,
+    /// Opens encrypted keys and PKCS#12 files.
+    pub password: Option<Password>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -189,6 +192,7 @@ pub fn gather(src: &Sources) -> Result<Material, Error> {
 pub fn gather_with(src: &Sources, cache: Option<&CertCache>) -> Result<Material, Error> {
     let mut g = Gatherer {
         cache,
+        password: src.password.clone(),
         ..Gatherer::default()
     };
     match &src.store {
@@ -233,6 +237,11 @@ struct Gatherer<'a> {
     cert_file_certs: Vec<Cert>,
     found_roots: Vec<Cert>,
     trust_given: bool,
+    password: Option<Password>,
+    /// Password-protected content not opened: the file and why.
+    locked: Vec<(PathBuf, String)>,
+    /// Certificate requests found where a certificate could be: the file and its subject.
+    requests: Vec<(PathBuf, String)>,
 }
 
 impl Gatherer<'_> {
@@ -401,10 +410,28 @@ impl Gatherer<'_> {
 
     /// Sorts the content of one file (already read) into the material.
     fn ingest(&mut self, path: &Path, role: Role, bytes: &[u8], mode: Option<u32>) {
-        let decoded = decode_with(path, bytes, self.cache);
+        let opts = Options {
+            cache: self.cache,
+            password: self.password.as_ref(),
+        };
+        let decoded = decode_opts(path, bytes, &opts);
         let layout = self.m.layout;
         let corrupt = |why: String| corrupt(role, path, why, layout);
         self.report_problems(path, role, bytes, &decoded, corrupt);
+        self.locked.extend(
+            decoded
+                .locked
+                .iter()
+                .map(|why| (path.to_path_buf(), why.clone())),
+        );
+        if matches!(role, Role::Cert | Role::Any) {
+            self.requests.extend(
+                decoded
+                    .requests
+                    .iter()
+                    .map(|r| (path.to_path_buf(), r.subject.clone())),
+            );
+        }
         if !decoded.keys.is_empty() {
             self.check_mode(path, mode);
         }
@@ -476,6 +503,10 @@ impl Gatherer<'_> {
             self.m.leaf_candidates.extend(cas.next());
         }
         self.m.leaf_candidates.extend(leaves);
+        // a self-signed CA beside the device certificate (a PKCS#12 file, a full bundle) is
+        // found like one in a foreign folder: an anchor unless anchors were given
+        let (roots, cas): (Vec<Cert>, Vec<Cert>) = cas.partition(|c| c.is_self_issued());
+        self.found_roots.extend(roots);
         self.m.intermediates.extend(cas);
         if self.trust_given {
             self.m.intermediates.extend(self.found_roots);
@@ -488,6 +519,25 @@ impl Gatherer<'_> {
         dedup(&mut self.m.leaf_candidates);
         dedup(&mut self.m.intermediates);
         dedup(&mut self.m.anchors);
+        // locked content is the root cause unless a certificate and its key are at hand anyway
+        let complete = self
+            .m
+            .leaf_candidates
+            .iter()
+            .any(|c| self.m.keys.iter().any(|k| k.matches(c)));
+        for (path, why) in self.locked {
+            let finding = locked(&path, &why);
+            self.m
+                .findings
+                .push(if complete { finding.warning() } else { finding });
+        }
+        if self.m.leaf_candidates.is_empty() {
+            for (path, subject) in self.requests {
+                self.m
+                    .findings
+                    .push(request_not_certificate(&path, &subject, self.m.layout));
+            }
+        }
         self.m
     }
 }
@@ -497,8 +547,51 @@ impl Gatherer<'_> {
 pub const NOT_UTF8_NAME: &str =
     "a file name that is not UTF-8 text; not read: rename or remove it by hand";
 
-/// Whether a file of a foreign store that could not be read was meant to hold PKI objects.
-fn looks_like_pki(path: &Path, bytes: &[u8]) -> bool {
+/// FILE_ENCRYPTED for `path`, with the fix that opens it (written with the STORE placeholder
+/// that `judge::fix` fills in).
+fn locked(path: &Path, why: &str) -> Finding {
+    let file = crate::finding::quoted(path);
+    let password = "give its password with --password-file FILE (or the PKI_PASSWORD variable)";
+    let decrypt = format!(
+        "decrypt it with OpenSSL, which asks for the password: openssl pkey -in {file} -out {file}.plain"
+    );
+    let fix = if why.contains("cannot decrypt") {
+        decrypt
+    } else if why.contains("PKCS#12") {
+        format!("{password}; to make a managed store of what it holds: `pki store import STORE {file} --password-file FILE`")
+    } else {
+        format!("{password}; or {decrypt}")
+    };
+    Finding::new(
+        Code::FileEncrypted,
+        format!("{}: {why}", path.display()),
+        fix,
+    )
+}
+
+/// CERT_MISSING naming the certificate request that stands where the certificate should
+/// (written with the STORE and DIR placeholders that `judge::fix` fills in).
+fn request_not_certificate(path: &Path, subject: &str, layout: Option<Layout>) -> Finding {
+    let file = crate::finding::quoted(path);
+    let fix = match layout {
+        Some(Layout::Managed) => format!(
+            "have the CA sign it (pki ca sign --ca DIR {file} > signed.crt), then install the certificate: pki store install STORE signed.crt"
+        ),
+        _ => format!("have the CA sign it: pki ca sign --ca DIR {file} > device.crt"),
+    };
+    Finding::new(
+        Code::CertMissing,
+        format!(
+            "{} holds a certificate request (CSR, subject '{subject}'), not a certificate: a request is what the CA signs, not what a server accepts",
+            path.display()
+        ),
+        fix,
+    )
+}
+
+/// Whether a file was meant to hold PKI objects: named so, or PEM inside (a foreign store's
+/// file that could not be read; a file beside a fleet's stores).
+pub(crate) fn looks_like_pki(path: &Path, bytes: &[u8]) -> bool {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -506,7 +599,7 @@ fn looks_like_pki(path: &Path, bytes: &[u8]) -> bool {
         .to_ascii_lowercase();
     matches!(
         ext.as_str(),
-        "crt" | "cer" | "pem" | "der" | "key" | "crl" | "p8" | "cert"
+        "crt" | "cer" | "pem" | "der" | "key" | "crl" | "p8" | "cert" | "p12" | "pfx" | "csr"
     ) || bytes.windows(11).any(|w| w == b"-----BEGIN ")
 }
 

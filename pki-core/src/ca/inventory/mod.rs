@@ -360,6 +360,12 @@ impl Inventory {
         })
     }
 
+    /// The number of the last CRL issued (0 before the first), read without taking the next
+    /// one (`ca crl --dry-run`).
+    pub fn crl_number(&self) -> Result<u64, Error> {
+        self.counter("crl_number").map(|n| n.max(0) as u64)
+    }
+
     /// A number that grows with every revocation: a server polls it to see revocations made
     /// by other processes or nodes.
     pub fn revision(&self) -> Result<i64, Error> {

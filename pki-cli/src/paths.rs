@@ -1,0 +1,100 @@
+//! The kind of path each argument takes, checked while the command line is parsed: a path that
+//! does not exist, or is a file where a folder belongs (or the other way round), is a usage
+//! error (exit 64) whose message names it, before anything runs or is written.
+
+use clap::builder::{PathBufValueParser, TypedValueParser};
+use std::path::{Path, PathBuf};
+
+/// An existing file (anything that is not a folder: a FIFO is refused later, by the reader).
+pub fn file() -> impl TypedValueParser<Value = PathBuf> {
+    PathBufValueParser::new().try_map(|p| match kind(&p) {
+        Kind::Folder => Err(format!(
+            "{} is a folder; a file is needed here",
+            p.display()
+        )),
+        Kind::Missing => Err(format!("{}: no such file", p.display())),
+        Kind::File | Kind::Unknown => Ok(p),
+    })
+}
+
+/// An existing folder.
+pub fn folder() -> impl TypedValueParser<Value = PathBuf> {
+    PathBufValueParser::new().try_map(|p| match kind(&p) {
+        Kind::Folder | Kind::Unknown => Ok(p),
+        Kind::Missing => Err(format!("{}: no such folder", p.display())),
+        Kind::File => Err(format!(
+            "{} is a file; a folder is needed here",
+            p.display()
+        )),
+    })
+}
+
+/// A folder that exists or will be made: nothing on the way may be a file.
+pub fn folder_or_new() -> impl TypedValueParser<Value = PathBuf> {
+    PathBufValueParser::new().try_map(|p| {
+        let first_there = p
+            .ancestors()
+            .find(|a| !a.as_os_str().is_empty() && kind(a) != Kind::Missing);
+        match first_there {
+            Some(a) if kind(a) == Kind::File => Err(if a == p.as_path() {
+                format!("{} is a file; a folder is needed here", p.display())
+            } else {
+                format!(
+                    "{} is a file, so {} cannot be a folder",
+                    a.display(),
+                    p.display()
+                )
+            }),
+            _ => Ok(p),
+        }
+    })
+}
+
+/// A file to write: not a folder, in a folder that exists.
+pub fn new_file() -> impl TypedValueParser<Value = PathBuf> {
+    PathBufValueParser::new().try_map(|p| {
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        match (kind(&p), kind(parent)) {
+            (Kind::Folder, _) => Err(format!(
+                "{} is a folder; give the name of a file to write",
+                p.display()
+            )),
+            (_, Kind::Missing | Kind::File) => Err(format!(
+                "{}: no such folder to write {} in",
+                parent.display(),
+                p.display()
+            )),
+            _ => Ok(p),
+        }
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Missing,
+    Folder,
+    File,
+    /// Not for us to say (permission denied): the command meets it and says so (exit 3).
+    Unknown,
+}
+
+fn kind(path: &Path) -> Kind {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Kind::Folder,
+        Ok(_) => Kind::File,
+        // a dangling symlink is there, but leads nowhere: missing
+        // (a file on the way, `file/sub`, is NotADirectory: the walk up finds the file)
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Kind::Missing
+        }
+        Err(_) => Kind::Unknown,
+    }
+}

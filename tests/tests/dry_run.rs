@@ -1,0 +1,266 @@
+//! `--dry-run` on every command that writes: the plan is printed, and nothing changes — the
+//! test hashes every file and folder involved (the CA, the stores, the requests, the output
+//! folders: the whole test folder) before and after, modes included.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+use pki_tests::ca::{enroll, init, snapshot_all as snapshot};
+use pki_tests::{pki, Run, TempDir, AT};
+
+/// Runs `args` with `--dry-run` and `--format json`; asserts exit 0, a plan in the output, and
+/// not one changed byte under `dir`.
+fn dry(dir: &TempDir, args: &[&str]) -> Run {
+    let before = snapshot(dir.path());
+    let mut all = args.to_vec();
+    all.extend(["--dry-run", "--format", "json"]);
+    let run = pki(&all);
+    assert_eq!(run.code, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+    assert_eq!(run.json()["dry_run"], true, "{args:?}: {}", run.stdout);
+    assert_eq!(snapshot(dir.path()), before, "{args:?} changed something");
+    // and the text form says so too
+    let before = snapshot(dir.path());
+    let mut text = args.to_vec();
+    text.push("--dry-run");
+    let run_text = pki(&text);
+    assert_eq!(run_text.code, 0, "{args:?}: {}", run_text.stderr);
+    assert!(
+        run_text.stdout.contains("dry run, nothing changed"),
+        "{args:?}: {}",
+        run_text.stdout
+    );
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "{args:?} (text) changed something"
+    );
+    run
+}
+
+#[test]
+fn every_writing_command_plans_and_changes_nothing() {
+    let dir = TempDir::new("dry-run");
+    let ca = init(&dir, "2025-06-01T00:00:00Z", &[]);
+    let ca_s = ca.to_str().unwrap();
+    let store = dir.join("store");
+    let store_s = store.to_str().unwrap();
+    assert_eq!(
+        enroll(&store, &ca, "dev-dry", "2026-01-01T00:00:00Z", &[]).code,
+        0
+    );
+
+    // ca init: not even the folder
+    let new_ca = dir.join("new-ca");
+    let run = dry(
+        &dir,
+        &[
+            "ca",
+            "init",
+            new_ca.to_str().unwrap(),
+            "--name",
+            "Dry",
+            "--at",
+            AT,
+        ],
+    );
+    assert!(run.stdout.contains("Dry Root CA"), "{}", run.stdout);
+    assert!(!new_ca.exists());
+
+    // ca sign: the request is checked, nothing signed (index, issued/, out-dir untouched)
+    let csr = dir.join("dev.csr");
+    {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "dev-csr");
+        let pem = params.serialize_request(&key).unwrap().pem().unwrap();
+        std::fs::write(&csr, pem).unwrap();
+    }
+    let out_dir = dir.join("issued-here");
+    let run = dry(
+        &dir,
+        &[
+            "ca",
+            "sign",
+            "--ca",
+            ca_s,
+            csr.to_str().unwrap(),
+            "--out-dir",
+            out_dir.to_str().unwrap(),
+            "--at",
+            AT,
+        ],
+    );
+    assert_eq!(run.json()["requests"][0]["plan"]["device_id"], "dev-csr");
+    assert!(!out_dir.exists());
+
+    // ca revoke: the serial is found, not marked
+    let serial = pki([
+        "inspect",
+        store.join("device.crt").to_str().unwrap(),
+        "--format",
+        "json",
+    ])
+    .json()[0]["objects"][0]["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = dry(
+        &dir,
+        &[
+            "ca",
+            "revoke",
+            "--ca",
+            ca_s,
+            &serial,
+            "--reason",
+            "keyCompromise",
+            "--at",
+            AT,
+        ],
+    );
+    assert_eq!(run.json()["plan"]["record"]["device_id"], "dev-dry");
+    assert_eq!(run.json()["plan"]["already_revoked"], false);
+
+    // ca crl, rotate (issuing and root), bundle
+    let run = dry(&dir, &["ca", "crl", "--ca", ca_s, "--at", AT]);
+    assert_eq!(run.json()["plan"]["number"], 1);
+    let run = dry(
+        &dir,
+        &[
+            "ca",
+            "rotate",
+            "--ca",
+            ca_s,
+            "--overlap-days",
+            "30",
+            "--at",
+            AT,
+        ],
+    );
+    assert!(run.json()["plan"]["new_issuer"]
+        .as_str()
+        .unwrap()
+        .starts_with("issuing-2"));
+    let run = dry(&dir, &["ca", "rotate", "--ca", ca_s, "--root", "--at", AT]);
+    assert!(run.json()["plan"]["new_root"]
+        .as_str()
+        .unwrap()
+        .starts_with("root-2"));
+    dry(&dir, &["ca", "bundle", "--ca", ca_s, "--at", AT]);
+
+    // enroll: a new store is not made, the CA signs nothing
+    let new_store = dir.join("new-store");
+    let run = dry(
+        &dir,
+        &[
+            "enroll",
+            new_store.to_str().unwrap(),
+            "--ca",
+            ca_s,
+            "--device-id",
+            "dev-new",
+            "--at",
+            AT,
+        ],
+    );
+    assert_eq!(run.json()["plan"]["device_id"], "dev-new");
+    assert!(!new_store.exists());
+
+    // renew, forced: due or not, nothing is issued or written
+    let run = dry(
+        &dir,
+        &["renew", store_s, "--ca", ca_s, "--force", "--at", AT],
+    );
+    assert_eq!(run.json()["renewed"], false);
+    assert_eq!(run.json()["new_key"], true);
+
+    // store install: the pair is proven, nothing installed
+    let cert = dir.join("device-copy.crt");
+    std::fs::copy(store.join("device.crt"), &cert).unwrap();
+    let run = dry(
+        &dir,
+        &[
+            "store",
+            "install",
+            store_s,
+            cert.to_str().unwrap(),
+            "--at",
+            AT,
+        ],
+    );
+    assert!(run.json()["writes"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("device.crt"));
+
+    // store import
+    let imported = dir.join("imported");
+    let run = dry(
+        &dir,
+        &[
+            "store",
+            "import",
+            imported.to_str().unwrap(),
+            store.join("device.crt").to_str().unwrap(),
+            store.join("device.key").to_str().unwrap(),
+            store.join("chain.pem").to_str().unwrap(),
+            store.join("trust.pem").to_str().unwrap(),
+            "--at",
+            AT,
+        ],
+    );
+    assert_eq!(run.json()["device_id"], "dev-dry");
+    assert!(!imported.exists());
+
+    // the dry runs were honest: the real commands do what they planned
+    let signed = pki([
+        "ca",
+        "sign",
+        "--ca",
+        ca_s,
+        csr.to_str().unwrap(),
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+        "--at",
+        AT,
+    ]);
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    assert!(out_dir.join("dev.crt").exists());
+}
+
+#[test]
+fn a_dry_run_refuses_what_the_command_would_refuse() {
+    let dir = TempDir::new("dry-refuse");
+    let ca = init(&dir, "2025-06-01T00:00:00Z", &[]);
+    let ca_s = ca.to_str().unwrap();
+    let before = snapshot(dir.path());
+    // an existing CA
+    let run = pki(["ca", "init", ca_s, "--dry-run", "--at", AT]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("never overwritten"), "{}", run.stderr);
+    // a serial the CA never issued
+    let run = pki([
+        "ca",
+        "revoke",
+        "--ca",
+        ca_s,
+        "0a1b2c",
+        "--dry-run",
+        "--at",
+        AT,
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // an issuing CA that has expired by then
+    let store = dir.join("late");
+    let run = enroll(
+        &store,
+        &ca,
+        "dev-late",
+        "2040-01-01T00:00:00Z",
+        &["--dry-run"],
+    );
+    assert_eq!(run.code, 3, "the CA could not sign: {}", run.stderr);
+    assert!(run.stderr.contains("expired"), "{}", run.stderr);
+    assert_eq!(snapshot(dir.path()), before);
+}
