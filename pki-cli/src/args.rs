@@ -341,7 +341,7 @@ pub enum StoreCommand {
     },
     /// Make a managed store from a PKCS#12 file or foreign files.
     #[command(
-        long_about = "Make a managed store from a PKCS#12 file (.p12/.pfx, what Windows exports) or from certificate and key files: the device certificate, its key, the chain and the trust anchors are sorted out by content, the pair is proven, and the store is written the crash-safe way. Without FILE, STORE's own files are imported in place (the originals go to backup/).",
+        long_about = "Make a managed store from a PKCS#12 file (.p12/.pfx, what Windows exports) or from certificate and key files: the device certificate, its key, the chain and the trust anchors are sorted out by content, the pair is proven, and the store is written the crash-safe way. Without FILE, STORE's own files are imported in place (they stay where they are; a role file replaced goes to backup/).",
         after_help = "Examples:\n  pki store import /var/lib/product/certs device.pfx --password-file pfx.pass\n  pki store import /etc/product/certs                 # a foreign folder, in place\n\nExit: 0 imported (or already the same: nothing changed), 1 imported with warnings, 2 refused (no certificate with its key, a wrong password, a store that holds something else: --force), 64 usage error."
     )]
     Import(Import),

@@ -232,19 +232,13 @@ fn import(i: Import) -> Result<Outcome> {
             device_id,
             certificate,
             writes,
-            removes,
         } => {
             crate::ca::report(
                 format,
-                json!({"store": i.store, "dry_run": true, "changed": false, "device_id": device_id, "certificate": certificate, "writes": writes, "to_backup": removes}),
+                json!({"store": i.store, "dry_run": true, "changed": false, "device_id": device_id, "certificate": certificate, "writes": writes}),
                 &format!(
-                    "dry run, nothing changed: would import {certificate} as {device_id} into {store}, writing {}{}",
-                    writes.join(", "),
-                    if removes.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" and moving {} to backup/", removes.join(", "))
-                    }
+                    "dry run, nothing changed: would import {certificate} as {device_id} into {store}, writing {}",
+                    writes.join(", ")
                 ),
             )?;
             Ok(Outcome::Done)

@@ -308,14 +308,14 @@ fn store_import_turns_a_pkcs12_file_into_a_managed_store() {
 }
 
 #[test]
-fn store_import_in_place_keeps_the_foreign_files_in_backup() {
+fn store_import_in_place_leaves_the_foreign_files_as_they_were() {
     let f = Field::new("import-in-place");
     let foreign = TempDir::new("foreign");
     std::fs::copy(f.store.join("device.crt"), foreign.join("client-cert.pem")).unwrap();
     std::fs::copy(f.store.join("device.key"), foreign.join("client.key")).unwrap();
     std::fs::copy(f.dir.join("bundle.pem"), foreign.join("ca.crt")).unwrap();
     foreign.write("README.txt", "installed by the 2024 agent\n");
-    let key_before = std::fs::read(foreign.join("client.key")).unwrap();
+    let before = snapshot(foreign.path());
 
     let run = pki([
         "store",
@@ -330,20 +330,29 @@ fn store_import_in_place_keeps_the_foreign_files_in_backup() {
     let judged = pki_tests::run::diagnose(foreign.path(), AT, &[]);
     assert_eq!(judged.json()["layout"], "managed", "{}", judged.stdout);
     assert_eq!(judged.code, 0, "{}", judged.stdout);
-    // the files it was made from are in backup/, byte for byte; the note is left alone
-    let backup = std::fs::read_dir(foreign.join("backup"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    assert_eq!(
-        std::fs::read(backup.join("client.key")).unwrap(),
-        key_before
+    assert!(
+        judged.finding("STORE_TAMPERED").is_none(),
+        "{}",
+        judged.stdout
     );
-    assert!(backup.join("client-cert.pem").exists() && backup.join("ca.crt").exists());
-    assert!(!foreign.join("client.key").exists());
-    assert!(foreign.join("README.txt").exists());
+    // the files it was made from, and the note, are there byte for byte
+    let after = snapshot(foreign.path());
+    for (name, hash) in &before {
+        assert_eq!(after.get(name), Some(hash), "{name} changed");
+    }
+    // a second import of the same folder changes nothing
+    let again = pki([
+        "store",
+        "import",
+        foreign.str(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+        "--force",
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["changed"], false, "{}", again.stdout);
 }
 
 /// The device key encrypted every way OpenSSL writes it.

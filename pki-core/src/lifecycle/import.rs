@@ -2,10 +2,14 @@
 //! PKCS#12 file (what Windows exports), PEM or DER certificate and key files, or (without
 //! FILE) a foreign folder's own files, in place (read through the store's folder handle, as
 //! every store file is: a link out of the folder is not followed). The content is sorted as a
-//! foreign store's is (the end-entity certificate that matches a key is the device's, self-signed CAs are the
-//! anchors, other CAs the chain), the pair is proven as diagnose proves it, and the store is
-//! written through the same crash-safe change as every other write. Files an in-place import
-//! takes over are moved to `backup/`, never deleted.
+//! foreign store's is (the end-entity certificate that matches a key is the device's,
+//! self-signed CAs are the anchors, other CAs the chain), the pair is proven as diagnose proves
+//! it, and the store is written through the same crash-safe change as every other write.
+//!
+//! In place, the folder's own files stay where they are, byte for byte: a managed store reads
+//! only its role files, and the journal may name no other file (`store::jail`: names from
+//! files are untrusted), so the files are neither moved nor recorded. A role file the import
+//! replaces (a `device.crt` already there) goes to `backup/` as every superseded file does.
 
 use crate::error::Error;
 use crate::judge::diagnose::{diagnose, Report, Request as Judge};
@@ -52,12 +56,11 @@ pub enum Outcome {
         entry: Entry,
         after: Box<Report>,
     },
-    /// A dry run: what would be written and taken over.
+    /// A dry run: what would be written.
     Planned {
         device_id: String,
         certificate: String,
         writes: Vec<String>,
-        removes: Vec<String>,
     },
 }
 
@@ -146,17 +149,6 @@ pub fn import(req: &Import) -> Result<Outcome, Error> {
             mode: 0o644,
         },
     ];
-    // in place, the files the store is made from are taken over: moved to backup/
-    let removes: Vec<String> = if in_place {
-        found
-            .used
-            .iter()
-            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
-            .filter(|n| !writes.iter().any(|w| &w.name == n))
-            .collect()
-    } else {
-        Vec::new()
-    };
     let origin: Vec<String> = sources.iter().map(|p| p.display().to_string()).collect();
     if req.dry_run {
         return Ok(Outcome::Planned {
@@ -166,10 +158,6 @@ pub fn import(req: &Import) -> Result<Outcome, Error> {
                 .iter()
                 .map(|w| req.store.join(&w.name).display().to_string())
                 .collect(),
-            removes: removes
-                .iter()
-                .map(|n| req.store.join(n).display().to_string())
-                .collect(),
         });
     }
     let serial = leaf.serial.clone();
@@ -177,7 +165,7 @@ pub fn import(req: &Import) -> Result<Outcome, Error> {
         action: "import".into(),
         reason: format!("imported {} from {}", leaf.describe(), origin.join(", ")),
         writes,
-        removes,
+        removes: Vec::new(),
     };
     let jail = match folder {
         Some(jail) => jail,
