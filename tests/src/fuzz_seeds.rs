@@ -37,7 +37,33 @@ pub fn write(out: &Path, policies: &Path) -> io::Result<()> {
     let indented: String = leaf.pem.lines().map(|l| format!("    {l}\n")).collect();
     let bom = [b"\xEF\xBB\xBF".as_slice(), leaf.pem.as_bytes()].concat();
     let crlf = leaf.pem.replace('\n', "\r\n");
+    // a certificate request, a legacy label, and the two encrypted key forms' outer shapes
+    let request = {
+        let mut params = rcgen::CertificateParams::new(vec!["seed.fleet".to_string()])
+            .map_err(io::Error::other)?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "seed");
+        params.serialize_request(&leaf.key).map_err(io::Error::other)?
+    };
+    let csr_pem = request.pem().map_err(io::Error::other)?;
+    let legacy = leaf
+        .pem
+        .replace("BEGIN CERTIFICATE", "BEGIN X509 CERTIFICATE")
+        .replace("END CERTIFICATE", "END X509 CERTIFICATE");
+    let traditional = format!(
+        "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,0102030405060708090A0B0C0D0E0F10\n\n{}-----END EC PRIVATE KEY-----\n",
+        key_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    );
     for (name, bytes) in [
+        ("csr.pem", csr_pem.as_bytes()),
+        ("csr.der", request.der().as_ref()),
+        ("x509-label.pem", legacy.as_bytes()),
+        ("traditional-encrypted.key", traditional.as_bytes()),
         ("leaf.pem", leaf.pem.as_bytes()),
         ("leaf.der", leaf.der.as_slice()),
         ("chain.pem", chain.as_bytes()),
