@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 pub fn file() -> impl TypedValueParser<Value = PathBuf> {
     PathBufValueParser::new().try_map(|p| match kind(&p) {
         Kind::Folder => Err(format!(
-            "{} is a folder; a file is needed here",
+            "{} is a folder, not a regular file: a file is needed here",
             p.display()
         )),
         Kind::Missing => Err(format!("{}: no such file", p.display())),

@@ -44,7 +44,9 @@ pub fn write(out: &Path, policies: &Path) -> io::Result<()> {
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "seed");
-        params.serialize_request(&leaf.key).map_err(io::Error::other)?
+        params
+            .serialize_request(&leaf.key)
+            .map_err(io::Error::other)?
     };
     let csr_pem = request.pem().map_err(io::Error::other)?;
     let legacy = leaf
