@@ -83,6 +83,7 @@ pub enum Command {
     )]
     Policy(PolicyCommand),
     /// The certificate authority: init, sign, revoke, crl, rotate, bundle, token.
+    #[command(about = "The CA: init, sign, revoke, crl, rotate, bundle, token")]
     #[command(
         subcommand,
         after_help = "Example:\n  pki ca init /srv/fleet-ca --name Fleet && pki ca sign --ca /srv/fleet-ca device.csr > device.crt"
@@ -591,7 +592,7 @@ pub enum CaCommand {
         #[command(flatten)]
         output: Output,
     },
-    /// Make a one-time enrollment token for a device's first certificate over EST.
+    /// A one-time enrollment token for a device's first certificate over EST.
     #[command(
         long_about = "Make a one-time enrollment token for a device's first certificate over EST (shown once, stored hashed).",
         after_help = "Example:\n  pki ca token --ca /srv/fleet-ca --device-id device-0042 --ttl 24h\n  # on the device: pki enroll /var/lib/product/certs --server https://ca.fleet.internal:8443 --device-id device-0042 --token TOKEN --fingerprint SHA256"
