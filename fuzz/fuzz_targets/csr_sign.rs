@@ -21,6 +21,7 @@ fn fixture() -> Fixture {
         "Fuzz",
         &pki_core::Policy::default(),
         None,
+        None,
         at,
     )
     .expect("ca init");

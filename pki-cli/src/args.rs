@@ -468,6 +468,10 @@ pub enum CaCommand {
         /// Policy profile the CA issues under (default: policies/device.yaml, built in).
         #[arg(long, value_name = "FILE", value_parser = paths::file())]
         policy: Option<PathBuf>,
+        /// Where devices and servers reach pki serve's /crl: each issuing CA's CRL is
+        /// URL/<generation>, named in its certificates and CRLs.
+        #[arg(long, value_name = "URL", default_value = pki_core::ca::DEFAULT_CRL_BASE)]
+        crl_url: String,
         /// Print what would be made; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -563,6 +567,10 @@ pub enum CaCommand {
         /// How long the old CA stays trusted (default: until its last certificate expires).
         #[arg(long, value_name = "DAYS")]
         overlap_days: Option<u32>,
+        /// Where the new issuing CA's CRL is published: URL/<generation> (default: where the
+        /// current one's is).
+        #[arg(long, value_name = "URL")]
+        crl_url: Option<String>,
         /// Say what would be made and until when the old CA stays; change nothing.
         #[arg(long)]
         dry_run: bool,

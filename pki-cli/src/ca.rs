@@ -23,6 +23,7 @@ pub fn run(cmd: CaCommand) -> Result<Outcome> {
             dir,
             name,
             policy,
+            crl_url,
             dry_run,
             db,
             clock,
@@ -52,12 +53,13 @@ pub fn run(cmd: CaCommand) -> Result<Outcome> {
                 )),
                 None => None,
             };
-            let ca = ca::init(&dir, &name, &policy, database, clock.now())?;
+            let ca = ca::init(&dir, &name, &policy, database, Some(&crl_url), clock.now())?;
+            let crl = ca.current_issuer().crl_distribution_point();
             report(
                 output.format,
-                json!({"ca": dir, "name": name, "policy": ca.policy.name, "inventory": ca.inventory.describe(), "trust_bundle": dir.join(ca::TRUST_BUNDLE), "chain_bundle": dir.join(ca::CHAIN_BUNDLE)}),
+                json!({"ca": dir, "name": name, "policy": ca.policy.name, "inventory": ca.inventory.describe(), "trust_bundle": dir.join(ca::TRUST_BUNDLE), "chain_bundle": dir.join(ca::CHAIN_BUNDLE), "crl_url": crl}),
                 &format!(
-                    "CA '{name}' made in {} (policy '{}', inventory {}); hand {} to endpoints and servers",
+                    "CA '{name}' made in {} (policy '{}', inventory {}, CRL at {crl}); hand {} to endpoints and servers",
                     dir.display(),
                     ca.policy.name,
                     ca.inventory.describe(),
@@ -161,6 +163,7 @@ pub fn run(cmd: CaCommand) -> Result<Outcome> {
             ca: dir,
             root,
             overlap_days,
+            crl_url,
             dry_run,
             db,
             clock,
@@ -182,10 +185,10 @@ pub fn run(cmd: CaCommand) -> Result<Outcome> {
                 )?;
                 return Ok(Outcome::Done);
             }
-            let r = ca::rotate(&mut ca, root, overlap, clock.now())?;
-            report(output.format, json!({"new_issuer": r.new_issuer, "new_root": r.new_root, "overlap_until": t(r.overlap_until)}),
-                &format!("new issuing CA {}{}; the old one stays in the bundles until {} (then: pki ca bundle --ca {})",
-                    r.new_issuer, r.new_root.as_ref().map(|r| format!(" under new root {r} (cross-signed by the old root)")).unwrap_or_default(), t(r.overlap_until), dir.display()))?;
+            let r = ca::rotate(&mut ca, root, overlap, crl_url.as_deref(), clock.now())?;
+            report(output.format, json!({"new_issuer": r.new_issuer, "new_root": r.new_root, "overlap_until": t(r.overlap_until), "crl_url": r.crl_url}),
+                &format!("new issuing CA {}{} (CRL at {}); the old one stays in the bundles until {} (then: pki ca bundle --ca {})",
+                    r.new_issuer, r.new_root.as_ref().map(|r| format!(" under new root {r} (cross-signed by the old root)")).unwrap_or_default(), r.crl_url, t(r.overlap_until), dir.display()))?;
             Ok(Outcome::Done)
         }
         CaCommand::Bundle {

@@ -60,6 +60,8 @@ pub struct CertReport {
     pub basic_constraints: Option<String>,
     pub subject_key_id: Option<String>,
     pub authority_key_id: Option<String>,
+    /// The URIs of its cRLDistributionPoints (where its issuer's CRL for it is published).
+    pub crl_distribution_points: Option<Vec<String>>,
     pub self_signed: bool,
     pub sha256: String,
 }
@@ -85,6 +87,10 @@ pub struct CrlReport {
     pub next_update: Option<OffsetDateTime>,
     pub number: Option<String>,
     pub revoked: usize,
+    /// The key identifier of the CA that signed it (which generation, for a rotated CA).
+    pub authority_key_id: Option<String>,
+    /// The URIs of its IssuingDistributionPoint: it covers only certificates naming one.
+    pub distribution_point: Option<Vec<String>>,
 }
 
 /// Describes each file in `paths`, opening encrypted keys and PKCS#12 files with `password`.
@@ -150,6 +156,8 @@ fn report(path: &Path, d: Decoded, all_certs: &[Cert]) -> FileReport {
                 next_update: crl.next_update,
                 number: crl.number.clone(),
                 revoked: crl.revoked.len(),
+                authority_key_id: crl.aki.as_deref().map(hex),
+                distribution_point: crl.idp.as_ref().map(|idp| idp.uris.clone()),
             }),
         ));
     }
@@ -216,6 +224,7 @@ fn cert_report(c: &Cert) -> CertReport {
         }),
         subject_key_id: c.ski.as_deref().map(hex),
         authority_key_id: c.aki.as_deref().map(hex),
+        crl_distribution_points: c.crl_distribution_points.clone(),
         self_signed: c.is_self_issued() && c.is_signed_by(c),
         sha256: c.sha256.clone(),
     }

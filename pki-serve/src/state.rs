@@ -410,8 +410,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let at =
             pki_core::timestamp::parse("2026-03-01T00:00:00Z").unwrap_or_else(|e| panic!("{e}"));
-        let ca = pki_core::ca::init(dir.path(), "Fleet", &pki_core::Policy::default(), None, at)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let ca = pki_core::ca::init(
+            dir.path(),
+            "Fleet",
+            &pki_core::Policy::default(),
+            None,
+            None,
+            at,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let sink: Sink = Arc::new(|_| {});
         let build = |when: &str, previous: Option<&State>| {
             State::build(&ca, &settings(when), sink.clone(), previous)

@@ -180,7 +180,7 @@ fn store_files(out: &Path, seed: &Seed<'_>) -> io::Result<()> {
     let at = crate::at("2026-02-01T00:00:00Z");
     let ca = work.join("ca");
     let store = work.join("store");
-    let authority = pki_core::ca::init(&ca, "Seed", &pki_core::Policy::default(), None, at)
+    let authority = pki_core::ca::init(&ca, "Seed", &pki_core::Policy::default(), None, None, at)
         .map_err(io::Error::other)?;
     let enrollment = pki_core::lifecycle::enroll::Enrollment {
         store: store.clone(),

@@ -3,7 +3,9 @@
 //! chain and key. Both sides read the clock from a fixed instant, never the wall clock.
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use std::io::{BufRead, BufReader, Write};
@@ -35,8 +37,21 @@ fn certs(pem: &[u8]) -> Vec<CertificateDer<'static>> {
 
 /// Runs the handshake at `at` (RFC 3339): the server trusts `server_trust` (PEM) for client
 /// certificates; the client presents `store`'s device.crt + chain.pem with device.key. Returns
-/// the subject-bearing DER of the certificate the server saw, or the error either side hit.
+/// the subject-bearing DER of the certificate the server saw, or the error either side hit
+/// (the server's first when both failed: it says why it refused).
 pub fn mutual_tls(store: &Path, server_trust: &str, at: &str) -> Result<Vec<u8>, String> {
+    mutual_tls_crls(store, server_trust, &[], at)
+}
+
+/// The same handshake with a server that also checks the device certificate against `crls`
+/// (PEM files' bytes, in the order the server loads them), as the contract's server does:
+/// rustls' `WebPkiClientVerifier` with end-entity revocation only and unknown status allowed.
+pub fn mutual_tls_crls(
+    store: &Path,
+    server_trust: &str,
+    crls: &[Vec<u8>],
+    at: &str,
+) -> Result<Vec<u8>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut client_roots = RootCertStore::empty();
     for c in certs(server_trust.as_bytes()) {
@@ -44,8 +59,16 @@ pub fn mutual_tls(store: &Path, server_trust: &str, at: &str) -> Result<Vec<u8>,
             .add(c)
             .map_err(|e| format!("server trust: {e}"))?;
     }
+    let crls = crls
+        .iter()
+        .map(|pem| CertificateRevocationListDer::from_pem_slice(pem))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("CRL: {e}"))?;
     let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider.clone())
+            .with_crls(crls)
+            .only_check_end_entity_revocation()
+            .allow_unknown_revocation_status()
             .build()
             .map_err(|e| format!("client verifier: {e}"))?;
     mutual_tls_with(store, at, |_| verifier)
@@ -144,8 +167,11 @@ pub fn mutual_tls_with(
     let seen = server
         .join()
         .map_err(|_| "server thread panicked".to_string())?;
-    let reply = client?;
-    let seen = seen?;
+    let (reply, seen) = match (client, seen) {
+        (Ok(reply), Ok(seen)) => (reply, seen),
+        (Err(client), Err(server)) => return Err(format!("{server}; {client}")),
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
     if reply.trim() != "accepted" {
         return Err(format!("unexpected reply {reply:?}"));
     }

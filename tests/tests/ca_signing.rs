@@ -438,6 +438,11 @@ fn what_the_ca_issues_passes_pkilint() {
     let lint = |tool: &str, files: &[std::path::PathBuf]| {
         let out = std::process::Command::new(bin.join(tool))
             .args(["lint", "-s", "ERROR"])
+            .args(if tool == "lint_crl" {
+                &["-t", "CRL", "-p", "PKIX"][..]
+            } else {
+                &[]
+            })
             .args(files)
             .output()
             .unwrap();
@@ -459,6 +464,37 @@ fn what_the_ca_issues_passes_pkilint() {
         "lint_pkix_signer_signee_cert_chain",
         &[ca.join("root-1.crt"), ca.join("issuing-1.crt")],
     );
+
+    // a rotation: both generations' certificates (each naming its CRL's URI) and their CRLs
+    // (each with an IssuingDistributionPoint), one listing a revoked certificate
+    let ca_s = ca.to_str().unwrap();
+    let serial = pki([
+        "inspect",
+        store.join("device.crt").to_str().unwrap(),
+        "--format",
+        "json",
+    ])
+    .json()[0]["objects"][0]["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        pki(["ca", "revoke", "--ca", ca_s, &serial, "--at", AT]).code,
+        0
+    );
+    assert_eq!(pki(["ca", "rotate", "--ca", ca_s, "--at", AT]).code, 0);
+    let second = dir.join("store-2");
+    assert_eq!(enroll(&second, &ca, "dev-lint-2", AT, &[]).code, 0);
+    assert_eq!(pki(["ca", "crl", "--ca", ca_s, "--at", AT]).code, 0);
+    lint("lint_pkix_cert", &[second.join("device.crt")]);
+    lint("lint_pkix_cert", &[ca.join("issuing-2.crt")]);
+    lint(
+        "lint_pkix_signer_signee_cert_chain",
+        &[ca.join("issuing-2.crt"), second.join("device.crt")],
+    );
+    for crl in ["issuing-1.crl", "issuing-2.crl"] {
+        lint("lint_crl", &[ca.join("crl").join(crl)]);
+    }
 }
 
 /// The folder holding pkilint's commands: `$PKILINT_BIN`, or the workspace's `.venv/bin`.

@@ -743,12 +743,14 @@ fn rotations() {
     .closes();
 }
 
-/// After an issuing CA rotation both generations' CRLs bear one name, and rustls checks a
-/// device certificate against the first CRL bearing its issuer's name: a CRL of the other key
-/// rejects it (BAD_SIGNATURE). Repair keeps only the issuer's own CRL, also after a reissue.
+/// After an issuing CA rotation both generations' CRLs bear one name. The CA's CRLs cover
+/// their own generation's certificates only (an IssuingDistributionPoint each), so a store or
+/// a server may hold them all; a CRL from before the CA partitioned its CRLs covers every
+/// certificate of its issuer's name, and rustls rejects a device of the other key on that
+/// CRL's signature (BAD_SIGNATURE). Repair takes out such a CRL only, also after a reissue.
 #[test]
 fn crls_across_an_issuing_rotation() {
-    // a device of the new issuing CA, the store handed the CA's whole crl/ folder
+    // a device of the new issuing CA, the store handed the CA's whole crl/ folder: accepted
     let f = rotated("loop-crl-generations", false, "60");
     let store = f.dir.join("new-store");
     assert_eq!(
@@ -761,13 +763,24 @@ fn crls_across_an_issuing_rotation() {
         std::fs::copy(f.ca.join("crl").join(crl), store.join("crl").join(crl)).unwrap();
     }
     let d = pki_tests::run::diagnose(&store, AT, &[]);
+    assert_eq!(d.verdict(), "accepted", "{}", d.stdout);
+    assert!(d.codes().is_empty(), "{:?}", d.codes());
+
+    // the same store holding the old generation's CRL from before the partition
+    std::fs::write(
+        store.join("crl/issuing-1.crl"),
+        pki_tests::ca::unpartitioned_crl(&f.ca, "issuing-1", 1, AT, &[]),
+    )
+    .unwrap();
+    let d = pki_tests::run::diagnose(&store, AT, &[]);
     let message = d.finding("BAD_SIGNATURE").unwrap()["message"]
         .as_str()
         .unwrap()
         .to_string();
     assert!(
         message.contains(store.join("crl/issuing-1.crl").to_str().unwrap())
-            && message.contains("signed by another key"),
+            && message.contains("signed by another key")
+            && message.contains("no IssuingDistributionPoint"),
         "{message}"
     );
     Case::new("the other generation's CRL", &store, "BAD_SIGNATURE").closes();
@@ -777,7 +790,7 @@ fn crls_across_an_issuing_rotation() {
     );
 
     // a revoked device of the old issuing CA: the new certificate comes from the new one, and
-    // the old generation's CRL must not stay beside it
+    // the store gets the new one's CRL beside the old one's
     let f = rotated("loop-revoked-rotated", false, "60");
     let serial = pki_tests::run::diagnose(&f.store, AT, &[]).json()["certificate"]["serial"]
         .as_str()
@@ -796,8 +809,11 @@ fn crls_across_an_issuing_rotation() {
         f.store.join("crl/issuing-2.crl").exists(),
         "the new issuer's CRL"
     );
+    let d = pki_tests::run::diagnose(&f.store, AT, &[]);
+    assert!(d.codes().is_empty(), "covered by its CRL: {:?}", d.codes());
 
-    // a server loading both generations' CRLs: the fix is on the server, not a store repair
+    // a server loading both generations' CRLs, the old one's from before the partition: the
+    // fix is on the server, not a store repair
     let f = rotated("loop-crl-server", false, "60");
     let store = f.dir.join("new-store");
     assert_eq!(
@@ -805,12 +821,20 @@ fn crls_across_an_issuing_rotation() {
         0
     );
     f.pki(&["ca", "crl", "--ca", f.ca_arg(), "--at", AT]);
+    let before = f.dir.write(
+        "issuing-1.crl",
+        pki_tests::ca::unpartitioned_crl(&f.ca, "issuing-1", 1, AT, &[]),
+    );
     let (old, new) = (
         f.ca.join("crl/issuing-1.crl"),
         f.ca.join("crl/issuing-2.crl"),
     );
-    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
-    let d = pki_tests::run::diagnose(&store, AT, &["--crl", old, "--crl", new]);
+    let (before, old, new) = (
+        before.to_str().unwrap(),
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+    );
+    let d = pki_tests::run::diagnose(&store, AT, &["--crl", before, "--crl", new]);
     assert_eq!(
         d.root_cause().as_deref(),
         Some("BAD_SIGNATURE"),
@@ -826,10 +850,12 @@ fn crls_across_an_issuing_rotation() {
         "no store command can help: {fix}"
     );
     assert!(
-        fix.starts_with(&format!("the server that loads {old}")),
+        fix.starts_with(&format!("the server that loads {before}"))
+            && fix.contains("the CA's current CRLs"),
         "{fix}"
     );
-    // doing what it says
-    let after = pki_tests::run::diagnose(&store, AT, &["--crl", new]);
+    // doing what it says: the CA's current CRLs, both generations'
+    let after = pki_tests::run::diagnose(&store, AT, &["--crl", old, "--crl", new]);
     assert_eq!(after.verdict(), "accepted", "{}", after.stdout);
+    assert!(after.codes().is_empty(), "{:?}", after.codes());
 }

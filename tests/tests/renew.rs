@@ -163,44 +163,51 @@ fn after_a_ca_rotation_renewal_moves_to_the_new_issuing_ca() {
 }
 
 #[test]
-fn after_a_ca_rotation_the_old_generations_crl_does_not_reject_the_renewed_certificate() {
-    // the store keeps its issuing CA's CRL; after the rotation that CRL bears the new issuing
-    // CA's name too, and rustls would check the renewed certificate against it
-    let (_dir, ca, store) = setup("renew-rotated-crl");
-    let ca_arg = ca.to_str().unwrap();
-    assert_eq!(pki(["ca", "crl", "--ca", ca_arg, "--at", AT]).code, 0);
-    std::fs::create_dir(store.join("crl")).unwrap();
-    std::fs::copy(
-        ca.join("crl/issuing-1.crl"),
-        store.join("crl/issuing-1.crl"),
-    )
-    .unwrap();
-    let recorded = pki(["repair", store.to_str().unwrap(), "--at", AT]);
-    assert_eq!(recorded.code, 0, "{}", recorded.stdout);
-    let rotated = pki([
-        "ca",
-        "rotate",
-        "--ca",
-        ca_arg,
-        "--at",
-        "2026-06-01T00:00:00Z",
-    ]);
-    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
-    assert_eq!(pki(["ca", "crl", "--ca", ca_arg, "--at", DUE]).code, 0);
-    let run = renew(&store, &ca, DUE, &[]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let after = pki_tests::run::diagnose(&store, DUE, &[]);
-    assert_eq!(after.code, 0, "{}", after.stdout);
-    assert!(
-        !store.join("crl/issuing-1.crl").exists(),
-        "the old generation's CRL"
-    );
-    assert!(
-        store.join("crl/issuing-2.crl").exists(),
-        "the new issuer's own CRL"
-    );
-    let backup = store.join(run.json()["journal"]["backup"].as_str().unwrap());
-    assert!(backup.join("crl/issuing-1.crl").exists(), "kept in backup/");
+fn after_a_ca_rotation_the_old_generations_crl_gives_way_to_the_new_issuers() {
+    // the store keeps its issuing CA's CRL; after the rotation the new issuing CA bears the
+    // same name. A CRL from before the CA partitioned its CRLs covers the renewed certificate
+    // too, and rustls would check it against that CRL; the CA's old generation's CRL covers
+    // only certificates the device no longer has, and nothing would refresh it: either way it
+    // goes to backup/ and the new issuer's comes in
+    for partitioned in [true, false] {
+        let (_dir, ca, store) = setup("renew-rotated-crl");
+        let ca_arg = ca.to_str().unwrap();
+        assert_eq!(pki(["ca", "crl", "--ca", ca_arg, "--at", AT]).code, 0);
+        std::fs::create_dir(store.join("crl")).unwrap();
+        let old = if partitioned {
+            std::fs::read_to_string(ca.join("crl/issuing-1.crl")).unwrap()
+        } else {
+            pki_tests::ca::unpartitioned_crl(&ca, "issuing-1", 1, AT, &[])
+        };
+        std::fs::write(store.join("crl/issuing-1.crl"), old).unwrap();
+        let recorded = pki(["repair", store.to_str().unwrap(), "--at", AT]);
+        assert_eq!(recorded.code, 0, "{}", recorded.stdout);
+        let rotated = pki([
+            "ca",
+            "rotate",
+            "--ca",
+            ca_arg,
+            "--at",
+            "2026-06-01T00:00:00Z",
+        ]);
+        assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+        assert_eq!(pki(["ca", "crl", "--ca", ca_arg, "--at", DUE]).code, 0);
+        let run = renew(&store, &ca, DUE, &[]);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let after = pki_tests::run::diagnose(&store, DUE, &[]);
+        assert_eq!(after.code, 0, "{}", after.stdout);
+        assert!(
+            store.join("crl/issuing-2.crl").exists(),
+            "the new issuer's own CRL"
+        );
+        assert!(after.codes().is_empty(), "{:?}", after.codes());
+        assert!(
+            !store.join("crl/issuing-1.crl").exists(),
+            "the old generation's CRL"
+        );
+        let backup = store.join(run.json()["journal"]["backup"].as_str().unwrap());
+        assert!(backup.join("crl/issuing-1.crl").exists(), "kept in backup/");
+    }
 }
 
 #[test]

@@ -67,6 +67,9 @@ fn text(reports: &[FileReport]) -> anyhow::Result<()> {
                     if let Some(aki) = &c.authority_key_id {
                         put!(out, "      AKI:       {aki}")?;
                     }
+                    if let Some(dps) = &c.crl_distribution_points {
+                        put!(out, "      CRL DP:    {}", dps.join(", "))?;
+                    }
                     put!(out, "      SHA-256:   {}", c.sha256)?;
                 }
                 Object::PrivateKey(k) => {
@@ -100,6 +103,12 @@ fn text(reports: &[FileReport]) -> anyhow::Result<()> {
                         c.number.as_deref().unwrap_or("none"),
                         c.revoked
                     )?;
+                    if let Some(aki) = &c.authority_key_id {
+                        put!(out, "      AKI:       {aki}")?;
+                    }
+                    if let Some(dp) = &c.distribution_point {
+                        put!(out, "      covers certificates naming {}", dp.join(", "))?;
+                    }
                 }
                 Object::CertificateRequest(r) => {
                     put!(out, "  [{}] certificate request (CSR)", i + 1)?;

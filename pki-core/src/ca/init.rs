@@ -19,13 +19,19 @@ pub const POLICY_FILE: &str = "policy.yaml";
 
 /// Makes a new CA named `name` in `dir`, issuing under `policy`, its inventory in the database
 /// `connector` leads to (recorded in `ca.yaml` as `database`), or by default in the folder.
+/// Its issuing CA's CRL is published at `<crl_base>/issuing-1` (default
+/// [`DEFAULT_CRL_BASE`](super::config::DEFAULT_CRL_BASE); checked by
+/// [`crl_base`](super::config::crl_base)).
 pub fn init(
     dir: &Path,
     name: &str,
     policy: &Policy,
     database: Option<(String, Arc<dyn Connector>)>,
+    crl_base: Option<&str>,
     at: OffsetDateTime,
 ) -> Result<Ca, Error> {
+    let crl_base = super::config::crl_base(crl_base.unwrap_or(super::config::DEFAULT_CRL_BASE))
+        .map_err(Error::Usage)?;
     if dir.join(CONFIG).exists() {
         return Err(Error::refused(
             dir,
@@ -70,7 +76,10 @@ pub fn init(
         name: name.to_string(),
         policy: POLICY_FILE.to_string(),
         roots: vec![generation("root-1", None)],
-        issuers: vec![generation("issuing-1", Some("root-1"))],
+        issuers: vec![Generation {
+            crl_url: Some(format!("{crl_base}/issuing-1")),
+            ..generation("issuing-1", Some("root-1"))
+        }],
         crl_number: 0,
         database: database.as_ref().map(|(url, _)| url.clone()),
     };
@@ -95,6 +104,7 @@ pub(super) fn generation(id: &str, parent: Option<&str>) -> Generation {
         parent: parent.map(str::to_string),
         cross: None,
         retire_after: None,
+        crl_url: None,
     }
 }
 

@@ -10,8 +10,8 @@ use crate::policy::{Eku, KeyUsageBit, LeafNotAfter, Policy};
 use crate::read::cert::{key_algorithm, sha256_hex, Cert};
 use crate::timestamp::format;
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyUsagePurpose, SanType, SerialNumber,
+    CertificateParams, CrlDistributionPoint, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyUsagePurpose, SanType, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use std::path::{Path, PathBuf};
@@ -60,6 +60,8 @@ pub struct Signer {
     issuer_cert: Cert,
     /// The generation's id (`issuing-2`).
     pub generation: String,
+    /// The URI of the generation's CRL, named in every certificate's cRLDistributionPoints.
+    pub crl_url: String,
     pub policy: Policy,
 }
 
@@ -92,6 +94,7 @@ impl Signer {
             issuer,
             issuer_cert,
             generation: generation.id.clone(),
+            crl_url: generation.crl_distribution_point(),
             policy: ca.policy.clone(),
         })
     }
@@ -104,15 +107,7 @@ impl Signer {
     /// A device certificate for `csr`'s key, named `device_id`, every field from the policy.
     pub fn sign(&self, csr: &Csr, device_id: &str, at: OffsetDateTime) -> Result<Issued, String> {
         check_device_id(device_id)?;
-        issue(
-            &self.policy,
-            &csr.spki,
-            device_id,
-            &self.issuer,
-            &self.issuer_cert,
-            &self.generation,
-            at,
-        )
+        issue(self, &csr.spki, device_id, at)
     }
 
     /// A server certificate (serverAuth) for `names` (DNS names or IP addresses) and the
@@ -143,7 +138,7 @@ impl Signer {
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         p.not_before = at - Duration::minutes(5);
         p.not_after = (at + lifetime).min(self.issuer_cert.not_after);
-        finish(p, spki, first, &self.issuer, &self.generation, false)
+        finish(p, spki, first, self, false)
     }
 }
 
@@ -440,15 +435,8 @@ pub fn check_device_id(id: &str) -> Result<(), String> {
     }
 }
 
-fn issue(
-    policy: &Policy,
-    spki: &[u8],
-    id: &str,
-    issuer: &Issuer<'_, rcgen::KeyPair>,
-    issuer_cert: &Cert,
-    issuer_id: &str,
-    at: OffsetDateTime,
-) -> Result<Issued, String> {
+fn issue(signer: &Signer, spki: &[u8], id: &str, at: OffsetDateTime) -> Result<Issued, String> {
+    let (policy, issuer_cert) = (&signer.policy, &signer.issuer_cert);
     let (not_before, not_after, truncated) = validity(policy, issuer_cert, at)?;
     let mut p = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -496,26 +484,31 @@ fn issue(
         .collect();
     p.not_before = not_before;
     p.not_after = not_after;
-    finish(p, spki, id, issuer, issuer_id, truncated)
+    finish(p, spki, id, signer, truncated)
 }
 
-/// Serial, key identifiers and signature: what every certificate the CA issues shares.
+/// Serial, key identifiers, the CRL distribution point and the signature: what every
+/// certificate the CA issues shares. The distribution point names the issuing generation's
+/// CRL, whose IssuingDistributionPoint names it too: that is what keeps the CRLs of two keys
+/// of one issuing CA name apart for rustls (see [`crate::read::crl::Crl::authoritative_for`]).
 fn finish(
     mut p: CertificateParams,
     spki: &[u8],
     id: &str,
-    issuer: &Issuer<'_, rcgen::KeyPair>,
-    issuer_id: &str,
+    signer: &Signer,
     truncated: bool,
 ) -> Result<Issued, String> {
     let serial = random_serial()?;
     p.serial_number = Some(serial.clone());
     p.use_authority_key_identifier_extension = true;
     p.key_identifier_method = rcgen::KeyIdMethod::Sha256;
+    p.crl_distribution_points = vec![CrlDistributionPoint {
+        uris: vec![signer.crl_url.clone()],
+    }];
     let public = rcgen::SubjectPublicKeyInfo::from_der(spki)
         .map_err(|e| format!("the request's key cannot be used ({e})"))?;
     let cert = p
-        .signed_by(&public, issuer)
+        .signed_by(&public, &signer.issuer)
         .map_err(|e| format!("signing failed ({e})"))?;
     Ok(Issued {
         pem: cert.pem(),
@@ -524,7 +517,7 @@ fn finish(
         not_before: p.not_before,
         not_after: p.not_after,
         sha256: sha256_hex(cert.der()),
-        issuer: issuer_id.to_string(),
+        issuer: signer.generation.clone(),
         truncated,
     })
 }

@@ -12,7 +12,7 @@ mod revoke;
 mod rotate;
 pub mod token;
 
-pub use config::{Config, Generation, CONFIG};
+pub use config::{crl_base, Config, Generation, CONFIG, DEFAULT_CRL_BASE};
 pub use init::init;
 pub use inventory::Inventory;
 pub use issue::{plan_csrs, plan_for, sign_csr, sign_csrs, Issued, Planned, Signer};

@@ -8,7 +8,8 @@ use super::Ca;
 use crate::error::Error;
 use crate::store::atomic;
 use rcgen::{
-    CertificateRevocationListParams, Issuer, RevocationReason, RevokedCertParams, SerialNumber,
+    CertificateRevocationListParams, CrlDistributionPoint, CrlIssuingDistributionPoint, CrlScope,
+    Issuer, RevocationReason, RevokedCertParams, SerialNumber,
 };
 use std::path::PathBuf;
 use time::{Duration, OffsetDateTime};
@@ -59,7 +60,12 @@ pub fn crl(ca: &Ca, at: OffsetDateTime) -> Result<Crls, Error> {
 }
 
 /// The CRL of `generation` numbered `number`, listing the `revoked` it issued, valid from `at`
-/// for the policy's `crl_validity_days`; DER.
+/// for the policy's `crl_validity_days`; DER. It carries an IssuingDistributionPoint naming
+/// the generation's CRL URI, scope end-entity certificates (RFC 5280 §5.2.5; critical), as
+/// the certificates of that generation name it in their cRLDistributionPoints: a rustls
+/// server loading every generation's CRL then checks each certificate against its own
+/// generation's CRL only ([`crate::read::crl::Crl::authoritative_for`]). See [`partitioned`]
+/// for the one case it does not.
 pub fn sign_crl(
     ca: &Ca,
     generation: &Generation,
@@ -84,7 +90,14 @@ pub fn sign_crl(
         this_update: at,
         next_update: at + Duration::days(ca.policy.crl_validity_days.into()),
         crl_number: SerialNumber::from(number),
-        issuing_distribution_point: None,
+        issuing_distribution_point: partitioned(ca, generation).then(|| {
+            CrlIssuingDistributionPoint {
+                distribution_point: CrlDistributionPoint {
+                    uris: vec![generation.crl_distribution_point()],
+                },
+                scope: Some(CrlScope::UserCertsOnly),
+            }
+        }),
         revoked_certs,
         key_identifier_method: rcgen::KeyIdMethod::Sha256,
     };
@@ -97,6 +110,17 @@ pub fn sign_crl(
                 format!("CRL signing failed ({e})"),
             )
         })
+}
+
+/// Whether `generation`'s CRLs carry an IssuingDistributionPoint: always, except for the one
+/// issuing generation of a CA made before CRLs were partitioned (no `crl_url` in `ca.yaml`).
+/// Its certificates issued before carry no cRLDistributionPoints, and OpenSSL applies a CRL
+/// with an IDP only to certificates that name it ("different CRL scope"): while the CA has a
+/// single issuing key there is nothing to keep apart, so its CRL stays as it was. From its
+/// first rotation on, every generation's CRL is partitioned (webpki applies one to
+/// certificates without distribution points too: the first CRL of their issuer's name).
+fn partitioned(ca: &Ca, generation: &Generation) -> bool {
+    generation.crl_url.is_some() || ca.config.issuers.len() > 1
 }
 
 pub(super) fn parse_reason(reason: &str) -> Option<RevocationReason> {

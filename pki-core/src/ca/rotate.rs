@@ -16,17 +16,28 @@ use time::{Duration, OffsetDateTime};
 pub struct Rotation {
     pub new_issuer: String,
     pub new_root: Option<String>,
+    /// The URI of the new issuing CA's CRL (in its certificates and CRLs).
+    pub crl_url: String,
     /// Until when the old generation stays in the bundles.
     pub overlap_until: OffsetDateTime,
 }
 
+/// Rotates `ca` at `at`: a new issuing CA (and with `new_root`, a new root), the old
+/// generation kept in the bundles for `overlap` (default: until its last certificate
+/// expires). The new issuing CA's CRL is published at `<crl_base>/<id>`: `crl_base` checked
+/// by [`crl_base`](super::config::crl_base), default the base of the current one's.
 pub fn rotate(
     ca: &mut Ca,
     new_root: bool,
     overlap: Option<Duration>,
+    crl_base: Option<&str>,
     at: OffsetDateTime,
 ) -> Result<Rotation, Error> {
     let old_issuer = ca.current_issuer().clone();
+    let crl_base = match crl_base {
+        Some(url) => super::config::crl_base(url).map_err(Error::Usage)?,
+        None => old_issuer.crl_base(),
+    };
     let overlap_until = match overlap {
         Some(d) => at + d,
         None => ca
@@ -99,12 +110,17 @@ pub fn rotate(
     if new_root {
         ca.config.roots.push(root_gen.clone());
     }
-    ca.config.issuers.push(generation(&id, Some(&root_gen.id)));
+    let crl_url = format!("{crl_base}/{id}");
+    ca.config.issuers.push(Generation {
+        crl_url: Some(crl_url.clone()),
+        ..generation(&id, Some(&root_gen.id))
+    });
     ca.write_bundles(at)?;
     ca.save()?;
     Ok(Rotation {
         new_issuer: id,
         new_root: new_root_id,
+        crl_url,
         overlap_until,
     })
 }

@@ -1,8 +1,10 @@
 //! `pki diagnose STORE --server URL`: the store judged as that server judges it now — with the
 //! trust anchors and CRLs it publishes (fetched by `pki-net`), at the server's clock. The
 //! judging is [`diagnose`]'s; what this adds is deciding which of the server's CRLs apply
-//! (the ones the device's issuing CA signed: a rotated CA keeps its name, and a CRL of the
-//! other generation would make rustls fail on its signature) and comparing the clocks: an
+//! (the ones the device's issuing CA signed, as `pki serve`'s verifier groups them: a rotated
+//! CA keeps its name, and a CRL of the other generation that covers the certificate — one
+//! from before the CA partitioned its CRLs, or any for a certificate from before — would make
+//! rustls fail on its signature) and comparing the clocks: an
 //! endpoint whose clock is hours or a year off is told so, with the measured offset, instead
 //! of being told its certificate expired.
 

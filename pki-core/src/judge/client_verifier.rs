@@ -79,10 +79,14 @@ pub type Sink = Arc<dyn Fn(&Rejection) + Send + Sync>;
 /// The verifier. Build one per set of anchors and CRLs (again when they change); hand each
 /// connection [`ExplainingVerifier::for_peer`] so rejections name the peer.
 ///
-/// A rotated issuing CA keeps its name, and webpki picks a CRL by the issuer's name alone: a
-/// certificate of the old generation judged with the new generation's CRL would fail with a
-/// bad CRL signature. So CRLs are grouped by the key that signed them (their
-/// authorityKeyIdentifier) and a certificate is judged with its issuer's group only.
+/// A rotated issuing CA keeps its name, and webpki checks a certificate against the first
+/// CRL of its issuer's name that covers it. The CA's CRLs cover their own generation's
+/// certificates only (an IssuingDistributionPoint each, named by the certificates), but a
+/// certificate issued before the CA partitioned its CRLs names no distribution point, and
+/// every CRL of its issuer's name covers it, as a CRL from before covers every certificate:
+/// judged with the other generation's CRL it would fail with a bad CRL signature. So CRLs are
+/// grouped by the key that signed them (their authorityKeyIdentifier) and a certificate is
+/// judged with its issuer's group only.
 pub struct ExplainingVerifier {
     /// One verifier per CRL signer, and one without CRLs (last).
     groups: Vec<Group>,

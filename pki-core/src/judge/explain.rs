@@ -596,8 +596,11 @@ fn revoked(ctx: &Context<'_>) -> Finding {
 
 /// BAD_SIGNATURE on a CRL that bears the name of the device certificate's issuer but was
 /// signed by another key of that name (after an issuing CA rotation both generations' CRLs
-/// carry one name): webpki checks the certificate against the first CRL bearing its issuer's
-/// name and fails on that CRL's signature. `None` when that is not what happened.
+/// carry one name): webpki checks the certificate against the first CRL that covers it and
+/// fails on that CRL's signature. The CA's CRLs cover only their own generation's
+/// certificates (an IssuingDistributionPoint each); this is a CRL from before (none), or a
+/// certificate from before (no distribution point: every CRL of its issuer's name covers
+/// it). `None` when that is not what happened.
 fn other_keys_crl(ctx: &Context<'_>) -> Option<Finding> {
     let (leaf, m) = (ctx.leaf, ctx.material);
     let w = ctx.walk();
@@ -606,7 +609,7 @@ fn other_keys_crl(ctx: &Context<'_>) -> Option<Finding> {
         (None, End::Anchored(anchor)) => *anchor,
         _ => return None,
     };
-    let crl = m.crls.iter().find(|c| c.issuer_raw == leaf.issuer_raw)?;
+    let crl = m.crls.iter().find(|c| c.authoritative_for(leaf))?;
     if crl.is_signed_by(issuer) {
         return None;
     }
@@ -624,8 +627,13 @@ fn other_keys_crl(ctx: &Context<'_>) -> Option<Finding> {
             )
         })
         .unwrap_or_default();
+    let unpartitioned = match (&crl.idp, &leaf.crl_distribution_points) {
+        (None, _) => "it has no IssuingDistributionPoint, so it covers every certificate of its issuer's name",
+        (Some(_), None) => "the device certificate names no CRL distribution point (issued before the CA partitioned its CRLs), so every CRL of its issuer's name covers it",
+        (Some(_), Some(_)) => "it names the device certificate's distribution point",
+    };
     let message = format!(
-        "{} is a CRL of '{}' signed by another key than the one that issued {} (key id {}){signer}. rustls checks the device certificate against the first CRL bearing its issuer's name and rejects it when that CRL's signature fails under the issuer's key",
+        "{} is a CRL of '{}' signed by another key than the one that issued {} (key id {}){signer}; {unpartitioned}. rustls checks the device certificate against the first CRL that covers it and rejects it when that CRL's signature fails under the issuer's key",
         crl.origin,
         crl.issuer,
         leaf.describe(),
@@ -650,11 +658,16 @@ fn other_keys_crl(ctx: &Context<'_>) -> Option<Finding> {
         Finding::new(
             Code::BadSignature,
             message,
-            format!(
-                "the server that loads {} must load the CRL of the key that issued the device certificate in its place (the CA keeps one per issuing key: DIR/crl/); rustls looks CRLs up by issuer name, so CRLs of two keys of '{}' cannot be loaded side by side",
-                crl.origin.path.display(),
-                crl.issuer
-            ),
+            match (&crl.idp, &leaf.crl_distribution_points) {
+                (None, _) => format!(
+                    "the server that loads {} must load the CA's current CRLs in its place (DIR/crl/ as pki ca crl writes it: one per issuing key, each covering its own key's certificates only)",
+                    crl.origin.path.display(),
+                ),
+                _ => format!(
+                    "the server that loads {} must load the CRL of the key that issued the device certificate before it (DIR/crl/, oldest generation first: a certificate without a CRL distribution point is checked against the first CRL of its issuer's name), or drop it; renewing the device gives it a certificate that names its CRL",
+                    crl.origin.path.display(),
+                ),
+            },
         )
         .on(Side::Server),
     )

@@ -111,13 +111,34 @@ fn revocation(l: &Lint<'_>, out: &mut Vec<Finding>) {
             ));
         }
     }
-    if !crls.is_empty() && !crls.iter().any(|c| c.issuer_raw == l.leaf.issuer_raw) {
+    // rustls checks the certificate against a CRL that covers it, else lets it through
+    if !crls.is_empty() && !crls.iter().any(|c| c.authoritative_for(l.leaf)) {
+        let named: Vec<String> = crls
+            .iter()
+            .filter(|c| c.issuer_raw == l.leaf.issuer_raw)
+            .map(|c| c.origin.to_string())
+            .collect();
+        let why = if named.is_empty() {
+            format!(
+                "none from '{}', the issuer of the device certificate",
+                l.leaf.issuer
+            )
+        } else {
+            format!(
+                "none covering the device certificate: those of its issuer's name ({}) are for other distribution points than its {} (another generation of that CA)",
+                named.join(", "),
+                l.leaf
+                    .crl_distribution_points
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join(", "),
+            )
+        };
         out.push(Finding::new(
             Code::RevocationUnknown,
             format!(
-                "{} CRL(s) given, none from '{}', the issuer of the device certificate: its revocation status is unknown",
-                crls.len(),
-                l.leaf.issuer
+                "{} CRL(s) given, {why}: its revocation status is unknown",
+                crls.len()
             ),
             crl_fix(l),
         ));

@@ -309,10 +309,13 @@ pub fn renew(req: &Request, authority: &dyn Authority) -> Result<Outcome, Error>
 }
 
 /// The store's CRLs for a certificate from the CA's current issuing CA: after an issuing
-/// rotation the store may hold the old generation's CRL, which bears the same name; rustls
-/// checks the new certificate against the first CRL of its issuer's name and would reject it
-/// on that CRL's signature. Such CRLs go to backup/ (the removes, relative paths), and the
-/// CA's current CRL of the new issuer comes in their place when it has a fresh one.
+/// rotation the store may hold the old generation's CRL, which bears the same name. The CA's
+/// CRLs cover their own generation's certificates only, so rustls would not check the new
+/// certificate against it, but the device has left that generation and nothing refreshes that
+/// CRL any more; one from before the CA partitioned its CRLs covers the new certificate, and
+/// rustls would reject it on that CRL's signature. Such CRLs go to backup/ (the removes,
+/// relative paths), and the CA's current CRL of the new issuer comes in their place when it
+/// has a fresh one.
 fn crls_for_issuer(
     jail: &Jail,
     ca: &dyn Authority,

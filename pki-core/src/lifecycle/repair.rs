@@ -140,8 +140,8 @@ pub fn repair(req: &Request, authority: Option<&dyn Authority>) -> Result<Outcom
         server: server.as_ref(),
         manifest: &manifest,
     };
-    let issuer = issuer_of(&planner, &current);
-    let mut crl_plan = plan_crls(&planner, &current, authority, issuer.as_ref(), req.at);
+    let covered = covered_of(&planner, &current);
+    let mut crl_plan = plan_crls(&planner, &current, authority, covered.as_ref(), req.at);
     if !unreadable_crls.is_empty() {
         // a FIFO, a link out, a folder in crl/ (or crl/ itself no folder): not a CRL either
         plan.push(Step {
@@ -177,8 +177,8 @@ pub fn repair(req: &Request, authority: Option<&dyn Authority>) -> Result<Outcom
     if let (true, Some(ca)) = (reissued, authority) {
         // the new certificate's issuer is the CA's current issuing CA: its CRLs, not the old
         // certificate's issuer's, are the ones the store must hold
-        let issuer = ca.issuing_cert(req.at)?;
-        let mut again = plan_crls(&planner, &current, Some(ca), Some(&issuer), req.at);
+        let covered = Covered::new_from(&at_hand, ca.issuing_cert(req.at)?);
+        let mut again = plan_crls(&planner, &current, Some(ca), Some(&covered), req.at);
         plan.splice(crl_steps, std::mem::take(&mut again.steps));
         crl_plan = again;
     }
@@ -1039,9 +1039,49 @@ fn cas_of(planner: &Planner<'_>, candidate: &Candidate) -> Vec<Cert> {
     cas
 }
 
-/// The CA certificate that issued the device certificate `before` judged (else the first in
-/// `candidate`'s device.crt), found among the CA certificates at hand by name and signature.
-fn issuer_of(planner: &Planner<'_>, candidate: &Candidate) -> Option<Cert> {
+/// The device certificate the store's CRLs must answer for: the CA certificate that issued
+/// it, and the CRL distribution points it names (`None`: none, it was issued before the CA
+/// partitioned its CRLs). A CRL that covers it ([`Crl::covers`]) but that its issuer did not
+/// sign makes rustls reject it.
+struct Covered {
+    issuer: Cert,
+    points: Option<Vec<String>>,
+}
+
+impl Covered {
+    /// A certificate `issuer` is about to issue: it will name the distribution point of its
+    /// issuer's CRLs (their IssuingDistributionPoint, read from the CA's current CRL of that
+    /// key), which no other key's CRL names.
+    fn new_from(at_hand: &AtHand, issuer: Cert) -> Covered {
+        let points = at_hand
+            .ca_crls
+            .iter()
+            .flat_map(|(name, bytes)| decode(Path::new(name), bytes).crls)
+            .find(|crl| crl.is_signed_by(&issuer))
+            .and_then(|crl| crl.idp)
+            .map(|idp| idp.uris)
+            .unwrap_or_default();
+        Covered {
+            issuer,
+            points: Some(points),
+        }
+    }
+
+    /// Whether `crl` covers the certificate: rustls checks it against that CRL.
+    fn covered_by(&self, crl: &Crl) -> bool {
+        crl.covers(&self.issuer.subject_raw, self.points.as_deref())
+    }
+
+    /// Whether `crl` covers the certificate and another key signed it.
+    fn rejected_by(&self, crl: &Crl) -> bool {
+        self.covered_by(crl) && !crl.is_signed_by(&self.issuer)
+    }
+}
+
+/// The device certificate `before` judged (else the first in `candidate`'s device.crt), with
+/// the CA certificate that issued it, found among the CA certificates at hand by name and
+/// signature.
+fn covered_of(planner: &Planner<'_>, candidate: &Candidate) -> Option<Covered> {
     let certs = decode(Path::new(store::DEVICE_CERT), candidate.cert.as_deref()?).certs;
     let judged = planner
         .before
@@ -1052,24 +1092,29 @@ fn issuer_of(planner: &Planner<'_>, candidate: &Candidate) -> Option<Cert> {
         .iter()
         .find(|c| Some(c.sha256.as_str()) == judged)
         .or_else(|| certs.iter().find(|c| !c.is_ca()))?;
-    cas_of(planner, candidate)
+    let issuer = cas_of(planner, candidate)
         .into_iter()
-        .find(|ca| ca.subject_raw == leaf.issuer_raw && leaf.is_signed_by(ca))
+        .find(|ca| ca.subject_raw == leaf.issuer_raw && leaf.is_signed_by(ca))?;
+    Some(Covered {
+        issuer,
+        points: leaf.crl_distribution_points.clone(),
+    })
 }
 
 /// CRLs that cannot be read, or that verify under no CA of their issuer's name at hand (left
 /// from a CA generation since re-keyed: rustls rejects every chain of that name), go to
-/// backup/; so does a CRL bearing the name of `issuer` (the CA that issued the device's
-/// certificate) but signed by another key of that name: webpki checks the certificate against
-/// the first CRL bearing its issuer's name and rejects it when that CRL's signature fails
-/// under the issuer's key (after an issuing CA rotation, both generations' CRLs carry one
-/// name). With `--ca`, when revocation is unknown or a CRL is stale, the CA's current CRLs
-/// come in (replacing expired ones of the same issuer); of `issuer`'s name, only its own.
+/// backup/; so does a CRL that covers the device certificate (`covered`) but was signed by
+/// another key of its issuer's name: webpki checks the certificate against the first CRL
+/// that covers it and rejects it when that CRL's signature fails under the issuer's key
+/// (after an issuing CA rotation, both generations' CRLs carry one name; the CA's CRLs keep
+/// apart by their IssuingDistributionPoint, but a CRL from before, or a certificate from
+/// before, does not). With `--ca`, when revocation is unknown or a CRL is stale, the CA's
+/// current CRLs come in (replacing expired ones of the same issuer), but for those.
 fn plan_crls(
     planner: &Planner<'_>,
     current: &Candidate,
     authority: Option<&dyn Authority>,
-    issuer: Option<&Cert>,
+    covered: Option<&Covered>,
     at: OffsetDateTime,
 ) -> CrlPlan {
     let (dir, before) = (planner.dir, planner.before);
@@ -1081,11 +1126,12 @@ fn plan_crls(
         removes: Vec::new(),
         steps: Vec::new(),
     };
-    // a CRL of the device's issuer's name that its key did not sign
-    let other_key =
-        |crl: &Crl| issuer.is_some_and(|i| i.subject_raw == crl.issuer_raw && !crl.is_signed_by(i));
+    // a CRL that covers the device certificate but that its issuer's key did not sign
+    let other_key = |crl: &Crl| covered.is_some_and(|c| c.rejected_by(crl));
     let (mut unreadable, mut stale, mut expired) = (Vec::new(), Vec::new(), Vec::new());
     let mut other_generation = Vec::new();
+    // whether the store keeps CRLs of the certificate's issuer's name, and one covers it
+    let (mut of_its_name, mut answered) = (false, false);
     for (path, bytes) in &current.crls {
         let decoded = decode(path, bytes);
         let Some(rel) = rel(path) else { continue };
@@ -1105,6 +1151,10 @@ fn plan_crls(
         } else {
             if crl.next_update.is_some_and(|n| n < at) {
                 expired.push((rel.clone(), crl.issuer_raw.clone()));
+            }
+            if let Some(c) = covered {
+                of_its_name |= crl.issuer_raw == c.issuer.subject_raw;
+                answered |= c.covered_by(crl);
             }
             out.kept.push((path.clone(), bytes.clone()));
         }
@@ -1126,7 +1176,7 @@ fn plan_crls(
             &other_generation,
             "drop-stale-crl",
             Code::BadSignature,
-            "bear{} the name of the CA that issued the device certificate but another key's signature (the CA's other generation: rustls checks the certificate against the first CRL of that name and rejects it when the signature fails)",
+            "cover{} the device certificate but bear{} the signature of another key of its issuer's name (the CA's other generation; the CRL, or the certificate, is from before the CA partitioned its CRLs): rustls checks the certificate against the first CRL that covers it and rejects it when that CRL's signature fails",
         ),
     ] {
         if list.is_empty() {
@@ -1134,7 +1184,8 @@ fn plan_crls(
         }
         let why = why
             .replace("verif{}", if list.len() == 1 { "verifies" } else { "verify" })
-            .replace("bear{}", if list.len() == 1 { "bears" } else { "bear" });
+            .replace("bear{}", if list.len() == 1 { "bears" } else { "bear" })
+            .replace("cover{}", if list.len() == 1 { "covers" } else { "cover" });
         out.steps.push(Step {
             action,
             fixes: codes(before, &[code, Code::FileCorrupt]),
@@ -1149,7 +1200,9 @@ fn plan_crls(
         || before.has(Code::RevocationUnknown)
         || !unreadable.is_empty()
         || !stale.is_empty()
-        || !other_generation.is_empty();
+        || !other_generation.is_empty()
+        // a new certificate of another generation than the CRLs kept
+        || of_its_name && !answered;
     if !wanted {
         return out;
     }

@@ -7,7 +7,7 @@ use rustls_pki_types::CertificateDer;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::oid_registry as oids;
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
@@ -55,6 +55,11 @@ pub struct Parsed {
     pub dns_names: Vec<String>,
     /// The nameConstraints extension (RFC 5280 4.2.1.10), if present.
     pub name_constraints: Option<NameConstraints>,
+    /// The cRLDistributionPoints extension (RFC 5280 4.2.1.13), if present: the URIs of its
+    /// distribution points that name the CRL by full name, without cRLIssuer or reasons (the
+    /// only ones webpki matches against a CRL's IssuingDistributionPoint). `None`: the
+    /// certificate has no such extension (issued before the CA partitioned its CRLs).
+    pub crl_distribution_points: Option<Vec<String>>,
     pub spki: Vec<u8>,
     pub key: KeyAlgorithm,
     pub signature: SignatureAlgorithm,
@@ -282,6 +287,7 @@ impl Parsed {
             sans: Vec::new(),
             dns_names: Vec::new(),
             name_constraints: None,
+            crl_distribution_points: None,
             spki: x509.public_key().raw.to_vec(),
             key: key_algorithm(x509.public_key()),
             signature: signature_algorithm(&x509.signature_algorithm.algorithm),
@@ -344,6 +350,23 @@ impl Parsed {
                         permitted: subtrees(&nc.permitted_subtrees),
                         excluded: subtrees(&nc.excluded_subtrees),
                     });
+                }
+                ParsedExtension::CRLDistributionPoints(points) => {
+                    cert.crl_distribution_points = Some(
+                        points
+                            .iter()
+                            .filter(|p| p.crl_issuer.is_none() && p.reasons.is_none())
+                            .filter_map(|p| match &p.distribution_point {
+                                Some(DistributionPointName::FullName(names)) => Some(names),
+                                _ => None,
+                            })
+                            .flatten()
+                            .filter_map(|n| match n {
+                                GeneralName::URI(uri) => Some(uri.to_string()),
+                                _ => None,
+                            })
+                            .collect(),
+                    )
                 }
                 _ => {}
             }

@@ -2,8 +2,10 @@
 
 use crate::origin::Origin;
 use crate::read::cert::colon_hex;
+use crate::read::cert::Cert;
 use rustls_pki_types::CertificateRevocationListDer;
 use time::OffsetDateTime;
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
@@ -19,9 +21,21 @@ pub struct Crl {
     /// The key identifier of the CA that signed it (authorityKeyIdentifier), which tells two
     /// generations of one CA name apart.
     pub aki: Option<Vec<u8>>,
+    /// The IssuingDistributionPoint extension (RFC 5280 §5.2.5), if present: the part of the
+    /// issuer's certificates this CRL covers.
+    pub idp: Option<IssuingDistributionPoint>,
     /// Serials listed, as colon hex (the same spelling as [`crate::read::cert::Parsed::serial`]), with the
     /// revocation date and reason where given.
     pub revoked: Vec<Revoked>,
+}
+
+/// What a CRL's IssuingDistributionPoint says about its scope (RFC 5280 §5.2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuingDistributionPoint {
+    /// The URIs of its distributionPoint's full name (the CA's `/crl/<generation>`).
+    pub uris: Vec<String>,
+    pub only_user_certs: bool,
+    pub only_ca_certs: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -54,8 +68,30 @@ impl Crl {
                     .extensions()
                     .iter()
                     .find_map(|e| match e.parsed_extension() {
-                        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                        ParsedExtension::AuthorityKeyIdentifier(aki) => {
                             aki.key_identifier.as_ref().map(|k| k.0.to_vec())
+                        }
+                        _ => None,
+                    }),
+                idp: crl
+                    .extensions()
+                    .iter()
+                    .find_map(|e| match e.parsed_extension() {
+                        ParsedExtension::IssuingDistributionPoint(idp) => {
+                            Some(IssuingDistributionPoint {
+                                uris: match &idp.distribution_point {
+                                    Some(DistributionPointName::FullName(names)) => names
+                                        .iter()
+                                        .filter_map(|n| match n {
+                                            GeneralName::URI(uri) => Some(uri.to_string()),
+                                            _ => None,
+                                        })
+                                        .collect(),
+                                    _ => Vec::new(),
+                                },
+                                only_user_certs: idp.only_contains_user_certs,
+                                only_ca_certs: idp.only_contains_ca_certs,
+                            })
                         }
                         _ => None,
                     }),
@@ -75,9 +111,41 @@ impl Crl {
         })
     }
 
+    /// Whether rustls would check the end-entity certificate `cert` against this CRL: the CRL
+    /// webpki takes for a certificate is the first *authoritative* one among those loaded
+    /// (rustls-webpki 0.103, `CertRevocationList::authoritative` and
+    /// `IssuingDistributionPoint::authoritative_for`). It is when it bears the certificate's
+    /// issuer name and either has no IssuingDistributionPoint, or its IDP's scope includes
+    /// end-entity certificates and the certificate has no cRLDistributionPoints or names one
+    /// of the IDP's URIs (RFC 5280 §5.2.5, §6.3.3 (b)). So the CRLs of two keys of one name
+    /// (an issuing CA rotated under the same name) stay apart only when each carries an IDP of
+    /// its own and the certificate names it; webpki then checks the signature with the
+    /// issuer's key, and a CRL of the other key fails there.
+    pub fn authoritative_for(&self, cert: &Cert) -> bool {
+        self.covers(&cert.issuer_raw, cert.crl_distribution_points.as_deref())
+    }
+
+    /// [`Crl::authoritative_for`] a certificate issued by the CA named `issuer` (raw DER)
+    /// that carries the distribution point URIs `points` (`None`: no cRLDistributionPoints).
+    pub fn covers(&self, issuer: &[u8], points: Option<&[String]>) -> bool {
+        if self.issuer_raw != issuer {
+            return false;
+        }
+        let Some(idp) = &self.idp else {
+            return true;
+        };
+        if idp.only_ca_certs {
+            return false;
+        }
+        match points {
+            None => true,
+            Some(points) => points.iter().any(|p| idp.uris.contains(p)),
+        }
+    }
+
     /// Whether `issuer`'s key verifies this CRL's signature (the check webpki makes with the
     /// key of the CA that issued the certificate looked up, RFC 5280 §6.3.3 (f)).
-    pub fn is_signed_by(&self, issuer: &crate::read::cert::Cert) -> bool {
+    pub fn is_signed_by(&self, issuer: &Cert) -> bool {
         let (Ok((_, crl)), Ok((_, ca))) = (
             CertificateRevocationList::from_der(self.der.as_ref()),
             x509_parser::certificate::X509Certificate::from_der(&issuer.der),
