@@ -44,7 +44,7 @@ pub fn mutual_tls(store: &Path, server_trust: &str, at: &str) -> Result<Vec<u8>,
 }
 
 /// The same handshake with a server that also checks the device certificate against `crls`
-/// (PEM files' bytes, in the order the server loads them), as the contract's server does:
+/// (each PEM or DER, in the order the server loads them), as the contract's server does:
 /// rustls' `WebPkiClientVerifier` with end-entity revocation only and unknown status allowed.
 pub fn mutual_tls_crls(
     store: &Path,
@@ -61,7 +61,10 @@ pub fn mutual_tls_crls(
     }
     let crls = crls
         .iter()
-        .map(|pem| CertificateRevocationListDer::from_pem_slice(pem))
+        .map(|bytes| match bytes.first() {
+            Some(0x30) => Ok(CertificateRevocationListDer::from(bytes.clone())),
+            _ => CertificateRevocationListDer::from_pem_slice(bytes),
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("CRL: {e}"))?;
     let verifier =

@@ -495,3 +495,73 @@ fn certificates_from_before_the_partition() {
         }
     }
 }
+
+/// `pki serve` publishes each generation's CRL at `/crl/<generation>`, the path the
+/// certificates of that generation name, partitioned as `pki ca crl` makes them: a rustls
+/// server loading what it serves judges every device as with the CA's files.
+#[test]
+fn pki_serve_publishes_each_crl_where_its_certificates_point() {
+    let o = Overlap::new("crl-partition-serve");
+    let dir = TempDir::new("crl-partition-serve-run");
+    let server = pki_tests::serve::Server::start(&o.ca, AT, &dir, &[]);
+    let config = pki_tests::serve::client_config(o.trust().as_bytes(), None, AT);
+    let mut served = Vec::new();
+    for (generation, store) in [(1, &o.good[0]), (2, &o.good[1])] {
+        let named = inspect(&store.join("device.crt"))["crl_distribution_points"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = named.strip_prefix("https://pki.fleet.test:8443").unwrap();
+        assert_eq!(path, format!("/crl/issuing-{generation}"));
+        let der = get(&config, server.port, path);
+        let crl = pki_core::Crl::from_der(
+            der.clone(),
+            pki_core::origin::Origin {
+                path: path.into(),
+                index: 0,
+                of: 1,
+            },
+        )
+        .unwrap();
+        assert_eq!(crl.idp.as_ref().map(|i| i.uris.clone()), Some(vec![named]));
+        served.push(der);
+    }
+    let trust = o.trust();
+    for crls in [served.clone(), served.iter().rev().cloned().collect()] {
+        for store in &o.good {
+            assert_eq!(
+                verdict(mutual_tls_crls(store, &trust, &crls, AT)),
+                "accepted"
+            );
+        }
+        for store in &o.revoked {
+            assert!(verdict(mutual_tls_crls(store, &trust, &crls, AT)).contains("Revoked"));
+        }
+    }
+    assert_eq!(server.stop(), 0);
+}
+
+/// The body of `GET path` from the test server on `port`, bytes as sent.
+fn get(config: &Arc<rustls::ClientConfig>, port: u16, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    let head = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        out.starts_with(b"HTTP/1.1 200"),
+        "{path}: {}",
+        String::from_utf8_lossy(&out[..head])
+    );
+    out[head..].to_vec()
+}
