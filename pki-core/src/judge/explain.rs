@@ -630,7 +630,7 @@ fn other_keys_crl(ctx: &Context<'_>) -> Option<Finding> {
     let unpartitioned = match (&crl.idp, &leaf.crl_distribution_points) {
         (None, _) => "it has no IssuingDistributionPoint, so it covers every certificate of its issuer's name",
         (Some(_), None) => "the device certificate names no CRL distribution point (issued before the CA partitioned its CRLs), so every CRL of its issuer's name covers it",
-        (Some(_), Some(_)) => "it names the device certificate's distribution point",
+        (Some(_), Some(_)) => "it names the device certificate's distribution point too (two generations of the CA share one crl_url)",
     };
     let message = format!(
         "{} is a CRL of '{}' signed by another key than the one that issued {} (key id {}){signer}; {unpartitioned}. rustls checks the device certificate against the first CRL that covers it and rejects it when that CRL's signature fails under the issuer's key",
@@ -663,8 +663,12 @@ fn other_keys_crl(ctx: &Context<'_>) -> Option<Finding> {
                     "the server that loads {} must load the CA's current CRLs in its place (DIR/crl/ as pki ca crl writes it: one per issuing key, each covering its own key's certificates only)",
                     crl.origin.path.display(),
                 ),
-                _ => format!(
+                (Some(_), None) => format!(
                     "the server that loads {} must load the CRL of the key that issued the device certificate before it (DIR/crl/, oldest generation first: a certificate without a CRL distribution point is checked against the first CRL of its issuer's name), or drop it; renewing the device gives it a certificate that names its CRL",
+                    crl.origin.path.display(),
+                ),
+                (Some(_), Some(_)) => format!(
+                    "the server that loads {} must load the CRL of the key that issued the device certificate before it, or drop it; and the CA must give each issuing generation its own crl_url (DIR/ca.yaml)",
                     crl.origin.path.display(),
                 ),
             },

@@ -177,7 +177,7 @@ pub fn repair(req: &Request, authority: Option<&dyn Authority>) -> Result<Outcom
     if let (true, Some(ca)) = (reissued, authority) {
         // the new certificate's issuer is the CA's current issuing CA: its CRLs, not the old
         // certificate's issuer's, are the ones the store must hold
-        let covered = Covered::new_from(&at_hand, ca.issuing_cert(req.at)?);
+        let covered = Covered::issued_next_by(&at_hand, ca.issuing_cert(req.at)?);
         let mut again = plan_crls(&planner, &current, Some(ca), Some(&covered), req.at);
         plan.splice(crl_steps, std::mem::take(&mut again.steps));
         crl_plan = again;
@@ -1052,7 +1052,7 @@ impl Covered {
     /// A certificate `issuer` is about to issue: it will name the distribution point of its
     /// issuer's CRLs (their IssuingDistributionPoint, read from the CA's current CRL of that
     /// key), which no other key's CRL names.
-    fn new_from(at_hand: &AtHand, issuer: Cert) -> Covered {
+    fn issued_next_by(at_hand: &AtHand, issuer: Cert) -> Covered {
         let points = at_hand
             .ca_crls
             .iter()

@@ -1,8 +1,7 @@
 //! A certificate revocation list as read from a file.
 
 use crate::origin::Origin;
-use crate::read::cert::colon_hex;
-use crate::read::cert::Cert;
+use crate::read::cert::{colon_hex, Cert};
 use rustls_pki_types::CertificateRevocationListDer;
 use time::OffsetDateTime;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
@@ -34,7 +33,7 @@ pub struct Crl {
 pub struct IssuingDistributionPoint {
     /// The URIs of its distributionPoint's full name (the CA's `/crl/<generation>`).
     pub uris: Vec<String>,
-    pub only_user_certs: bool,
+    /// onlyContainsCACerts: it covers no end-entity certificate.
     pub only_ca_certs: bool,
 }
 
@@ -89,7 +88,6 @@ impl Crl {
                                         .collect(),
                                     _ => Vec::new(),
                                 },
-                                only_user_certs: idp.only_contains_user_certs,
                                 only_ca_certs: idp.only_contains_ca_certs,
                             })
                         }
@@ -158,5 +156,62 @@ impl Crl {
     /// The entry for `serial` (colon hex), if this CRL lists it.
     pub fn lists(&self, serial: &str) -> Option<&Revoked> {
         self.revoked.iter().find(|r| r.serial == serial)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crl(issuer: &[u8], idp: Option<(&[&str], bool)>) -> Crl {
+        Crl {
+            der: CertificateRevocationListDer::from(Vec::new()),
+            origin: Origin {
+                path: "crl".into(),
+                index: 0,
+                of: 1,
+            },
+            issuer: String::new(),
+            issuer_raw: issuer.to_vec(),
+            this_update: OffsetDateTime::UNIX_EPOCH,
+            next_update: None,
+            number: None,
+            aki: None,
+            idp: idp.map(|(uris, only_ca_certs)| IssuingDistributionPoint {
+                uris: uris.iter().map(|u| u.to_string()).collect(),
+                only_ca_certs,
+            }),
+            revoked: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn which_crls_cover_a_certificate_as_webpki_decides() {
+        let (one, two) = (
+            "https://ca.example.net/crl/issuing-1",
+            "https://ca.example.net/crl/issuing-2",
+        );
+        let points = |p: &[&str]| p.iter().map(|u| u.to_string()).collect::<Vec<_>>();
+        let named_one = points(&[one]);
+        let named_none: Vec<String> = Vec::new();
+        // no IDP: every certificate of its issuer's name, with distribution points or not
+        let full = crl(b"CA", None);
+        assert!(full.covers(b"CA", None) && full.covers(b"CA", Some(&named_one)));
+        assert!(!full.covers(b"other CA", None));
+        // an IDP: certificates that name one of its URIs, and those that name none at all
+        let first = crl(b"CA", Some((&[one], false)));
+        assert!(first.covers(b"CA", Some(&named_one)));
+        assert!(!crl(b"CA", Some((&[two], false))).covers(b"CA", Some(&named_one)));
+        assert!(
+            first.covers(b"CA", None),
+            "a certificate from before: covered"
+        );
+        assert!(
+            !first.covers(b"CA", Some(&named_none)),
+            "a distribution point extension without a URI: not covered"
+        );
+        assert!(!first.covers(b"other CA", Some(&named_one)));
+        // CA certificates only: no device certificate
+        assert!(!crl(b"CA", Some((&[one], true))).covers(b"CA", Some(&named_one)));
     }
 }
