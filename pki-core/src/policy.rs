@@ -310,7 +310,7 @@ impl Policy {
                 .any(|san| cert.sans.contains(&san))
     }
 
-    /// The subjectAltNames this policy gives `device_id`, spelled as [`Cert::sans`] spells
+    /// The subjectAltNames this policy gives `device_id`, spelled as [`Parsed::sans`](crate::read::cert::Parsed::sans) spells
     /// them (`DNS:…`, `URI:…`).
     pub fn sans_for(&self, device_id: &str) -> Vec<String> {
         let dns = self

@@ -64,7 +64,7 @@ pub fn crl(ca: &Ca, at: OffsetDateTime) -> Result<Crls, Error> {
 /// the generation's CRL URI, scope end-entity certificates (RFC 5280 §5.2.5; critical), as
 /// the certificates of that generation name it in their cRLDistributionPoints: a rustls
 /// server loading every generation's CRL then checks each certificate against its own
-/// generation's CRL only ([`crate::read::crl::Crl::authoritative_for`]). See [`partitioned`]
+/// generation's CRL only ([`crate::read::crl::Crl::authoritative_for`]). See `partitioned`
 /// for the one case it does not.
 pub fn sign_crl(
     ca: &Ca,

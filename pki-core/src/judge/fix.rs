@@ -10,7 +10,7 @@
 //! [`trusted_folder`]).
 //!
 //! The commands to run are written between backticks, in the order they are run; `pki repair`
-//! and `pki renew` are named for managed stores only ([`Commands`] gives a foreign folder or
+//! and `pki renew` are named for managed stores only (`Commands` gives a foreign folder or
 //! loose files what applies to them).
 
 use crate::finding::{quoted, Finding};
