@@ -743,6 +743,66 @@ fn rotations() {
     .closes();
 }
 
+/// A root of the CA's name re-keyed outside the CA (another `pki ca init` under the same name):
+/// a server trusting only that root is CA_ROTATED, but no repair from the store's own CA can
+/// help (`pki repair` refuses: nothing that CA issues reaches that root). The fix says so and
+/// gives both ways out, each closing the loop: the server trusts the store's CA too, or the
+/// device is enrolled by the CA whose root the server holds.
+#[test]
+fn a_root_re_keyed_outside_the_ca() {
+    let f = fleet("loop-root-outside");
+    let elsewhere = TempDir::new("loop-root-outside-ca");
+    let other = init(&elsewhere, "2026-01-01T00:00:00Z", &[]);
+    let server = f.dir.write(
+        "server.pem",
+        std::fs::read(other.join("trust.pem")).unwrap(),
+    );
+    let case = Case::new("root re-keyed outside the CA", &f.store, "CA_ROTATED").trust(&server);
+    let broken = case.diagnose(AT);
+    let fix = broken.finding("CA_ROTATED").unwrap()["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!fix.contains("pki repair"), "{fix}");
+    let own = f.ca.join("trust.pem");
+    assert!(
+        fix.contains(&format!(
+            "add {} to the server's trust bundle",
+            own.display()
+        )),
+        "{fix}"
+    );
+    assert!(fix.contains("THAT_CA"), "{fix}");
+
+    // the second way: the device enrolled by the CA the server trusts (in a copy)
+    let commands = commands(&fix);
+    assert_eq!(commands.len(), 1, "{fix}");
+    let copy = f.dir.join("copy");
+    let copied = std::process::Command::new("cp")
+        .args(["-a", f.store.to_str().unwrap(), copy.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let words: Vec<String> = commands[0]
+        .iter()
+        .map(|w| match w.as_str() {
+            "THAT_CA" => other.display().to_string(),
+            w if w == f.store.to_str().unwrap() => copy.display().to_string(),
+            w => w.to_string(),
+        })
+        .collect();
+    run("enrolled by the other CA", &words, AT);
+    let after = pki_tests::run::diagnose(&copy, AT, &["--trust", server.to_str().unwrap()]);
+    assert_eq!(after.verdict(), "accepted", "{}", after.stdout);
+
+    // the first way: the server trusts the store's CA beside its own
+    let mut anchors = std::fs::read(&server).unwrap();
+    anchors.extend(std::fs::read(&own).unwrap());
+    std::fs::write(&server, anchors).unwrap();
+    let after = case.diagnose(AT);
+    assert_eq!(after.verdict(), "accepted", "{}", after.stdout);
+}
+
 /// After an issuing CA rotation both generations' CRLs bear one name. The CA's CRLs cover
 /// their own generation's certificates only (an IssuingDistributionPoint each), so a store or
 /// a server may hold them all; a CRL from before the CA partitioned its CRLs covers every

@@ -15,10 +15,11 @@
 
 use crate::finding::{quoted, Finding};
 use crate::read::cert::Cert;
-use crate::read::input::trusted_folder;
+use crate::read::decode::decode;
+use crate::read::input::{self, trusted_folder};
 use crate::store::manifest::Manifest;
 use crate::store::{Layout, Material};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The commands that apply to the material's layout.
 pub(crate) struct Commands {
@@ -107,7 +108,8 @@ impl Commands {
 /// Puts the real paths into every finding's fix (see the module's documentation).
 pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
     let store = m.store.as_deref().map(quoted);
-    let ca = m.manifest.as_ref().and_then(known_ca);
+    let ca_dir = m.manifest.as_ref().and_then(known_ca_dir);
+    let ca = ca_dir.as_deref().map(quoted);
     let id = match &m.manifest {
         Some(manifest) => Some(manifest.device_id.clone()),
         None => leaf.map(|l| l.common_name()),
@@ -121,7 +123,18 @@ pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
         ("ID", &id),
         ("TRUST", &trust),
     ];
+    // a server whose anchors the store's CA cannot reach: every fix through that CA would
+    // be refused by `pki repair` (nothing it issues is accepted there)
+    let foreign = match (&ca_dir, &m.trust_override, m.layout) {
+        (Some(dir), Some(_), Some(Layout::Managed)) if reaches(dir, &m.anchors) == Some(false) => {
+            Some(foreign_anchors(&m.anchors))
+        }
+        _ => None,
+    };
     for f in findings {
+        if let Some(text) = foreign.as_ref().filter(|_| f.fix.contains("--ca DIR")) {
+            f.fix = text.clone();
+        }
         let mut fix = std::mem::take(&mut f.fix);
         if trust.is_some() && m.layout == Some(Layout::Managed) {
             fix = with_trust(&fix);
@@ -136,11 +149,48 @@ pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
 /// `pki repair STORE --ca THAT` would otherwise refresh the endpoint's trust.pem from a bundle
 /// of the writer's own.
 pub(crate) fn known_ca(manifest: &Manifest) -> Option<String> {
+    known_ca_dir(manifest).map(|dir| quoted(&dir))
+}
+
+/// [`known_ca`]'s folder, unquoted.
+fn known_ca_dir(manifest: &Manifest) -> Option<PathBuf> {
     manifest
         .ca
         .as_deref()
         .and_then(|dir| trusted_folder(Path::new(dir), "ca.yaml"))
-        .map(|dir| quoted(&dir))
+}
+
+/// Whether the CA folder `dir` can issue a certificate a server holding `anchors` accepts,
+/// as far as its bundles tell: `Some(false)` when neither its `trust.pem` nor its `chain.pem`
+/// (roots, issuing CAs, cross-certificates) holds the public key of any anchor, so that no
+/// path from its issuing CA can end at one (a root re-keyed, or another CA of the same name,
+/// outside this CA); `None` when the bundles cannot be read or there are no anchors.
+fn reaches(dir: &Path, anchors: &[Cert]) -> Option<bool> {
+    if anchors.is_empty() {
+        return None;
+    }
+    let mut held = Vec::new();
+    for bundle in ["trust.pem", "chain.pem"] {
+        let path = dir.join(bundle);
+        let bytes = input::bytes(&path).ok()?;
+        held.extend(
+            decode(&path, &bytes)
+                .certs
+                .into_iter()
+                .map(|c| c.spki.clone()),
+        );
+    }
+    Some(anchors.iter().any(|a| held.contains(&a.spki)))
+}
+
+/// The fix when the store's CA (DIR) holds none of the server's anchors (TRUST): the server
+/// or the device's CA must change, and the text says how for each; no `pki repair`.
+fn foreign_anchors(anchors: &[Cert]) -> String {
+    let names: Vec<String> = anchors.iter().map(|a| format!("'{}'", a.subject)).collect();
+    format!(
+        "the CA at DIR holds none of the server's anchors in TRUST ({}, by key): nothing it issues can be accepted by that server, so no repair from it helps. Either the server is meant to trust this CA: add DIR/trust.pem to the server's trust bundle (beside what it holds for other devices); or this device belongs to the CA whose roots TRUST holds: `pki enroll STORE --ca THAT_CA --device-id ID --force`, THAT_CA being that CA's folder (the old files go to backup/)",
+        names.join(", ")
+    )
 }
 
 /// Every backticked `pki repair STORE …` without `--trust` gets `--trust TRUST`.
