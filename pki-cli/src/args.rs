@@ -92,7 +92,7 @@ pub enum Command {
     /// Enroll a device: key made in the store, CSR signed by the CA.
     #[command(
         long_about = "Enroll a device: the key is made in the store (or --key brought), a CSR is signed by the CA, the pair is proven, and the store is written crash-safe (lock, backup, journal, atomic writes, manifest last).",
-        after_help = "Examples:\n  pki enroll /var/lib/product/certs --ca /srv/fleet-ca --device-id device-0042\n  pki enroll /var/lib/product/certs --server https://ca.fleet.internal:8443 --device-id device-0042 --token TOKEN --fingerprint SHA256\n\nExit: 0 enrolled (or already enrolled and healthy: nothing changed), 2 refused (a broken or foreign store: see pki repair; an unusable --key), 3 the CA could not sign, 64 usage error. A failed enroll leaves no store folder behind."
+        after_help = "Examples:\n  pki enroll /var/lib/product/certs --ca /srv/fleet-ca --device-id device-0042\n  pki enroll /var/lib/product/certs --server https://ca.fleet.internal:8443 --token TOKEN --fingerprint SHA256\n\nExit: 0 enrolled (or already enrolled and healthy: nothing changed), 2 refused (a broken or foreign store: see pki repair; an unusable --key), 3 the CA could not sign, 64 usage error. A failed enroll leaves no store folder behind."
     )]
     Enroll(Enroll),
     /// Diagnose, plan the least invasive fix, repair the store in place.
@@ -209,7 +209,7 @@ pub struct Repair {
     #[command(flatten)]
     pub remote: Remote,
     /// With --server, when the store's certificate can no longer authenticate a renewal: a
-    /// one-time enrollment token (pki ca token) for a new certificate.
+    /// one-time enrollment token (pki ca token: DEVICE_ID:SECRET, for the store's device).
     #[arg(long, value_name = "TOKEN", requires = "server")]
     pub token: Option<String>,
     /// The server's current trust anchors: the store is judged against them and made
@@ -389,15 +389,17 @@ pub struct Enroll {
     pub ca: Option<PathBuf>,
     #[command(flatten)]
     pub remote: Remote,
-    /// With --server: the one-time enrollment token (pki ca token) for this device id.
+    /// With --server: the one-time enrollment token (pki ca token prints DEVICE_ID:SECRET;
+    /// the device id is read from it).
     #[arg(long, value_name = "TOKEN", requires = "server")]
     pub token: Option<String>,
     /// With --server: the trust anchors that authenticate it (or --fingerprint).
     #[arg(long, value_name = "FILE", value_parser = paths::file(), requires = "server")]
     pub trust: Option<PathBuf>,
-    /// The device id the certificate names (letters, digits, '.', '_', '-').
-    #[arg(long, value_name = "ID")]
-    pub device_id: String,
+    /// The device id the certificate names (letters, digits, '.', '_', '-'; with --server:
+    /// the token's, and given, it must agree).
+    #[arg(long, value_name = "ID", required_unless_present = "server")]
+    pub device_id: Option<String>,
     /// Policy profile (default: the CA's).
     #[arg(long, value_name = "FILE", value_parser = paths::file())]
     pub policy: Option<PathBuf>,
@@ -603,7 +605,7 @@ pub enum CaCommand {
     /// A one-time enrollment token for a device's first certificate over EST.
     #[command(
         long_about = "Make a one-time enrollment token for a device's first certificate over EST (shown once, stored hashed).",
-        after_help = "Example:\n  pki ca token --ca /srv/fleet-ca --device-id device-0042 --ttl 24h\n  # on the device: pki enroll /var/lib/product/certs --server https://ca.fleet.internal:8443 --device-id device-0042 --token TOKEN --fingerprint SHA256"
+        after_help = "Example:\n  pki ca token --ca /srv/fleet-ca --device-id device-0042 --ttl 24h   # prints device-0042:SECRET\n  # on the device: pki enroll /var/lib/product/certs --server https://ca.fleet.internal:8443 --token device-0042:SECRET --fingerprint SHA256"
     )]
     Token {
         /// The CA folder.

@@ -262,11 +262,11 @@ pub fn run(cmd: CaCommand) -> Result<Outcome> {
             let made = ca::token::make(&ca, &device_id, ttl, at)?;
             match format {
                 Format::Json => json(
-                    &json!({"device_id": device_id, "token": made.secret, "expires_at": t(made.token.expires_at)}),
+                    &json!({"device_id": device_id, "token": made.text(), "expires_at": t(made.token.expires_at)}),
                 )?,
                 Format::Text => {
-                    // the secret alone on standard output (for scripts); what it is for on stderr
-                    crate::render::raw(&format!("{}\n", made.secret))?;
+                    // the token alone on standard output (for scripts); what it is for on stderr
+                    crate::render::raw(&format!("{}\n", made.text()))?;
                     eprintln!(
                         "one-time enrollment token for {device_id}, usable until {} (only its hash is kept: it cannot be shown again)",
                         t(made.token.expires_at)
@@ -420,14 +420,23 @@ fn names(p: &Planned) -> String {
 pub fn enroll(e: Enroll) -> Result<Outcome> {
     let at = e.clock.now();
     let policy = e.policy.as_deref().map(Policy::load).transpose()?;
+    let usage = |why: String| anyhow::Error::from(crate::args::UsageError(why));
+    let device_id = match (&e.remote.server, &e.token) {
+        (Some(_), None) => {
+            return Err(usage(
+                "pki enroll --server needs --token T (a one-time token from pki ca token)".into(),
+            ))
+        }
+        (Some(_), Some(token)) => pki_core::ca::token::Presented::parse(token)
+            .and_then(|t| t.device_id(e.device_id.as_deref()))
+            .map_err(|why| usage(format!("--token: {why}")))?,
+        (None, _) => e
+            .device_id
+            .clone()
+            .ok_or_else(|| usage("pki enroll --ca needs --device-id ID".into()))?,
+    };
     let remote =
         crate::remote::authority(&e.remote, e.trust.as_deref(), e.token.clone(), &e.store, at)?;
-    if remote.is_some() && e.token.is_none() {
-        return Err(crate::args::UsageError(
-            "pki enroll --server needs --token T (a one-time token from pki ca token)".into(),
-        )
-        .into());
-    }
     let local = match (&remote, &e.ca) {
         (None, Some(dir)) => Some(open(dir, &e.db)?),
         _ => None,
@@ -443,7 +452,7 @@ pub fn enroll(e: Enroll) -> Result<Outcome> {
     };
     let req = Enrollment {
         store: e.store.clone(),
-        device_id: e.device_id,
+        device_id,
         policy,
         key: e.key,
         at,

@@ -115,6 +115,7 @@ openssl base64 -d -in "$OUT" | openssl asn1parse -inform DER | grep -q prime256v
 pass "csrattrs asks for a P-256 key"
 
 # --- simpleenroll: three encodings of the body, Content-Transfer-Encoding present ----------
+# DEVICE_ID:SECRET: the HTTP Basic credentials simpleenroll takes, as they are (curl -u)
 token() { "$PKI" ca token --ca ca --device-id "$1" --at "${2:-$T}" ${3:+--ttl $3} 2>/dev/null; }
 # the issued certificate of a certs-only answer in $OUT into $1.crt, checked by openssl verify
 issued() {
@@ -124,9 +125,9 @@ issued() {
     "$1.crt" >/dev/null || fail "$1: openssl verify -purpose sslclient refuses the certificate"
   cat "$1.crt" ca/chain.pem >"$1.full"
 }
-enroll() { # NAME USER TOKEN BODYFILE
-  status -u "$2:$3" -H 'Content-Type: application/pkcs10' \
-    -H 'Content-Transfer-Encoding: base64' --data-binary @"$4" "$EST/simpleenroll"
+enroll() { # NAME USER:SECRET BODYFILE
+  status -u "$2" -H 'Content-Type: application/pkcs10' \
+    -H 'Content-Transfer-Encoding: base64' --data-binary @"$3" "$EST/simpleenroll"
 }
 for enc in wrapped single crlf; do
   request "$enc" "dev-$enc"
@@ -136,7 +137,8 @@ for enc in wrapped single crlf; do
     crlf) openssl base64 -in "$enc.csr" | sed 's/$/\r/' >"$enc.b64" ;;
   esac
   tok=$(token "dev-$enc")
-  expect "simpleenroll, $enc base64" 200 "$(enroll "$enc" "dev-$enc" "$tok" "$enc.b64")"
+  [ "${tok%%:*}" = "dev-$enc" ] || fail "the token does not name its device: $tok"
+  expect "simpleenroll, $enc base64" 200 "$(enroll "$enc" "$tok" "$enc.b64")"
   issued "$enc"
   pass "dev-$enc's certificate passes openssl verify -purpose sslclient"
   [ "$enc" = wrapped ] && WRAPPED_TOKEN=$tok
@@ -145,22 +147,23 @@ grep -q 'CN = dev-wrapped' <(openssl x509 -in wrapped.crt -noout -subject -nameo
   fail "the certificate does not name dev-wrapped"
 
 # --- simpleenroll refusals -----------------------------------------------------------------
-expect "a reused token" 401 "$(enroll wrapped dev-wrapped "$WRAPPED_TOKEN" wrapped.b64)"
-hdr=$(c -D - -o /dev/null -u "dev-wrapped:$WRAPPED_TOKEN" --data-binary @wrapped.b64 "$EST/simpleenroll" | tr -d '\r' | grep -i '^www-authenticate:' || true)
+expect "a reused token" 401 "$(enroll wrapped "$WRAPPED_TOKEN" wrapped.b64)"
+hdr=$(c -D - -o /dev/null -u "$WRAPPED_TOKEN" --data-binary @wrapped.b64 "$EST/simpleenroll" | tr -d '\r' | grep -i '^www-authenticate:' || true)
 [ -n "$hdr" ] || fail "401 without WWW-Authenticate"
 pass "401 carries $hdr"
 request late dev-late
 openssl base64 -in late.csr >late.b64
 tok=$(token dev-late 2026-02-27T00:00:00Z 1h)
-expect "an expired token" 401 "$(enroll late dev-late "$tok" late.b64)"
+expect "an expired token" 401 "$(enroll late "$tok" late.b64)"
 expect "no credentials" 401 "$(status --data-binary @late.b64 "$EST/simpleenroll")"
 tok=$(token dev-other)
-expect "a request naming another device than its token" 403 "$(enroll late dev-other "$tok" late.b64)"
+expect "a request naming another device than its token" 403 "$(enroll late "$tok" late.b64)"
+expect "a token's secret under another device id" 401 "$(enroll late "dev-late:${tok#*:}" late.b64)"
 printf 'not base64 at all!\n' >garbage.txt
 tok=$(token dev-garbage)
-expect "a body that is not base64" 400 "$(enroll garbage dev-garbage "$tok" garbage.txt)"
+expect "a body that is not base64" 400 "$(enroll garbage "$tok" garbage.txt)"
 head -c 300 /dev/urandom | openssl base64 >garbage.b64
-expect "garbage DER" 400 "$(enroll garbage dev-garbage "$tok" garbage.b64)"
+expect "garbage DER" 400 "$(enroll garbage "$tok" garbage.b64)"
 
 # --- simplereenroll --------------------------------------------------------------------------
 reenroll() { # CERT(full) KEY BODY
@@ -235,7 +238,7 @@ expect "cacerts after the rotation holds the root and both issuing CAs" 3 "$n"
 request rotated dev-rotated
 openssl base64 -in rotated.csr >rotated.b64
 tok=$(token dev-rotated)
-expect "simpleenroll after the rotation" 200 "$(enroll rotated dev-rotated "$tok" rotated.b64)"
+expect "simpleenroll after the rotation" 200 "$(enroll rotated "$tok" rotated.b64)"
 openssl base64 -d -in "$OUT" | openssl pkcs7 -inform DER -print_certs -out rotated.crt
 openssl verify -attime "$ATTIME" -purpose sslclient -CAfile "$TRUST" -untrusted ca/issuing-2.crt rotated.crt >/dev/null ||
   fail "the certificate issued after the rotation is not from the new issuing CA"

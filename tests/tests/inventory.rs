@@ -167,8 +167,13 @@ fn tokens_are_shown_once_stored_hashed_and_expire() {
         AT,
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let secret = run.stdout.trim().to_string();
+    // DEVICE_ID:SECRET, the HTTP Basic user and password of simpleenroll
+    let token = run.stdout.trim().to_string();
+    let (id, secret) = token.split_once(':').unwrap();
+    assert_eq!(id, "dev-7", "the token names its device: {token}");
+    let secret = secret.to_string();
     assert_eq!(secret.len(), 40, "160 bits, hex: {secret}");
+    assert!(secret.chars().all(|c| c.is_ascii_hexdigit()), "{secret}");
     assert!(
         run.stderr.contains("2026-03-01T02:00:00Z"),
         "{}",
@@ -206,6 +211,10 @@ fn tokens_are_shown_once_stored_hashed_and_expire() {
     assert_eq!(
         json["expires_at"], "2026-03-02T00:00:00Z",
         "24 hours by default"
+    );
+    assert!(
+        json["token"].as_str().unwrap().starts_with("dev-8:"),
+        "{json}"
     );
     for (args, why) in [
         (vec!["--device-id", "bad id!"], "not a device id"),

@@ -67,7 +67,8 @@ fn accepted(store: &Path, ca: &Path, at: &str) {
     mutual_tls(store, &trust, at).unwrap_or_else(|e| panic!("handshake: {e}"));
 }
 
-/// A CA (grace 7 days), a server at `at`, and `dev-1` enrolled through it by fingerprint.
+/// A CA (grace 7 days), a server at `at`, and `dev-1` enrolled through it by fingerprint,
+/// with the contract's command (the device id is the token's).
 fn enrolled(label: &str, at: &str) -> (TempDir, PathBuf, PathBuf, Server) {
     let dir = TempDir::new(label);
     let policy = grace_policy(&dir);
@@ -85,8 +86,6 @@ fn enrolled(label: &str, at: &str) -> (TempDir, PathBuf, PathBuf, Server) {
             store.to_str().unwrap(),
             "--server",
             &server.url,
-            "--device-id",
-            "dev-1",
             "--token",
             &tok,
             "--fingerprint",
@@ -227,6 +226,89 @@ fn enroll_by_fingerprint_then_renew_and_diagnose_against_the_server() {
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("certificate_revoked"), "{}", run.stderr);
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn the_token_names_the_device_and_an_id_given_beside_it_must_agree() {
+    let (dir, ca, store, server) = enrolled("dev-token", AT);
+    let d = diagnose(&store, AT, &[]).json();
+    assert_eq!(
+        d["certificate"]["subject"], "O=Fleet Devices, CN=dev-1",
+        "the id read from the token: {d}"
+    );
+    let trust = ca.join("trust.pem");
+    let tok = token(&ca, "dev-2", AT);
+    let (id, secret) = tok.split_once(':').unwrap();
+    assert_eq!(id, "dev-2", "{tok}");
+    let enroll = |store: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "enroll",
+            store.to_str().unwrap(),
+            "--server",
+            server.url.as_str(),
+            "--trust",
+            trust.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run_at(&args, AT)
+    };
+    // another id beside the token, or a bare secret without one: usage errors, nothing sent
+    let other = dir.join("other");
+    for (extra, why) in [
+        (
+            vec!["--token", &tok, "--device-id", "dev-3"],
+            "made for device 'dev-2', not 'dev-3'",
+        ),
+        (vec!["--token", secret], "names no device"),
+    ] {
+        let run = enroll(&other, &extra);
+        assert_eq!(run.code, 64, "{extra:?}: {}", run.stderr);
+        assert!(run.stderr.contains(why), "{}", run.stderr);
+        assert!(
+            !run.stderr.contains(secret),
+            "the secret is not repeated: {}",
+            run.stderr
+        );
+        assert!(!other.join("device.crt").exists());
+    }
+    // the token was not spent: with the same id beside it, or the bare secret and the id
+    let run = enroll(&other, &["--token", &tok, "--device-id", "dev-2"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    accepted(&other, &ca, AT);
+    let third = dir.join("third");
+    let tok = token(&ca, "dev-3", AT);
+    let secret = tok.split_once(':').unwrap().1;
+    let run = enroll(&third, &["--token", secret, "--device-id", "dev-3"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    accepted(&third, &ca, AT);
+
+    // repair with a token made for another device: refused, the store left as it was
+    std::fs::write(
+        store.join("device.key"),
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
+    let before = snapshot(&store);
+    let tok = token(&ca, "dev-9", AT);
+    let run = run_at(
+        &[
+            "repair",
+            store.to_str().unwrap(),
+            "--server",
+            &server.url,
+            "--token",
+            &tok,
+        ],
+        AT,
+    );
+    assert_ne!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("made for device 'dev-9', not 'dev-1'"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(snapshot(&store), before);
     assert_eq!(server.stop(), 0);
 }
 

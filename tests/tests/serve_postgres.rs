@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-/// `pki ca token` for `device`: the secret.
+/// `pki ca token` for `device`: `DEVICE:SECRET`, the HTTP Basic credentials as they are.
 fn token(ca: &Path, device: &str) -> String {
     let run = pki([
         "ca",
@@ -30,13 +30,13 @@ fn token(ca: &Path, device: &str) -> String {
     run.stdout.trim().to_string()
 }
 
-/// A simpleenroll for `device` with `secret` through the node on `port`: the status, and
+/// A simpleenroll for `device` with `token` through the node on `port`: the status, and
 /// the serial issued.
 fn enroll(
     config: &Arc<rustls::ClientConfig>,
     port: u16,
     device: &str,
-    secret: &str,
+    token: &str,
 ) -> (u16, Option<String>) {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::default();
@@ -45,7 +45,7 @@ fn enroll(
         .push(rcgen::DnType::CommonName, device);
     let csr = params.serialize_request(&key).unwrap();
     let body = base64::engine::general_purpose::STANDARD.encode(csr.der());
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{device}:{secret}"));
+    let auth = base64::engine::general_purpose::STANDARD.encode(token);
     let head = format!(
         "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {auth}\r\nContent-Type: application/pkcs10\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -102,7 +102,7 @@ fn two_nodes_on_one_database_issue_unique_serials_and_share_tokens_and_revocatio
 
     // 200 devices and 10 raced tokens; the tokens are made on both machines
     let devices: Vec<String> = (0..200).map(|i| format!("dev-{i:03}")).collect();
-    let secrets: Vec<String> = std::thread::scope(|s| {
+    let tokens: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = devices
             .chunks(25)
             .enumerate()
@@ -133,11 +133,11 @@ fn two_nodes_on_one_database_issue_unique_serials_and_share_tokens_and_revocatio
             .map(|t| {
                 let config = config.clone();
                 let devices = &devices;
-                let secrets = &secrets;
+                let tokens = &tokens;
                 s.spawn(move || {
                     (t..200)
                         .step_by(16)
-                        .map(|i| enroll(&config, ports[i % 2], &devices[i], &secrets[i]))
+                        .map(|i| enroll(&config, ports[i % 2], &devices[i], &tokens[i]))
                         .collect::<Vec<_>>()
                 })
             })
@@ -171,17 +171,14 @@ fn two_nodes_on_one_database_issue_unique_serials_and_share_tokens_and_revocatio
     assert_eq!(recorded, 200);
 
     // a token used on node A is refused on node B
-    assert_eq!(
-        enroll(&config, node_b.port, &devices[0], &secrets[0]).0,
-        401
-    );
+    assert_eq!(enroll(&config, node_b.port, &devices[0], &tokens[0]).0, 401);
     // a token raced on both nodes at once is used once
     for i in 0..10 {
         let device = format!("race-{i}");
-        let secret = token(&ca_a, &device);
+        let tok = token(&ca_a, &device);
         let (a, b) = std::thread::scope(|s| {
-            let ha = s.spawn(|| enroll(&config, node_a.port, &device, &secret).0);
-            let hb = s.spawn(|| enroll(&config, node_b.port, &device, &secret).0);
+            let ha = s.spawn(|| enroll(&config, node_a.port, &device, &tok).0);
+            let hb = s.spawn(|| enroll(&config, node_b.port, &device, &tok).0);
             (ha.join().unwrap(), hb.join().unwrap())
         });
         let mut got = [a, b];

@@ -5,6 +5,7 @@
 //! pki-core exactly as for a CA folder at hand.
 
 use super::est::{Clock, Est, Identity, Trust};
+use pki_core::ca::token::Presented;
 use pki_core::ca::Issued;
 use pki_core::lifecycle::authority::Authority;
 use pki_core::{Cert, Error, Policy};
@@ -18,15 +19,16 @@ pub struct Remote {
     /// until the server's own clock is known (see [`Authority::clock`]).
     tolerance: Arc<Clock>,
     /// The one-time token: `simpleenroll`; without it, `simplereenroll`.
-    token: Option<String>,
+    token: Option<Presented>,
     /// Why the store cannot authenticate a renewal (no certificate or key), if it cannot:
     /// said when a renewal is asked for, not before (a repair may not need one).
     no_identity: Option<String>,
 }
 
 impl Remote {
-    /// The server at `url`, authenticated by `trust`; with `token` it enrolls, otherwise it
-    /// renews as the store `store` (whose certificate and key authenticate the device).
+    /// The server at `url`, authenticated by `trust`; with `token` (`DEVICE_ID:SECRET`, or a
+    /// bare secret) it enrolls, otherwise it renews as the store `store` (whose certificate
+    /// and key authenticate the device).
     pub fn new(
         url: &str,
         trust: &Trust,
@@ -34,6 +36,10 @@ impl Remote {
         store: Option<&Path>,
         at: OffsetDateTime,
     ) -> Result<Remote, Error> {
+        let token = token
+            .map(|t| Presented::parse(&t))
+            .transpose()
+            .map_err(|why| Error::Usage(format!("--token: {why}")))?;
         let (identity, no_identity) = match (&token, store) {
             (None, Some(dir)) => match Identity::from_store(dir) {
                 Ok(id) => (Some(id), None),
@@ -176,7 +182,10 @@ impl Authority for Remote {
         _at: OffsetDateTime,
     ) -> Result<Issued, Error> {
         let der = match (&self.token, &self.no_identity) {
-            (Some(token), _) => self.est.simpleenroll(device_id, token, csr)?,
+            (Some(token), _) => {
+                let device_id = token.device_id(Some(device_id)).map_err(Error::Usage)?;
+                self.est.simpleenroll(&device_id, &token.secret, csr)?
+            }
             (None, Some(why)) => {
                 return Err(Error::Refused {
                     path: PathBuf::from(self.describe()),

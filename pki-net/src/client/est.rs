@@ -281,10 +281,16 @@ impl Est {
         Ok(out)
     }
 
-    /// `simpleenroll`: a first certificate for `csr` (DER), with the one-time `token`.
-    pub fn simpleenroll(&self, device_id: &str, token: &str, csr: &[u8]) -> Result<Vec<u8>, Error> {
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{device_id}:{}", token.trim()));
+    /// `simpleenroll`: a first certificate for `csr` (DER), authenticated with HTTP Basic
+    /// (RFC 7030 §3.2.3): the device id as user, the one-time token's `secret` as password.
+    pub fn simpleenroll(
+        &self,
+        device_id: &str,
+        secret: &str,
+        csr: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{device_id}:{secret}"));
         self.enroll(
             "simpleenroll",
             &self.anonymous,
