@@ -5,9 +5,10 @@
 #
 #   bash tests/est/curl.sh PKI_BINARY WORK_DIR
 #
-# The server's clock is fixed at T (pki serve --at). curl checks the server's certificate
-# against the wall clock, so the CA is made two years before T and the server's certificate
-# lives ten years (up to the issuing CA's end): the wall clock must be between T and 2034.
+# Nothing reads the wall clock: the server's clock is fixed at T (pki serve --at), curl runs
+# under faketime (Debian's `faketime`, libfaketime) with its clock starting at T, so it checks
+# the server's certificate (issued at T for the default 30 days) at T, with verification on;
+# openssl verify is given T with -attime.
 # Exit 0 when every check passed; the first failure is printed with the server's last log
 # lines. Prints SKIPPED for promtool when it is missing (FAIL under CI=true).
 set -euo pipefail
@@ -78,7 +79,6 @@ done
 
 # --- the server --------------------------------------------------------------------------
 cat >serve.yaml <<'EOF'
-server_cert_days: 3650
 reload_interval_seconds: 1
 body_limit_bytes: 16384
 EOF
@@ -96,8 +96,16 @@ URL="https://localhost:$PORT"
 EST="$URL/.well-known/est"
 pass "pki serve listening on $PORT"
 
-# every request verifies the server against the CA's trust bundle
-c() { curl --silent --show-error --cacert "$TRUST" "$@"; }
+# curl's clock starts at T (and runs on from there); its timeouts keep the real monotonic clock
+at_t() {
+  TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "@$(date -u -d "$T" '+%F %T')" "$@"
+}
+command -v faketime >/dev/null || fail "faketime is missing (Debian's faketime package)"
+now=$(at_t date -u +%s 2>&1) || fail "faketime cannot run: $now"
+[ "$now" -ge "$ATTIME" ] 2>/dev/null && [ "$((now - ATTIME))" -lt 600 ] ||
+  fail "faketime does not put the clock at $T (date says '$now')"
+# every request verifies the server against the CA's trust bundle, at T
+c() { at_t curl --silent --show-error --cacert "$TRUST" "$@"; }
 # status of a request whose body goes to $OUT
 OUT="$W/body"
 status() { c -o "$OUT" -w '%{http_code}' "$@" || true; }
