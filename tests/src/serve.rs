@@ -158,11 +158,7 @@ pub fn have(tool: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing: CI must install it (.ci/run)"
-        );
-        eprintln!("SKIPPED: {tool} is not installed here");
+        crate::skip(&format!("{tool} is not installed here"));
     }
     found
 }
