@@ -221,7 +221,7 @@ async fn issue(
     let issued = match state.signer.sign(csr, device_id, now) {
         Ok(i) => i,
         Err(why) => {
-            tracing::error!(peer = %peer.addr, device_id, reason = %why, "the CA could not sign");
+            tracing::error!(peer = %peer.addr, device_id, reason = why.as_str(), "the CA could not sign");
             return text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("the CA could not sign: {why}"),
@@ -362,14 +362,16 @@ fn unauthorized(peer: &Peer, why: &str) -> Reply {
 }
 
 fn unavailable(why: &str) -> Reply {
-    tracing::error!(reason = %why, "the inventory failed");
+    tracing::error!(reason = why, "the inventory failed");
     busy(&format!("the inventory is unavailable ({why})"))
 }
 
 /// Refuses with `status` and `why`, and logs it.
 fn deny(peer: &Peer, route: &'static str, status: StatusCode, why: impl Into<String>) -> Reply {
     let why = why.into();
-    tracing::warn!(route, peer = %peer.addr, status = status.as_u16(), reason = %why, "request refused");
+    // `why` may hold the client's words (a name in its request): a string value, quoted and
+    // escaped by the formatter (see crate::logging)
+    tracing::warn!(route, peer = %peer.addr, status = status.as_u16(), reason = why.as_str(), "request refused");
     text(status, why)
 }
 

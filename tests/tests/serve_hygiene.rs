@@ -236,3 +236,158 @@ fn sighup_reloads_at_once() {
     assert_eq!(healthz(&dir, server.port).unwrap().0, 200);
     assert_eq!(server.stop(), 0);
 }
+
+/// A client's words reach the log only quoted and escaped: a certificate or request whose
+/// names hold a newline and a forged log line leaves exactly one line per event, text or JSON.
+#[test]
+fn a_hostile_name_neither_splits_nor_forges_a_log_line() {
+    let dir = TempDir::new("hygiene-log");
+    let ca = init(&dir, AT, &[]);
+    let trust = std::fs::read(dir.join("ca/trust.pem")).unwrap();
+    let forged = "2026-03-01T00:00:00.000000Z  INFO pki_serve::est: issued route=\"simpleenroll\"";
+    // a foreign CA and device whose names carry the forged line
+    let foreign = pki_tests::Ca::root(&format!("Evil\n{forged}"));
+    let leaf = foreign.leaf(&format!("dev\n{forged}"));
+    let chain = format!("{}{}", leaf.pem, foreign.pem);
+    let key = leaf.key_pem();
+    // a request whose CN carries it, with a real token (403), and the token's secret under a
+    // user name that carries it (401 naming that user)
+    let token = |id: &str| {
+        let run = pki_tests::pki([
+            "ca",
+            "token",
+            "--ca",
+            ca.to_str().unwrap(),
+            "--device-id",
+            id,
+            "--at",
+            AT,
+        ]);
+        run.stdout.trim().to_string()
+    };
+    let csr = |cn: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let der = params.serialize_request(&key).unwrap().der().to_vec();
+        pki_core::est::body::encode(&der)
+    };
+    let enroll = |port: u16, credentials: &str, body: &str| {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(credentials);
+        let head = format!(
+            "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {basic}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        exchange(
+            client_config(&trust, None, AT),
+            port,
+            &head,
+            body.as_bytes(),
+        )
+        .unwrap()
+        .0
+    };
+    for json in [false, true] {
+        let extra: &[&str] = if json { &["--log-format", "json"] } else { &[] };
+        let server = Server::start(&ca, AT, &dir, extra);
+        let refused = exchange(
+            client_config(&trust, Some((chain.as_bytes(), key.as_bytes())), AT),
+            server.port,
+            HEALTHZ,
+            b"",
+        );
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(
+            enroll(
+                server.port,
+                &token("dev-9"),
+                &csr(&format!("dev-9\n{forged}"))
+            ),
+            403
+        );
+        // (a user name ends at its first ':', RFC 7617: this one has none)
+        let secret = token("dev-8").split_once(':').unwrap().1.to_string();
+        let user = "x\n2026-03-01T00.000000Z  WARN forged";
+        assert_eq!(
+            enroll(server.port, &format!("{user}:{secret}"), &csr("dev-8")),
+            401
+        );
+        assert!(
+            server.wait_log("client certificate rejected", 5),
+            "{}",
+            server.log()
+        );
+        assert_eq!(server.stop(), 0);
+        let log = std::fs::read_to_string(
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        for line in &lines {
+            assert!(
+                !line.starts_with(forged) && !line.starts_with("2026-03-01T00.000000Z"),
+                "a forged line:\n{log}"
+            );
+        }
+        let rejected = lines
+            .iter()
+            .find(|l| l.contains("client certificate rejected"))
+            .unwrap();
+        let refused: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.contains("request refused"))
+            .collect();
+        assert_eq!(refused.len(), 2, "{log}");
+        if json {
+            for line in &lines {
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}\n{log}"));
+                assert!(v["timestamp"].is_string(), "{line}");
+            }
+            let v: serde_json::Value = serde_json::from_str(rejected).unwrap();
+            assert_eq!(
+                v["subject"],
+                format!("O=Fleet Test, CN=dev\n{forged}"),
+                "{rejected}"
+            );
+            assert_eq!(v["code"], "UNKNOWN_ISSUER", "{rejected}");
+            assert!(
+                refused
+                    .iter()
+                    .any(|l| l.contains(r#"not x\n2026-03-01T00.000000Z  WARN forged""#)),
+                "{log}"
+            );
+            for field in ["peer", "serial", "issuer", "explanation", "fix"] {
+                assert!(v[field].is_string(), "{field}: {rejected}");
+            }
+        } else {
+            for line in &lines {
+                assert!(
+                    line.len() > 20
+                        && line.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+                        && line[4..].starts_with('-'),
+                    "a line that is no log event (a name split the line):\n{line}\n---\n{log}"
+                );
+            }
+            assert!(
+                rejected.contains(r#"subject="O=Fleet Test, CN=dev\n2026-03-01"#),
+                "quoted and escaped: {rejected}"
+            );
+            assert!(rejected.contains("code=UNKNOWN_ISSUER"), "{rejected}");
+            assert!(
+                refused
+                    .iter()
+                    .any(|l| l.contains(r#"not x\n2026-03-01T00.000000Z  WARN forged""#)),
+                "{log}"
+            );
+        }
+    }
+}
