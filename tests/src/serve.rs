@@ -34,6 +34,24 @@ impl Server {
         config: &str,
         nofile: Option<u32>,
     ) -> Server {
+        Server::launch(ca, at, dir, extra, config, nofile, 0)
+    }
+
+    /// `pki serve --ca CA --at AT` on `port` (the port of a server stopped before: the same
+    /// URL, with its clock moved on).
+    pub fn start_on(ca: &Path, at: &str, dir: &TempDir, port: u16) -> Server {
+        Server::launch(ca, at, dir, &[], "", None, port)
+    }
+
+    fn launch(
+        ca: &Path,
+        at: &str,
+        dir: &TempDir,
+        extra: &[&str],
+        config: &str,
+        nofile: Option<u32>,
+        port: u16,
+    ) -> Server {
         let n = std::fs::read_dir(dir.path())
             .map(|d| d.count())
             .unwrap_or(0);
@@ -55,7 +73,7 @@ impl Server {
             .arg(ca)
             .args([
                 "--listen",
-                "127.0.0.1:0",
+                &format!("127.0.0.1:{port}"),
                 "--name",
                 "localhost",
                 "--at",

@@ -497,3 +497,151 @@ fn a_crash_at_any_write_step_of_renew_over_the_server_leaves_the_old_or_the_new_
     );
     assert_eq!(server.stop(), 0);
 }
+
+/// Runs the commands of `fix` as printed (the test adds only `--at`). The CA side's `pki ca
+/// token --ca DIR` gets the CA folder (the endpoint cannot know it: DIR is left for whoever
+/// runs the CA), and the token it prints goes where the fix says T.
+fn close_loop(label: &str, fix: &str, ca: &Path, at: &str) {
+    let mut token: Option<String> = None;
+    let commands: Vec<&str> = fix.split('`').skip(1).step_by(2).collect();
+    assert!(!commands.is_empty(), "{label}: no command in {fix}");
+    for command in commands {
+        let words = shlex::split(command).unwrap_or_else(|| panic!("{label}: {command}"));
+        assert_eq!(words[0], "pki", "{label}: {fix}");
+        let mut args: Vec<String> = words[1..].to_vec();
+        if args.starts_with(&["ca".to_string(), "token".to_string()]) {
+            for w in &mut args {
+                if w == "DIR" {
+                    *w = ca.display().to_string();
+                }
+            }
+            args.extend(["--at".to_string(), at.to_string()]);
+            let run = pki(&args);
+            assert_eq!(run.code, 0, "{label}: {args:?}: {}", run.stderr);
+            token = Some(run.stdout.trim().to_string());
+            continue;
+        }
+        for w in &mut args {
+            if w == "T" {
+                *w = token
+                    .clone()
+                    .unwrap_or_else(|| panic!("{label}: T before a token: {fix}"));
+            }
+            for placeholder in ["STORE", "DIR", "ID", "TRUST", "URL"] {
+                assert_ne!(w, placeholder, "{label}: a placeholder left in {fix}");
+            }
+        }
+        assert!(!args.contains(&"--ca".to_string()), "{label}: {fix}");
+        args.extend(["--at".to_string(), at.to_string()]);
+        let run = pki(&args);
+        assert_eq!(
+            run.code, 0,
+            "{label}: {args:?}:\n{}{}",
+            run.stdout, run.stderr
+        );
+    }
+}
+
+/// The fix of the finding `code` of `run`: it names the server (the commands run on the
+/// endpoint never name `--ca`: [`close_loop`] holds them to that).
+fn fix_of(label: &str, run: &Run, code: &str, server: &Server) -> String {
+    let finding = run
+        .finding(code)
+        .unwrap_or_else(|| panic!("{label}: no {code}: {}", run.stdout));
+    let fix = finding["fix"].as_str().unwrap().to_string();
+    assert!(
+        fix.contains(&format!("--server {}", server.url)),
+        "{label}: {fix}"
+    );
+    fix
+}
+
+#[test]
+fn a_store_enrolled_over_the_server_is_told_the_server_and_its_fixes_work() {
+    let (dir, ca, store, server) = enrolled("dev-fixes", AT);
+    let manifest = std::fs::read_to_string(store.join("store.yaml")).unwrap();
+    assert!(
+        manifest.contains(&format!("server: {}", server.url)),
+        "{manifest}"
+    );
+    assert!(!manifest.contains("\nca:"), "{manifest}");
+
+    // the chain lost: repair over the server
+    std::fs::write(store.join("chain.pem"), "").unwrap();
+    let run = diagnose(&store, AT, &[]);
+    let fix = fix_of("chain", &run, "CHAIN_INCOMPLETE", &server);
+    close_loop("chain", &fix, &ca, AT);
+    accepted(&store, &ca, AT);
+
+    // the key lost: the certificate cannot authenticate a renewal, nor the store prove the
+    // device; a token (made by whoever knows the device), then enroll anew
+    std::fs::write(
+        store.join("device.key"),
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
+    let run = diagnose(&store, AT, &[]);
+    let fix = fix_of("key", &run, "KEY_MISMATCH", &server);
+    assert!(
+        fix.contains("pki ca token --ca DIR --device-id dev-1"),
+        "{fix}"
+    );
+    close_loop("key", &fix, &ca, AT);
+    accepted(&store, &ca, AT);
+
+    // revoked (seen against the server's CRL): a token, then enroll anew
+    let serial = diagnose(&store, AT, &[]).json()["certificate"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoke = pki([
+        "ca",
+        "revoke",
+        "--ca",
+        ca.to_str().unwrap(),
+        &serial,
+        "--at",
+        AT,
+    ]);
+    assert_eq!(revoke.code, 0, "{}", revoke.stderr);
+    assert!(
+        server.wait_log("a revocation in the inventory", 10),
+        "{}",
+        server.log()
+    );
+    let run = run_at(
+        &["diagnose", store.to_str().unwrap(), "--server", &server.url],
+        AT,
+    );
+    assert_eq!(
+        run.root_cause().as_deref(),
+        Some("REVOKED"),
+        "{}",
+        run.stdout
+    );
+    let fix = fix_of("revoked", &run, "REVOKED", &server);
+    close_loop("revoked", &fix, &ca, AT);
+    let run = run_at(
+        &["diagnose", store.to_str().unwrap(), "--server", &server.url],
+        AT,
+    );
+    assert_eq!(run.verdict(), "accepted", "{}", run.stdout);
+    accepted(&store, &ca, AT);
+
+    // near its end: the same server (its URL), its clock there too; renew over it
+    let port = server.port;
+    assert_eq!(server.stop(), 0);
+    let late = "2027-02-20T00:00:00Z";
+    let server = Server::start_on(&ca, late, &dir, port);
+    let run = diagnose(&store, late, &[]);
+    let fix = fix_of("expiring", &run, "CERT_EXPIRING_SOON", &server);
+    close_loop("expiring", &fix, &ca, late);
+    let run = diagnose(&store, late, &[]);
+    assert!(
+        !run.codes().contains(&"CERT_EXPIRING_SOON".to_string()),
+        "{}",
+        run.stdout
+    );
+    accepted(&store, &ca, late);
+    assert_eq!(server.stop(), 0);
+}

@@ -9,11 +9,16 @@
 //! or is recorded in `store.yaml` but could have been made by another user: see
 //! [`trusted_folder`]).
 //!
+//! A store enrolled over `pki serve` (`store.yaml` records the server's URL instead of a
+//! folder) is told the commands that work over the network (`over_server`): `pki repair`
+//! and `pki renew` with `--server URL`, and a one-time token where its certificate can no
+//! longer authenticate a renewal.
+//!
 //! The commands to run are written between backticks, in the order they are run; `pki repair`
 //! and `pki renew` are named for managed stores only (`Commands` gives a foreign folder or
 //! loose files what applies to them).
 
-use crate::finding::{quoted, Finding};
+use crate::finding::{quoted, Code, Finding};
 use crate::read::cert::Cert;
 use crate::read::decode::decode;
 use crate::read::input::{self, trusted_folder};
@@ -117,11 +122,18 @@ pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
     .filter(|id| !id.is_empty())
     .and_then(|id| shlex::try_quote(&id).ok().map(|q| q.into_owned()));
     let trust = m.trust_override.as_deref().map(quoted);
+    let server = m
+        .manifest
+        .as_ref()
+        .and_then(|manifest| manifest.server.as_deref())
+        .filter(|_| m.layout == Some(Layout::Managed));
+    let url = server.and_then(|u| shlex::try_quote(u).ok().map(|q| q.into_owned()));
     let values = [
         ("STORE", &store),
         ("DIR", &ca),
         ("ID", &id),
         ("TRUST", &trust),
+        ("URL", &url),
     ];
     // a server whose anchors the store's CA cannot reach: every fix through that CA would
     // be refused by `pki repair` (nothing it issues is accepted there)
@@ -136,6 +148,9 @@ pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
             f.fix = text.clone();
         }
         let mut fix = std::mem::take(&mut f.fix);
+        if server.is_some() {
+            fix = over_server(&fix, f.code);
+        }
         if trust.is_some() && m.layout == Some(Layout::Managed) {
             fix = with_trust(&fix);
         }
@@ -191,6 +206,65 @@ fn foreign_anchors(anchors: &[Cert]) -> String {
         "the CA at DIR holds none of the server's anchors in TRUST ({}, by key): nothing it issues can be accepted by that server, so no repair from it helps. Either the server is meant to trust this CA: add DIR/trust.pem to the server's trust bundle (beside what it holds for other devices); or this device belongs to the CA whose roots TRUST holds: `pki enroll STORE --ca THAT_CA --device-id ID --force`, THAT_CA being that CA's folder (the old files go to backup/)",
         names.join(", ")
     )
+}
+
+/// The commands of `fix` for a store whose certificates come from a `pki serve`: the CA's
+/// CRL is the server's to publish (`pki ca crl --ca DIR`, then … is left out: `pki repair`
+/// fetches it); `pki repair STORE --ca DIR` and `pki renew STORE --ca DIR` become
+/// `--server URL` (in a command or named in the text). Where the store's certificate cannot
+/// authenticate a renewal (`simplereenroll` is mutual TLS) a one-time token is made first on
+/// the CA side, by whoever knows which device the endpoint is (the token names it): with the
+/// key or certificate missing or not a pair, `pki repair … --token T` (it re-links what is at
+/// hand, else enrolls anew); revoked (the server never renews it), `pki enroll … --token T
+/// --force`; and `pki enroll STORE --ca DIR --device-id ID` becomes `pki enroll STORE
+/// --server URL --token T`.
+fn over_server(fix: &str, code: Code) -> String {
+    let fix = fix
+        .replace("`pki ca crl --ca DIR`, then ", "")
+        .replace("pki repair STORE --ca DIR", "pki repair STORE --server URL");
+    let mut out = String::with_capacity(fix.len() + 32);
+    let mut rest = fix.as_str();
+    while let Some(start) = rest.find('`') {
+        let Some(len) = rest[start + 1..].find('`') else {
+            break;
+        };
+        let command = &rest[start + 1..start + 1 + len];
+        out.push_str(&rest[..start]);
+        let lifecycle =
+            command.starts_with("pki repair STORE") || command.starts_with("pki renew STORE");
+        let command = if lifecycle {
+            command.replace(" --ca DIR", " --server URL")
+        } else {
+            command.to_string()
+        };
+        let token = "a one-time token from the CA side, `pki ca token --ca DIR --device-id ID` (it prints T), then";
+        match code {
+            _ if command.starts_with("pki enroll STORE --ca DIR") => {
+                let force = if command.contains(" --force") {
+                    " --force"
+                } else {
+                    ""
+                };
+                out.push_str(&format!(
+                    "{token} `pki enroll STORE --server URL --token T{force}`"
+                ));
+            }
+            Code::KeyMissing | Code::KeyMismatch | Code::CertMissing
+                if command.starts_with("pki repair STORE --server URL") =>
+            {
+                out.push_str(&format!("{token} `{command} --token T`"));
+            }
+            Code::Revoked if lifecycle => {
+                out.push_str(&format!(
+                    "{token} `pki enroll STORE --server URL --token T --force` (the server never renews a revoked certificate; the old files go to backup/)"
+                ));
+            }
+            _ => out.push_str(&format!("`{command}`")),
+        }
+        rest = &rest[start + 2 + len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Every backticked `pki repair STORE …` without `--trust` gets `--trust TRUST`.
@@ -279,6 +353,53 @@ mod tests {
         assert_eq!(
             words,
             ["pki", "repair", "/srv/DIR/TRUST", "--ca", "/x y/ID"]
+        );
+    }
+
+    #[test]
+    fn a_store_of_a_server_is_told_the_commands_over_the_server() {
+        assert_eq!(
+            over_server(
+                "rebuild it: `pki repair STORE --ca DIR`",
+                Code::ChainIncomplete
+            ),
+            "rebuild it: `pki repair STORE --server URL`"
+        );
+        assert_eq!(
+            over_server(
+                "renew now: `pki renew STORE --ca DIR --force`",
+                Code::CertExpired
+            ),
+            "renew now: `pki renew STORE --server URL --force`"
+        );
+        assert_eq!(
+            over_server(
+                "fetch a fresh CRL: `pki ca crl --ca DIR`, then `pki repair STORE --ca DIR`",
+                Code::CrlExpired
+            ),
+            "fetch a fresh CRL: `pki repair STORE --server URL`"
+        );
+        assert_eq!(
+            over_server("else a new one: `pki repair STORE --ca DIR`", Code::KeyMismatch),
+            "else a new one: a one-time token from the CA side, `pki ca token --ca DIR --device-id ID` (it prints T), then `pki repair STORE --server URL --token T`"
+        );
+        assert!(over_server("a new key and certificate, `pki repair STORE --ca DIR`", Code::Revoked)
+            .ends_with("then `pki enroll STORE --server URL --token T --force` (the server never renews a revoked certificate; the old files go to backup/)"));
+        // the device named by an administrator: over the server, by the token they make
+        assert_eq!(
+            over_server(
+                "while it is in backup/, pki repair STORE --ca DIR re-links it; if the key is gone, only someone who knows which device this is: `pki enroll STORE --ca DIR --device-id ID --force` (the old files go to backup/)",
+                Code::KeyMissing
+            ),
+            "while it is in backup/, pki repair STORE --server URL re-links it; if the key is gone, only someone who knows which device this is: a one-time token from the CA side, `pki ca token --ca DIR --device-id ID` (it prints T), then `pki enroll STORE --server URL --token T --force` (the old files go to backup/)"
+        );
+        // what the CA side does stays the CA's
+        assert_eq!(
+            over_server(
+                "the CA side rotates first (`pki ca rotate --ca DIR --root`)",
+                Code::IssuerExpired
+            ),
+            "the CA side rotates first (`pki ca rotate --ca DIR --root`)"
         );
     }
 

@@ -9,6 +9,7 @@ use crate::judge::against_server::SKEW_TOLERANCE;
 use crate::policy::Policy;
 use crate::read::cert::Cert;
 use crate::read::key::Key;
+use crate::store::manifest::Manifest;
 use crate::timestamp::{format, span};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -18,6 +19,10 @@ pub trait Authority {
     fn describe(&self) -> String;
     /// The CA folder, when it is one (recorded in `store.yaml` so that fix texts name it).
     fn folder(&self) -> Option<&Path> {
+        None
+    }
+    /// The server's URL, when it is one (recorded in `store.yaml` as the folder is).
+    fn server(&self) -> Option<String> {
         None
     }
     /// The policy it issues under, when it is known here (a CA folder's `policy.yaml`); a
@@ -74,6 +79,16 @@ pub trait Authority {
         policy: Option<&Policy>,
         at: OffsetDateTime,
     ) -> Result<Issued, Error>;
+}
+
+/// Records in `manifest` where the store's certificates come from now: the CA folder, or the
+/// server's URL, so that fix texts name the one that works.
+pub fn record(authority: &dyn Authority, manifest: &mut Manifest) {
+    if let Some(folder) = authority.folder() {
+        manifest.record_ca(folder);
+    } else if let Some(url) = authority.server() {
+        manifest.record_server(&url);
+    }
 }
 
 /// Refuses to go on when the endpoint's clock (`at`) and the authority's differ by more than

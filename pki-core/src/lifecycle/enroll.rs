@@ -189,9 +189,7 @@ fn write(
         removes: Vec::new(),
     };
     let mut manifest = Manifest::new(&req.device_id, &policy.name);
-    if let Some(folder) = authority.folder() {
-        manifest.record_ca(folder);
-    }
+    super::authority::record(authority, &mut manifest);
     let entry = change::apply(jail, &change, manifest, req.at)?;
     Ok(Outcome::Enrolled {
         issued: Box::new(issued),

@@ -265,9 +265,7 @@ pub fn renew(req: &Request, authority: &dyn Authority) -> Result<Outcome, Error>
         removes,
     };
     let device_id = manifest.device_id.clone();
-    if let Some(folder) = authority.folder() {
-        manifest.record_ca(folder);
-    }
+    super::authority::record(authority, &mut manifest);
     // the first entry is the renewal's (its backup holds the old key and certificate)
     let journal = change::apply(&jail, &change, manifest, req.at)?;
     if key_is_new {

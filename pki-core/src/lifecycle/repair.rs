@@ -255,8 +255,8 @@ pub fn repair(req: &Request, authority: Option<&dyn Authority>) -> Result<Outcom
         });
         removes.extend(pending);
     }
-    if let Some(folder) = authority.and_then(|a| a.folder()) {
-        manifest.record_ca(folder);
+    if let Some(authority) = authority {
+        super::authority::record(authority, &mut manifest);
     }
 
     // a journal that cannot be used is set aside; the change's entry starts a new one
@@ -827,9 +827,12 @@ fn unrepaired(
                 .map(|f| f.code)
                 .collect(),
             detail: format!(
-                "no new certificate is needed, but what is at hand does not make the store acceptable: give {what}, e.g. pki repair {} --ca {}",
+                "no new certificate is needed, but what is at hand does not make the store acceptable: give {what}, e.g. pki repair {} {}",
                 quoted(dir),
-                known_ca(manifest).unwrap_or_else(|| "DIR".into())
+                match &manifest.server {
+                    Some(url) => format!("--server {}", shlex::try_quote(url).unwrap_or_default()),
+                    None => format!("--ca {}", known_ca(manifest).unwrap_or_else(|| "DIR".into())),
+                }
             ),
         });
     }

@@ -20,6 +20,11 @@ pub struct Manifest {
     /// that fix texts name it; absent in stores written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<String>,
+    /// Or the `pki serve` the store was enrolled (or last repaired or renewed) over, as
+    /// `https://HOST:PORT`: fix texts then name `--server URL`. At most one of `ca` and
+    /// `server` is set: the last one used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// File name → SHA-256 of its bytes as the toolkit last wrote them.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
@@ -32,6 +37,7 @@ impl Manifest {
             device_id: device_id.to_string(),
             policy: policy.to_string(),
             ca: None,
+            server: None,
             files: BTreeMap::new(),
         }
     }
@@ -40,6 +46,13 @@ impl Manifest {
     pub fn record_ca(&mut self, ca: &Path) {
         let absolute = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.to_path_buf());
         self.ca = Some(absolute.display().to_string());
+        self.server = None;
+    }
+
+    /// Records `url` as the server the store gets its certificates from.
+    pub fn record_server(&mut self, url: &str) {
+        self.server = Some(url.to_string());
+        self.ca = None;
     }
 
     /// Reads the store's `store.yaml`; `Ok(None)` when there is none, `Err` naming the problem

@@ -91,6 +91,10 @@ impl Authority for Remote {
         self.est.url("")
     }
 
+    fn server(&self) -> Option<String> {
+        Some(self.describe())
+    }
+
     fn policy(&self) -> Option<&Policy> {
         None
     }
