@@ -86,6 +86,48 @@ pub fn mutual_tls_with(
         + Send
         + 'static,
 ) -> Result<Vec<u8>, String> {
+    handshake(store, at, verifier, true)
+}
+
+/// The same, with the client presenting the store's certificate and signing with its key
+/// even when they are no pair (rustls' client would refuse such a pair before sending it; a
+/// hostile client, or one with a copied certificate, sends it anyway).
+pub fn mutual_tls_presenting(
+    store: &Path,
+    at: &str,
+    verifier: impl FnOnce(std::net::SocketAddr) -> Arc<dyn rustls::server::danger::ClientCertVerifier>
+        + Send
+        + 'static,
+) -> Result<Vec<u8>, String> {
+    handshake(store, at, verifier, false)
+}
+
+/// A client that presents `certified`, whatever its key.
+#[derive(Debug)]
+struct Presenting(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Presenting {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+fn handshake(
+    store: &Path,
+    at: &str,
+    verifier: impl FnOnce(std::net::SocketAddr) -> Arc<dyn rustls::server::danger::ClientCertVerifier>
+        + Send
+        + 'static,
+    pair_checked: bool,
+) -> Result<Vec<u8>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
         crate::at(at).unix_timestamp() as u64,
@@ -118,12 +160,23 @@ pub fn mutual_tls_with(
     server_roots
         .add(CertificateDer::from(server_ca.der.clone()))
         .map_err(|e| e.to_string())?;
-    let client_config = ClientConfig::builder_with_details(provider, clock)
+    let client_builder = ClientConfig::builder_with_details(provider.clone(), clock)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_root_certificates(server_roots)
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| format!("client certificate: {e}"))?;
+        .with_root_certificates(server_roots);
+    let client_config = if pair_checked {
+        client_builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("client certificate: {e}"))?
+    } else {
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| format!("device.key: {e}"))?;
+        client_builder.with_client_cert_resolver(Arc::new(Presenting(Arc::new(
+            rustls::sign::CertifiedKey::new(chain, signing),
+        ))))
+    };
 
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -10,7 +10,7 @@ use pki_core::judge::client_verifier::{ExplainingVerifier, Rejection};
 use pki_core::read::decode::decode;
 use pki_core::Policy;
 use pki_tests::ca::{enroll, init};
-use pki_tests::tls::mutual_tls_with;
+use pki_tests::tls::{mutual_tls_presenting, mutual_tls_with};
 use pki_tests::{pki, TempDir, AT};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -165,4 +165,52 @@ fn a_revoked_device_is_refused_with_and_without_grace_and_after_a_rotation() {
             }
         }
     }
+}
+
+/// A certificate shown without its private key (copied from another device, or a store whose
+/// key was replaced without its certificate) passes the chain check, then fails the handshake
+/// signature: refused, and reported as the store's diagnosis names it, KEY_MISMATCH.
+#[test]
+fn a_certificate_presented_without_its_key_is_reported_as_key_mismatch() {
+    let dir = TempDir::new("explaining-copied");
+    let ca = init(&dir, AT, &[]);
+    let store = dir.join("store");
+    assert_eq!(enroll(&store, &ca, "dev-c", AT, &[]).code, 0);
+    let trust = ca.join("trust.pem");
+    std::fs::write(
+        store.join("device.key"),
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
+    let (v, seen) = verifier(&trust, 0);
+    let result = mutual_tls_presenting(&store, AT, move |peer| v.for_peer(peer));
+    assert!(result.is_err(), "{result:?}");
+    let rejection = seen
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("the refusal was reported");
+    let diagnose = pki([
+        "diagnose",
+        store.to_str().unwrap(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(diagnose.root_cause().as_deref(), Some("KEY_MISMATCH"));
+    assert_eq!(rejection.code.as_str(), "KEY_MISMATCH", "{rejection}");
+    assert!(rejection.peer.is_some_and(|p| p.ip().is_loopback()));
+    assert!(rejection.subject.contains("dev-c"), "{rejection}");
+    assert_eq!(
+        rejection.serial,
+        diagnose.json()["certificate"]["serial"].as_str().unwrap()
+    );
+    assert!(rejection.issuer.contains("Fleet Issuing CA"), "{rejection}");
+    assert!(
+        rejection
+            .message
+            .contains("does not hold the certificate's private key"),
+        "{rejection}"
+    );
 }

@@ -9,6 +9,11 @@
 //! `pki serve`); the handshake still fails with rustls' own error, so the device gets the
 //! usual TLS alert (`unknown_ca`, `certificate_expired`, `certificate_revoked`, …).
 //!
+//! A certificate the chain check accepts is refused too when the client's handshake
+//! signature (CertificateVerify) does not verify under its key: the client does not hold that
+//! certificate's private key (a copied certificate; a key replaced without its certificate).
+//! That is reported as `KEY_MISMATCH`, as `pki diagnose` names the same store.
+//!
 //! ```ignore
 //! let verifier = ExplainingVerifier::new(anchors, crls, policy, Arc::new(|r: &Rejection| eprintln!("{r}")));
 //! let config = ServerConfig::builder_with_provider(provider)
@@ -294,6 +299,50 @@ impl ExplainingVerifier {
         }
     }
 
+    /// `verified`, the client's handshake signature under `cert` checked; a failure is
+    /// reported (a copied certificate, or a scheme the server does not take) and returned.
+    fn signature(
+        &self,
+        peer: Option<SocketAddr>,
+        cert: &CertificateDer<'_>,
+        verified: Result<HandshakeSignatureValid, Error>,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        let err = match verified {
+            Ok(v) => return Ok(v),
+            Err(err) => err,
+        };
+        let origin = Origin {
+            path: PathBuf::from("the client's certificate chain"),
+            index: 0,
+            of: 1,
+        };
+        let (subject, serial, issuer) = match Cert::from_der(cert.to_vec(), origin) {
+            Ok(c) => (c.subject.clone(), c.serial.clone(), c.issuer.clone()),
+            Err(_) => ("(unreadable)".into(), String::new(), String::new()),
+        };
+        let (code, message) = match &err {
+            Error::InvalidCertificate(rustls::CertificateError::BadSignature) => (
+                Code::KeyMismatch,
+                format!("the client presented '{subject}' (serial {serial}), but its handshake signature does not verify under that certificate's key: it does not hold the certificate's private key (a copied certificate, or a key replaced without its certificate)"),
+            ),
+            other => (
+                Code::WeakAlgorithm,
+                format!("the client presented '{subject}' (serial {serial}), but signed the handshake in a way the server does not accept: {other}"),
+            ),
+        };
+        (self.sink)(&Rejection {
+            peer,
+            subject,
+            serial,
+            issuer,
+            code,
+            message,
+            fix: "on the device, pki diagnose STORE names the key and certificate it holds; pki repair STORE re-links the certificate's own key, else a new certificate (pki repair STORE --server URL --token T)".into(),
+            findings: Vec::new(),
+        });
+        Err(err)
+    }
+
     fn verify(
         &self,
         peer: Option<SocketAddr>,
@@ -334,6 +383,24 @@ impl ExplainingVerifier {
         (self.sink)(&rejection);
         Err(err)
     }
+}
+
+fn tls12_signature(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, Error> {
+    let algorithms = &crate::judge::verify::provider().signature_verification_algorithms;
+    rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+}
+
+fn tls13_signature(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, Error> {
+    let algorithms = &crate::judge::verify::provider().signature_verification_algorithms;
+    rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
 }
 
 /// What the verifier needs of a presented certificate before judging it.
@@ -392,7 +459,8 @@ impl ClientCertVerifier for PeerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.shared.verify_tls12_signature(message, cert, dss)
+        let verified = tls12_signature(message, cert, dss);
+        self.shared.signature(Some(self.peer), cert, verified)
     }
 
     fn verify_tls13_signature(
@@ -401,7 +469,8 @@ impl ClientCertVerifier for PeerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.shared.verify_tls13_signature(message, cert, dss)
+        let verified = tls13_signature(message, cert, dss);
+        self.shared.signature(Some(self.peer), cert, verified)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -436,12 +505,7 @@ impl ClientCertVerifier for ExplainingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &crate::judge::verify::provider().signature_verification_algorithms,
-        )
+        self.signature(None, cert, tls12_signature(message, cert, dss))
     }
 
     fn verify_tls13_signature(
@@ -450,12 +514,7 @@ impl ClientCertVerifier for ExplainingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &crate::judge::verify::provider().signature_verification_algorithms,
-        )
+        self.signature(None, cert, tls13_signature(message, cert, dss))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
