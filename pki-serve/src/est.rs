@@ -3,7 +3,9 @@
 //! `simplereenroll`, a renewal authenticated by the device's current certificate in the TLS
 //! handshake — up to the policy's `renewal.grace_days` after it expired, for this route only.
 //! The request's public key is all that is taken from it (`pki ca sign`'s rule: the policy
-//! decides every field). The issuance is committed to the inventory before it is answered.
+//! decides every field). The issuance is committed to the inventory before it is answered; a
+//! used token gets that answer again, for the same key only (an enrollment whose answer was
+//! lost is resumed by the same request: see `again`).
 //!
 //! Statuses: 400 a request that cannot be read, 401 (+ `WWW-Authenticate`) a token missing,
 //! unknown, used or expired, 403 a certificate or subject not allowed, 408 a body too slow,
@@ -19,7 +21,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, WWW_AUTHENTICATE};
 use hyper::{Request, StatusCode};
-use pki_core::ca::inventory::{Issuance, Profile, Refusal, Status};
+use pki_core::ca::inventory::{Issuance, Profile, Refusal, Status, Token};
 use pki_core::ca::issue::Csr;
 use pki_core::est;
 use pki_core::read::cert::Cert;
@@ -52,10 +54,7 @@ pub async fn simpleenroll(server: &Server, peer: &Peer, req: Request<Incoming>) 
             );
         }
         Ok(Ok(Some(t))) if t.used_by.is_some() => {
-            return unauthorized(
-                peer,
-                "this token has been used: make a new one with `pki ca token`",
-            );
+            return again(server, peer, &t, &csr).await;
         }
         Ok(Ok(Some(t))) if now > t.expires_at => {
             return unauthorized(
@@ -71,18 +70,8 @@ pub async fn simpleenroll(server: &Server, peer: &Peer, req: Request<Incoming>) 
         Ok(Err(e)) => return unavailable(&e.to_string()),
         Err(e) => return unavailable(&e.to_string()),
     }
-    let template = pki_core::Policy::fill(&policy.subject.common_name, &device_id);
-    let named = csr.common_name.as_deref();
-    if named != Some(device_id.as_str()) && named != Some(template.as_str()) {
-        return deny(
-            peer,
-            "simpleenroll",
-            StatusCode::FORBIDDEN,
-            format!(
-                "the request's subject ({}) does not name device {device_id}, whose token this is",
-                csr.subject
-            ),
-        );
+    if let Err(why) = names_device(&csr, &device_id, policy) {
+        return deny(peer, "simpleenroll", StatusCode::FORBIDDEN, why);
     }
     issue(
         server,
@@ -94,6 +83,60 @@ pub async fn simpleenroll(server: &Server, peer: &Peer, req: Request<Incoming>) 
         None,
     )
     .await
+}
+
+/// The answer to a token already used: the certificate it was used for, sent again, when the
+/// request carries that certificate's key and names the token's device, and the certificate
+/// is not revoked; else 401. An enrollment whose answer was lost (a dropped connection, a
+/// device that stopped before writing it) is so resumed by the same request with the same
+/// token and key, without a second certificate. Someone holding only the token (a used one,
+/// stolen) gets nothing: the request's signature, checked before this, proves possession of
+/// the key, and nothing else gets the certificate sent.
+async fn again(server: &Server, peer: &Peer, token: &Token, csr: &Csr) -> Reply {
+    let refused = || {
+        unauthorized(
+            peer,
+            "this token has been used: make a new one with `pki ca token`",
+        )
+    };
+    let Some(serial) = token.used_by.clone() else {
+        return refused();
+    };
+    if names_device(csr, &token.device_id, &server.state().ca.policy).is_err() {
+        return refused();
+    }
+    let inventory = server.state().ca.inventory.clone();
+    let record = match tokio::task::spawn_blocking(move || inventory.get(&serial)).await {
+        Ok(Ok(Some(record))) => record,
+        Ok(Ok(None)) => return refused(),
+        Ok(Err(e)) => return unavailable(&e.to_string()),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    if record.status == Status::Revoked || record.device_id != token.device_id {
+        return refused();
+    }
+    let certs = match &record.pem {
+        Some(pem) => pki_core::read::decode::decode(Path::new("issued"), pem.as_bytes()).certs,
+        None => Vec::new(),
+    };
+    if certs.first().is_none_or(|issued| issued.spki != csr.spki) {
+        return refused();
+    }
+    tracing::info!(route = "simpleenroll", peer = %peer.addr, device_id = record.device_id.as_str(), serial = %record.serial, "sent again: the certificate this token was used for, to the same key");
+    certs_only(&certs)
+}
+
+/// Whether `csr`'s subject names `device_id`: its CN is the id, or the policy's CN for it.
+fn names_device(csr: &Csr, device_id: &str, policy: &pki_core::Policy) -> Result<(), String> {
+    let template = pki_core::Policy::fill(&policy.subject.common_name, device_id);
+    let named = csr.common_name.as_deref();
+    if named == Some(device_id) || named == Some(template.as_str()) {
+        return Ok(());
+    }
+    Err(format!(
+        "the request's subject ({}) does not name device {device_id}, whose token this is",
+        csr.subject
+    ))
 }
 
 /// `POST /.well-known/est/simplereenroll`.
@@ -257,12 +300,12 @@ async fn issue(
     }
     server.metrics.issued(route);
     tracing::info!(route, peer = %peer.addr, device_id, serial = %issued.serial, not_after = %format(issued.not_after), issuer = %issued.issuer, "issued");
-    let der: Vec<Vec<u8>> =
-        pki_core::read::decode::decode(Path::new("issued"), issued.pem.as_bytes())
-            .certs
-            .iter()
-            .map(|c| c.der.to_vec())
-            .collect();
+    certs_only(&pki_core::read::decode::decode(Path::new("issued"), issued.pem.as_bytes()).certs)
+}
+
+/// A certs-only PKCS#7 answer holding `certs`.
+fn certs_only(certs: &[Cert]) -> Reply {
+    let der: Vec<Vec<u8>> = certs.iter().map(|c| c.der.to_vec()).collect();
     match est::pkcs7::certs_only(&der) {
         Ok(p7) => ok(est::PKCS7_CERTS, Bytes::from(est::body::encode(&p7))),
         Err(why) => text(StatusCode::INTERNAL_SERVER_ERROR, why),

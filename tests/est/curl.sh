@@ -150,13 +150,30 @@ for enc in wrapped single crlf; do
   issued "$enc"
   pass "dev-$enc's certificate passes openssl verify -purpose sslclient"
   [ "$enc" = wrapped ] && WRAPPED_TOKEN=$tok
+  [ "$enc" = crlf ] && CRLF_TOKEN=$tok
 done
 grep -q 'CN = dev-wrapped' <(openssl x509 -in wrapped.crt -noout -subject -nameopt oneline) ||
   fail "the certificate does not name dev-wrapped"
 
 # --- simpleenroll refusals -----------------------------------------------------------------
-expect "a reused token" 401 "$(enroll wrapped "$WRAPPED_TOKEN" wrapped.b64)"
-hdr=$(c -D - -o /dev/null -u "$WRAPPED_TOKEN" --data-binary @wrapped.b64 "$EST/simpleenroll" | tr -d '\r' | grep -i '^www-authenticate:' || true)
+# a used token and the same request (its answer lost): the same certificate, sent again
+expect "a used token, the same request" 200 "$(enroll wrapped "$WRAPPED_TOKEN" wrapped.b64)"
+issued wrapped-again
+expect "the certificate sent again" "$(openssl x509 -in wrapped.crt -noout -serial)" \
+  "$(openssl x509 -in wrapped-again.crt -noout -serial)"
+# ... but to nobody without its key: another key, or the request's signature broken
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout reused.key \
+  -subj "/CN=dev-wrapped" -outform DER -out reused.csr 2>/dev/null
+openssl base64 -in reused.csr >reused.b64
+expect "a reused token, another key" 401 "$(enroll reused "$WRAPPED_TOKEN" reused.b64)"
+# one bit flipped inside the signature's last INTEGER (the DER stays well formed)
+size=$(wc -c <wrapped.csr)
+byte=$(od -An -tu1 -j $((size - 3)) -N1 wrapped.csr | tr -d ' ')
+{ head -c $((size - 3)) wrapped.csr; printf "\\$(printf '%03o' $((byte ^ 1)))"; tail -c 2 wrapped.csr; } >forged.csr
+openssl base64 -in forged.csr >forged.b64
+expect "a reused token, the request's signature broken" 400 "$(enroll forged "$WRAPPED_TOKEN" forged.b64)"
+grep -q 'signature does not verify' "$OUT" || fail "the broken signature is not named: $(cat "$OUT")"
+hdr=$(c -D - -o /dev/null -u "$WRAPPED_TOKEN" --data-binary @reused.b64 "$EST/simpleenroll" | tr -d '\r' | grep -i '^www-authenticate:' || true)
 [ -n "$hdr" ] || fail "401 without WWW-Authenticate"
 pass "401 carries $hdr"
 request late dev-late
@@ -233,6 +250,8 @@ colon=$(echo "$serial" | sed 's/../&:/g; s/:$//')
 grep 'client certificate rejected' "$LOG" | grep "$colon" | grep -q 'code=REVOKED' ||
   fail "the log does not explain the revoked certificate"
 pass "revoked while running: the next handshake is refused, the log says REVOKED"
+expect "a used token whose certificate was revoked, the same request" 401 \
+  "$(enroll crlf "$CRLF_TOKEN" crlf.b64)"
 expect "/crl" 200 "$(status "$URL/crl")"
 openssl crl -inform DER -in "$OUT" -noout -text | grep -q "$serial" || fail "/crl does not list $serial"
 pass "/crl (DER) lists the revoked serial"

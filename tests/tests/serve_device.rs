@@ -645,3 +645,167 @@ fn a_store_enrolled_over_the_server_is_told_the_server_and_its_fixes_work() {
     accepted(&store, &ca, late);
     assert_eq!(server.stop(), 0);
 }
+
+/// The key a crashed enrollment left on disk: `device.key`, or the temporary file it was
+/// written to before being renamed into place.
+fn key_left(store: &Path) -> Option<Vec<u8>> {
+    let entries = std::fs::read_dir(store).ok()?;
+    entries
+        .flatten()
+        .find(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name == "device.key" || name.starts_with(".device.key.tmp-")
+        })
+        .map(|e| std::fs::read(e.path()).unwrap())
+}
+
+/// A crash at any write step of a first enrollment is resumed by running the same command
+/// again: over the server with the same token (the key the crashed run wrote is taken again,
+/// and the server sends again the certificate it issued for that token and key: one
+/// certificate, not two), and with a CA folder at hand (signed anew for that key). Only a
+/// crash before the key reached the disk spends the token: a new key gets nothing for it.
+/// A certificate revoked meanwhile is never sent again.
+#[test]
+fn a_crash_at_any_write_step_of_enroll_is_resumed_by_the_same_command() {
+    let (dir, ca, _store, server) = enrolled("dev-enroll-crash", AT);
+    let trust = ca.join("trust.pem");
+    let inventory = pki_core::ca::Ca::load(&ca).unwrap().inventory;
+    let issued = |device: &str| inventory.issued_to(device).unwrap();
+    // the same command each time: enroll STORE over the server with TOKEN
+    let over_server = |store: &Path, tok: &str| {
+        let (store, trust) = (store.to_str().unwrap(), trust.to_str().unwrap());
+        let args = [
+            "enroll",
+            store,
+            "--server",
+            &server.url,
+            "--token",
+            tok,
+            "--trust",
+            trust,
+        ];
+        args.iter()
+            .chain(&["--at", AT])
+            .map(|a| a.to_string())
+            .collect::<Vec<String>>()
+    };
+    let (mut resumed, mut lost) = (0, 0);
+    for step in 1.. {
+        let device = format!("crash-{step}");
+        let store = dir.join(&device);
+        let tok = token(&ca, &device, AT);
+        let args = over_server(&store, &tok);
+        let out = pki_env(&args, &[("PKI_CRASH_AFTER", &step.to_string())]);
+        if out.code != -1 {
+            assert_eq!(out.code, 0, "step {step}: {}", out.stderr);
+            assert!(step > 5, "the enrollment took only {step} write steps");
+            break;
+        }
+        assert_eq!(issued(&device).len(), 1, "step {step}");
+        let again = pki(&args);
+        match key_left(&store) {
+            Some(key) => {
+                assert_eq!(
+                    again.code, 0,
+                    "step {step}: {}{}",
+                    again.stdout, again.stderr
+                );
+                assert_eq!(
+                    std::fs::read(store.join("device.key")).unwrap(),
+                    key,
+                    "step {step}: the key the crashed run wrote"
+                );
+                assert_eq!(
+                    issued(&device).len(),
+                    1,
+                    "step {step}: the same certificate, sent again"
+                );
+                resumed += 1;
+            }
+            None => {
+                // the key was lost with the crash: the token is spent, a new one enrolls
+                assert_eq!(again.code, 2, "step {step}: {}", again.stderr);
+                assert!(again.stderr.contains("used"), "{}", again.stderr);
+                let run = pki(over_server(&store, &token(&ca, &device, AT)));
+                assert_eq!(run.code, 0, "step {step}: {}", run.stderr);
+                assert_eq!(issued(&device).len(), 2, "step {step}");
+                lost += 1;
+            }
+        }
+        let leftovers: Vec<String> = std::fs::read_dir(&store)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".device.key"))
+            .collect();
+        assert!(leftovers.is_empty(), "step {step}: {leftovers:?}");
+        accepted(&store, &ca, AT);
+    }
+    assert!(resumed > 0 && lost > 0, "resumed {resumed}, lost {lost}");
+    assert!(server.log().contains("sent again"), "{}", server.log());
+
+    // a key left open to others is not one pki wrote (it writes keys 0600): not taken again,
+    // so a new key gets nothing for the token; and a certificate revoked after the crash is
+    // not sent again
+    for (device, spoil) in [("crash-open", "chmod"), ("crash-revoked", "revoke")] {
+        let store = dir.join(device);
+        let tok = token(&ca, device, AT);
+        let args = over_server(&store, &tok);
+        assert_eq!(pki_env(&args, &[("PKI_CRASH_AFTER", "4")]).code, -1);
+        let key = key_left(&store).unwrap();
+        if spoil == "chmod" {
+            use std::os::unix::fs::PermissionsExt;
+            let open = std::fs::Permissions::from_mode(0o644);
+            std::fs::set_permissions(store.join("device.key"), open).unwrap();
+        } else {
+            let serial = issued(device)[0].serial.clone();
+            let revoke = pki([
+                "ca",
+                "revoke",
+                "--ca",
+                ca.to_str().unwrap(),
+                &serial,
+                "--at",
+                AT,
+            ]);
+            assert_eq!(revoke.code, 0, "{}", revoke.stderr);
+        }
+        let again = pki(&args);
+        assert_eq!(again.code, 2, "{device}: {}{}", again.stdout, again.stderr);
+        assert!(again.stderr.contains("used"), "{device}: {}", again.stderr);
+        assert_eq!(std::fs::read(store.join("device.key")).unwrap(), key);
+    }
+
+    // with the CA folder at hand: the same command again finishes, with the key left
+    for step in 1.. {
+        let device = format!("local-{step}");
+        let store = dir.join(&device);
+        let args = [
+            "enroll",
+            store.to_str().unwrap(),
+            "--ca",
+            ca.to_str().unwrap(),
+            "--device-id",
+            &device,
+            "--at",
+            AT,
+        ];
+        let out = pki_env(args, &[("PKI_CRASH_AFTER", &step.to_string())]);
+        if out.code != -1 {
+            assert_eq!(out.code, 0, "step {step}: {}", out.stderr);
+            assert!(step > 5, "the enrollment took only {step} write steps");
+            break;
+        }
+        let key = key_left(&store);
+        let again = pki(args);
+        assert_eq!(
+            again.code, 0,
+            "step {step}: {}{}",
+            again.stdout, again.stderr
+        );
+        if let Some(key) = key {
+            assert_eq!(std::fs::read(store.join("device.key")).unwrap(), key);
+        }
+        accepted(&store, &ca, AT);
+    }
+    assert_eq!(server.stop(), 0);
+}

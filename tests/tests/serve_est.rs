@@ -2,7 +2,9 @@
 //! through every route (cacerts, csrattrs, simpleenroll in three base64 spellings with
 //! Content-Transfer-Encoding, simplereenroll, /crl, /healthz, /metrics through promtool) and
 //! every refusal (no client certificate, a foreign CA, revoked, expired past grace, a changed
-//! subject, a reused and an expired token, an oversize body, garbage DER), renewal in grace,
+//! subject, a reused token (the same request gets its certificate sent again; another key, a
+//! broken signature or a revoked certificate nothing) and an expired one, an oversize body,
+//! garbage DER), renewal in grace,
 //! and a revocation and a rotation while the server runs. The script checks each answer
 //! with openssl; this test runs it and requires it to pass. No wall clock: curl runs under
 //! faketime at the test's instant, verifying the server's certificate as usual.

@@ -1,7 +1,10 @@
 //! `pki enroll`: what an installer runs. The device key is made in the store (it never leaves
 //! it), a CSR is signed by the CA (a folder at hand, or a server) under the policy, the pair is
 //! checked, and the store is written the crash-safe way with its manifest and journal.
-//! Idempotent: a healthy store with the same device id is left alone.
+//! Idempotent: a healthy store with the same device id is left alone. Resumable: an
+//! enrollment a crash interrupted (see `interrupted`) is finished by running the same
+//! command again, with the key it made when that key reached the disk (over a server, the
+//! same token then gets the certificate already issued for it sent again).
 
 use crate::ca::{self, Issued, Planned};
 use crate::error::Error;
@@ -9,13 +12,15 @@ use crate::judge::diagnose::{diagnose, Request, Verdict};
 use crate::judge::verify::Purpose;
 use crate::lifecycle::authority::Authority;
 use crate::policy::{KeyKind, Policy};
+use crate::read::cert::sha256_hex;
 use crate::read::decode::Decoded;
+use crate::read::input::MAX_STORE_ENTRIES;
 use crate::read::key::Key;
 use crate::read::password::Password;
 use crate::store;
 use crate::store::change::{self, Change, FileWrite};
-use crate::store::jail::Jail;
-use crate::store::journal::Entry;
+use crate::store::jail::{Jail, Kind};
+use crate::store::journal::{self, Entry};
 use crate::store::lock;
 use crate::store::manifest::Manifest;
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
@@ -146,7 +151,14 @@ fn write(
 ) -> Result<Outcome, Error> {
     let (_guard, cleared_lock) = lock::hold(jail)?;
 
-    let key = device_key(req, policy)?;
+    let resumed = match &req.key {
+        None => interrupted(jail, &req.device_id).and_then(|entry| resumed_key(jail, &entry)),
+        Some(_) => None,
+    };
+    let key = match resumed {
+        Some(key) => key,
+        None => device_key(req, policy)?,
+    };
     let csr = csr(&req.device_id, &key).map_err(|e| Error::ca(authority.describe(), e))?;
     let issued = authority.issue(
         &req.store.join("device.csr"),
@@ -160,10 +172,7 @@ fn write(
 
     let change = Change {
         action: "enroll".into(),
-        reason: format!(
-            "enrolled device {} (serial {})",
-            req.device_id, issued.serial
-        ),
+        reason: format!("{}{})", enrolled(&req.device_id), issued.serial),
         writes: vec![
             FileWrite {
                 name: store::DEVICE_KEY.into(),
@@ -205,16 +214,16 @@ fn existing(req: &Enrollment, policy: &Policy) -> Result<Option<Outcome>, Error>
         return Ok(None);
     }
     let jail = Jail::open(&req.store)?;
-    if jail
-        .list("", Some(crate::read::input::MAX_STORE_ENTRIES))?
-        .is_empty()
-    {
+    if jail.list("", Some(MAX_STORE_ENTRIES))?.is_empty() {
         return Ok(None);
     }
     if req.force {
         return Ok(None); // --force re-enrolls whatever is there (the old files go to backup/)
     }
     let manifest = Manifest::load(&jail).map_err(|why| Error::refused(&req.store, why))?;
+    if manifest.is_none() && interrupted(&jail, &req.device_id).is_some() {
+        return Ok(None); // finished below, with the key it made if that reached the disk
+    }
     let material = store::gather_store(&req.store)?;
     let report = diagnose(
         &material,
@@ -248,6 +257,91 @@ fn existing(req: &Enrollment, policy: &Policy) -> Result<Option<Outcome>, Error>
         None => format!("make it a managed store from its own files with `pki store import {store}`, or add --force to replace it (the old files go to backup/)"),
     };
     Err(Error::refused(&req.store, format!("holds {what}; {fix}")))
+}
+
+/// How an enrollment's journal entry begins, before the serial: `enrolled device ID (serial `.
+fn enrolled(device_id: &str) -> String {
+    format!("enrolled device {device_id} (serial ")
+}
+
+/// The journal entry of an enrollment of `device_id` that a crash interrupted: `store.yaml`
+/// (which a change writes last) is missing, the journal's last entry is that enrollment, and
+/// each file the entry writes is absent or holds what it wrote. `None` for anything else.
+fn interrupted(jail: &Jail, device_id: &str) -> Option<Entry> {
+    if jail.kind(store::MANIFEST).is_some() {
+        return None;
+    }
+    let scan = journal::scan(jail, |_| {});
+    let entry = scan.last.filter(|e| {
+        scan.problems.is_empty()
+            && e.untrusted_name().is_none()
+            && e.action == "enroll"
+            && e.reason.starts_with(&enrolled(device_id))
+    })?;
+    let as_written = entry.files.iter().all(|f| match jail.hash(&f.file) {
+        Some(hash) => f.after.as_deref() == Some(hash.as_str()),
+        None => jail.kind(&f.file).is_none(),
+    });
+    as_written.then_some(entry)
+}
+
+/// The key the interrupted enrollment `entry` made, when it reached the disk: `device.key`
+/// holding the bytes the entry records, or the temporary file a crash left before renaming
+/// it into place (`.device.key.tmp-PID`, whole: written and fsynced before the rename), which
+/// is then renamed, as that run would have done. `None` when the key was lost.
+fn resumed_key(jail: &Jail, entry: &Entry) -> Option<KeyPair> {
+    let after = entry
+        .files
+        .iter()
+        .find(|f| f.file == store::DEVICE_KEY)?
+        .after
+        .as_deref()?;
+    let holds = |name: &str| {
+        own_key_file(jail, name)
+            .filter(|bytes| sha256_hex(bytes) == after)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+    };
+    let pem = match holds(store::DEVICE_KEY) {
+        Some(pem) => pem,
+        // renamed only into a free name (never over a file, though that could only hold the
+        // same bytes: see `interrupted`)
+        None if jail.kind(store::DEVICE_KEY).is_none() => {
+            let prefix = format!(".{}.tmp-", store::DEVICE_KEY);
+            let listed = jail.list("", Some(MAX_STORE_ENTRIES)).ok()?;
+            let (tmp, pem) = listed
+                .iter()
+                .filter(|e| e.kind == Kind::File)
+                .filter_map(|e| e.name().filter(|n| n.starts_with(&prefix)))
+                .find_map(|name| holds(name).map(|pem| (name.to_string(), pem)))?;
+            jail.rename(&tmp, store::DEVICE_KEY).ok()?;
+            jail.sync("").ok()?;
+            pem
+        }
+        None => return None,
+    };
+    KeyPair::from_pem(&pem).ok()
+}
+
+/// The bytes of the key file `name` when pki can have written it: a regular file in the
+/// store, owned by the user running pki (or by the store's owner, for whom pki run as root
+/// writes), open to nobody else (keys are written 0600). A key another user planted in the
+/// folder is never certified.
+fn own_key_file(jail: &Jail, name: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let file = jail.open_stream(name).ok()??;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata().ok()?;
+        let me = rustix::process::geteuid().as_raw();
+        let owner = meta.uid() == me || jail.heir().is_some_and(|(uid, _)| uid == meta.uid());
+        if !meta.is_file() || !owner || meta.mode() & 0o077 != 0 {
+            return None;
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(64 * 1024).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 fn device_key(req: &Enrollment, policy: &Policy) -> Result<KeyPair, Error> {
