@@ -13,6 +13,7 @@ pub fn file() -> impl TypedValueParser<Value = PathBuf> {
             p.display()
         )),
         Kind::Missing => Err(format!("{}: no such file", p.display())),
+        Kind::Loop => Err(looping(&p)),
         Kind::File | Kind::Unknown => Ok(p),
     })
 }
@@ -22,6 +23,7 @@ pub fn folder() -> impl TypedValueParser<Value = PathBuf> {
     PathBufValueParser::new().try_map(|p| match kind(&p) {
         Kind::Folder | Kind::Unknown => Ok(p),
         Kind::Missing => Err(format!("{}: no such folder", p.display())),
+        Kind::Loop => Err(looping(&p)),
         Kind::File => Err(format!(
             "{} is a file; a folder is needed here",
             p.display()
@@ -45,6 +47,7 @@ pub fn folder_or_new() -> impl TypedValueParser<Value = PathBuf> {
                     p.display()
                 )
             }),
+            Some(a) if kind(a) == Kind::Loop => Err(looping(a)),
             _ => Ok(p),
         }
     })
@@ -62,6 +65,8 @@ pub fn new_file() -> impl TypedValueParser<Value = PathBuf> {
                 "{} is a folder; give the name of a file to write",
                 p.display()
             )),
+            (Kind::Loop, _) => Err(looping(&p)),
+            (_, Kind::Loop) => Err(looping(parent)),
             (_, Kind::Missing | Kind::File) => Err(format!(
                 "{}: no such folder to write {} in",
                 parent.display(),
@@ -77,6 +82,8 @@ enum Kind {
     Missing,
     Folder,
     File,
+    /// A symbolic link that leads back to itself (ELOOP): neither file nor folder.
+    Loop,
     /// Not for us to say (permission denied): the command meets it and says so (exit 3).
     Unknown,
 }
@@ -95,6 +102,14 @@ fn kind(path: &Path) -> Kind {
         {
             Kind::Missing
         }
+        Err(e) if pki_core::read::input::is_loop(&e) => Kind::Loop,
         Err(_) => Kind::Unknown,
     }
+}
+
+fn looping(path: &Path) -> String {
+    format!(
+        "{}: a symbolic link that leads round in a loop, to no file or folder",
+        path.display()
+    )
 }

@@ -35,6 +35,10 @@ fn every_command_names_the_bad_path_with_the_right_exit_code() {
         .write("binary.bin", [0u8, 159, 146, 150, 0, 1, 2])
         .display()
         .to_string();
+    // a symbolic link that leads round in a loop: neither a file nor a folder
+    let looping = dir.join("loop-a").display().to_string();
+    std::os::unix::fs::symlink(dir.join("loop-b"), &looping).unwrap();
+    std::os::unix::fs::symlink(&looping, dir.join("loop-b")).unwrap();
     let under_file = format!("{file}/sub");
     let in_missing = format!("{missing}/pki.prom");
     let (ca, store) = (ca.display().to_string(), store.display().to_string());
@@ -199,6 +203,18 @@ fn every_command_names_the_bad_path_with_the_right_exit_code() {
         (vec!["store", "import", &file, &cert], 64, &file),
         (vec!["store", "import", &missing, &folder], 64, &folder),
         (vec!["store", "import", &missing, &garbage], 2, &garbage),
+        // a symlink loop, for a file, a folder, a folder to make, a file to write
+        (vec!["inspect", &looping], 64, &looping),
+        (vec!["diagnose", "--cert", &looping], 64, &looping),
+        (vec!["diagnose", &looping], 64, &looping),
+        (vec!["ca", "init", &looping], 64, &looping),
+        (
+            vec!["enroll", &looping, "--ca", &ca, "--device-id", "d"],
+            64,
+            &looping,
+        ),
+        (vec!["audit", &store, "--output", &looping], 64, &looping),
+        (vec!["store", "import", &looping, &cert], 64, &looping),
     ];
     for (args, code, names) in cases {
         let mut all = args.clone();

@@ -195,6 +195,20 @@ pub fn from_open(file: fs::File) -> std::io::Result<Read> {
     })
 }
 
+/// Whether `e` is ELOOP: a path through a symbolic link that leads round in a loop (or is
+/// refused as a link where none may be followed).
+pub fn is_loop(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
 /// What a file that is not a regular one is, in words; `None` for a regular file.
 pub fn not_regular(t: &fs::FileType) -> Option<&'static str> {
     if t.is_file() {

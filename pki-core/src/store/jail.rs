@@ -92,7 +92,7 @@ impl Jail {
                 path,
                 format!("a symlink on this path leads out of the store (to {to}); the toolkit neither follows nor writes through it: remove it"),
             )
-        } else if is_loop(&e) {
+        } else if input::is_loop(&e) {
             Error::refused(path, "a symlink loop; remove it")
         } else {
             Error::io(path, e)
@@ -122,7 +122,7 @@ impl Jail {
         let unopened = |e: io::Error| {
             if escapes(&e) {
                 Ok(Read::LeavesStore(self.link_text(name)))
-            } else if is_loop(&e) {
+            } else if input::is_loop(&e) {
                 Ok(Read::NotAFile("a symlink loop"))
             } else {
                 Err(self.error(name, e))
@@ -174,7 +174,7 @@ impl Jail {
                     .refusal()
                     .unwrap_or_default())
             }
-            Err(e) if is_loop(&e) => {
+            Err(e) if input::is_loop(&e) => {
                 return Err(Read::NotAFile("a symlink loop")
                     .refusal()
                     .unwrap_or_default())
@@ -607,18 +607,6 @@ fn kind_of(t: &cap_std::fs::FileType) -> Kind {
 /// no OS error code; a real EACCES does).
 fn escapes(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::PermissionDenied && e.raw_os_error().is_none()
-}
-
-fn is_loop(e: &io::Error) -> bool {
-    #[cfg(unix)]
-    {
-        e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = e;
-        false
-    }
 }
 
 /// One write step done; aborts here when fault injection asks for it.
