@@ -403,8 +403,9 @@ pub struct Enroll {
     /// Policy profile (default: the CA's).
     #[arg(long, value_name = "FILE", value_parser = paths::file())]
     pub policy: Option<PathBuf>,
-    /// Certify this existing private key instead of making one (e.g. an RSA key; an encrypted
-    /// one is opened with --password-file or PKI_PASSWORD).
+    /// Certify this existing private key instead of making one (of an algorithm the policy
+    /// accepts: RSA needs a policy that lists it; an encrypted key is opened with
+    /// --password-file or PKI_PASSWORD).
     #[arg(long, value_name = "FILE", value_parser = paths::file())]
     pub key: Option<PathBuf>,
     /// Replace a broken, foreign or other device's store (its files go to backup/).

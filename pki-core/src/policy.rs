@@ -293,9 +293,11 @@ impl Policy {
             other => return Some(format!("a {other} key, which rustls cannot use")),
         };
         (!self.accepted_keys.contains(&kind)).then(|| {
+            let accepted: Vec<String> = self.accepted_keys.iter().map(|k| k.to_string()).collect();
             format!(
-                "a {key} key; policy '{}' accepts {:?}",
-                self.name, self.accepted_keys
+                "a {key} key; policy '{}' accepts {}",
+                self.name,
+                accepted.join(", ")
             )
         })
     }

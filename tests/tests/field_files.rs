@@ -812,3 +812,57 @@ fn a_server_certificate_without_name_gets_its_chain_judged() {
         .finding("NAME_NOT_CHECKED")
         .is_none());
 }
+
+#[test]
+#[cfg_attr(
+    not(have_openssl),
+    ignore = "openssl is not installed here (CI installs it)"
+)]
+fn a_brought_key_the_policy_refuses_is_named_in_the_dry_run_and_nothing_is_made() {
+    // an RSA key, as a Windows endpoint carries, under the device policy (ECDSA and Ed25519)
+    let f = Field::new("key-policy");
+    openssl(
+        f.dir.path(),
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "rsa.key",
+        ],
+    );
+    let key = f.path("rsa.key");
+    let ca = f.path("ca");
+    let store = f.path("new-store");
+    for dry in [true, false] {
+        let mut args = vec![
+            "enroll",
+            &store,
+            "--ca",
+            &ca,
+            "--device-id",
+            "dev-rsa",
+            "--key",
+            &key,
+            "--at",
+            AT,
+        ];
+        if dry {
+            args.push("--dry-run");
+        }
+        let run = pki(&args);
+        assert_eq!(run.code, 2, "dry run {dry}: {}{}", run.stdout, run.stderr);
+        // the key file is named, the request pki made for it (never written) is not
+        assert!(run.stderr.contains(&key), "{}", run.stderr);
+        assert!(!run.stderr.contains("device.csr"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("ECDSA P-256, ECDSA P-384, Ed25519"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("EcdsaP256"), "{}", run.stderr);
+        assert!(!PathBuf::from(&store).exists(), "{store} was made");
+    }
+}

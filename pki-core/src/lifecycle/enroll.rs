@@ -101,7 +101,7 @@ fn missing_folders(dir: &Path) -> Vec<PathBuf> {
 fn plan(req: &Enrollment, authority: &dyn Authority, policy: &Policy) -> Result<Outcome, Error> {
     let key = match &req.key {
         Some(path) => {
-            let key = device_key(req, policy)?;
+            let key = device_key(req, policy, authority)?;
             format!("the key in {} ({})", path.display(), key_name(&key))
         }
         None => {
@@ -157,7 +157,7 @@ fn write(
     };
     let key = match resumed {
         Some(key) => key,
-        None => device_key(req, policy)?,
+        None => device_key(req, policy, authority)?,
     };
     let csr = csr(&req.device_id, &key).map_err(|e| Error::ca(authority.describe(), e))?;
     let issued = authority.issue(
@@ -344,11 +344,29 @@ fn own_key_file(jail: &Jail, name: &str) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-fn device_key(req: &Enrollment, policy: &Policy) -> Result<KeyPair, Error> {
-    match &req.key {
-        Some(path) => read_key(path, req.password.as_ref()),
-        None => new_key(policy, &req.store),
+/// The key to certify. A brought one the CA here would refuse under `policy` is refused naming
+/// its file, before a store folder is made or the CA asked (a server's policy is its own).
+fn device_key(
+    req: &Enrollment,
+    policy: &Policy,
+    authority: &dyn Authority,
+) -> Result<KeyPair, Error> {
+    let Some(path) = &req.key else {
+        return new_key(policy, &req.store);
+    };
+    let key = read_key(path, req.password.as_ref())?;
+    if authority.policy().is_some() {
+        use rcgen::PublicKeyData;
+        use x509_parser::prelude::FromDer;
+        let der = key.subject_public_key_info();
+        if let Ok((_, spki)) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&der) {
+            let algorithm = crate::read::cert::key_algorithm(&spki);
+            if let Some(why) = policy.refuses_key(&algorithm) {
+                return Err(Error::refused(path, format!("holds {why}")));
+            }
+        }
     }
+    Ok(key)
 }
 
 /// The one private key in `path` (PEM or DER, PKCS#8, SEC1 or PKCS#1; an encrypted one opened
