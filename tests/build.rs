@@ -1,6 +1,8 @@
 //! Which outside tools the end-to-end tests can use on this machine: `openssl` (keys and
 //! certificates rcgen will not make, and a second verifier), `curl` (the independent EST
-//! client), `promtool` (checks the metrics) and pkilint (lints what the CA issues). A test that needs a missing tool is
+//! client), `promtool` (checks the metrics), pkilint (lints what the CA issues) and PostgreSQL (the
+//! inventory's two-node test: `PKI_TEST_POSTGRES`, or the server binaries `tests/postgres.sh`
+//! starts a cluster with). A test that needs a missing tool is
 //! compiled as ignored, so the summary says "ignored, … not installed" instead of counting it
 //! as passed, and the build prints a warning naming the tool. Under `CI` every such test runs
 //! (and fails without its tool): CI installs them all (`.ci/run`).
@@ -24,8 +26,19 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin"));
     println!("cargo:rerun-if-changed={}", pkilint.display());
+    // PostgreSQL: the server CI started (PKI_TEST_POSTGRES), or Debian's server binaries for a
+    // cluster the test starts itself (tests/postgres.sh)
+    println!("cargo:rerun-if-env-changed=PKI_TEST_POSTGRES");
+    println!("cargo:rerun-if-changed=/usr/lib/postgresql");
+    let postgres = std::env::var_os("PKI_TEST_POSTGRES").is_some()
+        || std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|versions| {
+            versions
+                .flatten()
+                .any(|v| v.path().join("bin/postgres").is_file())
+        });
     let tools = [
         ("have_openssl", "openssl", on_path("openssl")),
+        ("have_postgres", "PostgreSQL", postgres),
         ("have_curl", "curl", on_path("curl")),
         ("have_promtool", "promtool", on_path("promtool")),
         (

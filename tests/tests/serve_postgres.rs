@@ -82,6 +82,10 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_postgres),
+    ignore = "PostgreSQL is not installed here (CI installs it and sets PKI_TEST_POSTGRES)"
+)]
 fn two_nodes_on_one_database_issue_unique_serials_and_share_tokens_and_revocations() {
     let Some(db) = pki_tests::postgres::database("two_nodes") else {
         return;
