@@ -161,14 +161,14 @@ pub fn store(cmd: StoreCommand) -> Result<Outcome> {
                 output.format,
                 json!({"dry_run": true, "changed": false, "reason": change.reason, "writes": writes, "to_backup": removes}),
                 &format!(
-                    "dry run, nothing changed: {}; would write {}{}",
-                    change.reason,
+                    "dry run, nothing changed: would write {}{} (journal: \"{}\")",
                     writes.join(", "),
                     if removes.is_empty() {
                         String::new()
                     } else {
                         format!(" and move {} to backup/", removes.join(", "))
-                    }
+                    },
+                    change.reason,
                 ),
             )?;
             return Ok(Outcome::Done);

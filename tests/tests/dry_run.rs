@@ -193,6 +193,22 @@ fn every_writing_command_plans_and_changes_nothing() {
         .as_str()
         .unwrap()
         .ends_with("device.crt"));
+    // the text says what would be done, not that it was
+    let text = pki([
+        "store",
+        "install",
+        store_s,
+        cert.to_str().unwrap(),
+        "--at",
+        AT,
+        "--dry-run",
+    ]);
+    assert!(
+        text.stdout
+            .starts_with("dry run, nothing changed: would write"),
+        "{}",
+        text.stdout
+    );
 
     // store import
     let imported = dir.join("imported");
