@@ -10,6 +10,7 @@ use pki_core::timestamp::format as t;
 use pki_core::Policy;
 use std::io::{IsTerminal, Write};
 use time::OffsetDateTime;
+use unicode_width::UnicodeWidthStr;
 
 pub fn audit(a: Audit) -> Result<Outcome> {
     let (at, format) = (a.clock.now(), a.format);
@@ -127,13 +128,21 @@ fn table(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 .iter()
                 .chain(std::iter::once(&head))
                 .filter(|l| !(i == 2 && l[3].is_empty() && l[0] != "STATUS"))
-                .map(|l| l[i].chars().count())
+                .map(|l| l[i].width())
                 .max()
                 .unwrap_or(0)
         };
         let (w0, w1, w2) = (width(0), width(1), width(2));
+        // padded by the columns a terminal gives each text (a CJK character takes two)
+        let pad = |text: &str, w: usize| format!("{text}{}", " ".repeat(w - text.width().min(w)));
         for l in std::iter::once(&head).chain(lines.iter()) {
-            let row = format!("{:<w0$}  {:<w1$}  {:<w2$}  {}", l[0], l[1], l[2], l[3]);
+            let row = format!(
+                "{}  {}  {}  {}",
+                pad(&l[0], w0),
+                pad(&l[1], w1),
+                pad(&l[2], w2),
+                l[3]
+            );
             writeln!(out, "{}", row.trim_end())?;
         }
     }

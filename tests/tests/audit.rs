@@ -166,6 +166,44 @@ fn the_table_lists_what_is_not_ok_most_urgent_first() {
 }
 
 #[test]
+fn the_table_stays_aligned_with_wide_characters_in_store_names() {
+    let dir = TempDir::new("audit-wide");
+    let ca = pki_tests::ca::init(&dir, "2025-06-01T00:00:00Z", &[]);
+    let fleet = dir.join("fleet");
+    let first = fleet.join("a");
+    let run = pki_tests::ca::enroll(&first, &ca, "dev-wide", "2026-01-01T00:00:00Z", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // two copies of one store (a cloned disk: critical, so listed), one named in CJK, whose
+    // characters each take two columns on a terminal
+    let wide = fleet.join("端末証明書");
+    std::fs::create_dir_all(&wide).unwrap();
+    for entry in std::fs::read_dir(&first).unwrap() {
+        let from = entry.unwrap().path();
+        std::fs::copy(&from, wide.join(from.file_name().unwrap())).unwrap();
+    }
+    let run = pki(["audit", fleet.to_str().unwrap(), "--at", AT]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let columns = |text: &str| {
+        text.chars().count()
+            + text
+                .chars()
+                .filter(|c| ('\u{3000}'..='\u{9fff}').contains(c))
+                .count()
+    };
+    let finding_at = lines[0].find("FINDING").unwrap();
+    for row in &lines[1..3] {
+        let at = row.find("DUPLICATE_IDENTITY").unwrap();
+        assert_eq!(
+            columns(&row[..at]),
+            finding_at,
+            "FINDING misaligned in {row:?}:\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
 #[cfg_attr(
     not(have_promtool),
     ignore = "promtool is not installed here (CI installs it)"
