@@ -404,8 +404,8 @@ pub struct Enroll {
     #[arg(long, value_name = "FILE", value_parser = paths::file())]
     pub policy: Option<PathBuf>,
     /// Certify this existing private key instead of making one (of an algorithm the policy
-    /// accepts: RSA needs a policy that lists it; an encrypted key is opened with
-    /// --password-file or PKI_PASSWORD).
+    /// accepts: an RSA key needs a policy that lists it, such as policies/legacy-rsa.yaml; an
+    /// encrypted key is opened with --password-file or PKI_PASSWORD).
     #[arg(long, value_name = "FILE", value_parser = paths::file())]
     pub key: Option<PathBuf>,
     /// Replace a broken, foreign or other device's store (its files go to backup/).
@@ -567,8 +567,9 @@ pub enum CaCommand {
         /// Also a new root CA ("<name> Root CA G2"), cross-signed by the old root.
         #[arg(long)]
         root: bool,
-        /// How long the old CA stays trusted (default: until its last certificate expires).
-        #[arg(long, value_name = "DAYS")]
+        /// How long the old CA stays trusted, at most 36500 (default: until its last
+        /// certificate expires).
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=36_500))]
         overlap_days: Option<u32>,
         /// Where the new issuing CA's CRL is published: URL/<generation> (default: where the
         /// current one's is).
@@ -724,7 +725,7 @@ fn parse_ttl(text: &str) -> Result<time::Duration, String> {
 }
 
 fn parse_at(text: &str) -> Result<OffsetDateTime, String> {
-    pki_core::timestamp::parse(text)
+    pki_core::timestamp::parse_at(text)
 }
 
 /// Parses the command line; help and version print and exit 0, usage errors exit 64 (not

@@ -179,11 +179,28 @@ impl Policy {
                 format!("must be 0 to 50, not {}", self.renewal.jitter_percent),
             );
         }
-        if self.lifetime_days == 0 {
-            return bad("lifetime_days", "must be at least 1".into());
-        }
-        if self.crl_validity_days == 0 {
-            return bad("crl_validity_days", "must be at least 1".into());
+        // spans are bounded so that what is reckoned with them stays within X.509's year 9999
+        // from any instant pki acts at (timestamp::AT_YEARS)
+        let spans = [
+            ("lifetime_days", self.lifetime_days, 1, 36_500),
+            ("crl_validity_days", self.crl_validity_days, 1, 3_650),
+            ("backdate_minutes", self.backdate_minutes, 0, 43_200),
+            ("clock_skew_hours", self.clock_skew_hours, 0, 8_760),
+            ("renewal.grace_days", self.renewal.grace_days, 0, 36_500),
+            (
+                "renewal.before_days",
+                self.renewal.before_days.unwrap_or(0),
+                0,
+                36_500,
+            ),
+        ];
+        for (field, value, least, most) in spans {
+            if value < least {
+                return bad(field, format!("must be at least {least}"));
+            }
+            if value > most {
+                return bad(field, format!("must be at most {most}, not {value}"));
+            }
         }
         if self.min_rsa_bits < 2048 {
             return bad(
@@ -225,7 +242,7 @@ impl Policy {
         if self.key_algorithm != KeyKind::Rsa && !self.accepted_keys.contains(&self.key_algorithm) {
             return bad(
                 "accepted_keys",
-                format!("must include key_algorithm {:?}", self.key_algorithm),
+                format!("must include key_algorithm {}", self.key_algorithm),
             );
         }
         Ok(())

@@ -9,6 +9,27 @@ pub fn parse(text: &str) -> Result<OffsetDateTime, String> {
         .map_err(|e| format!("'{text}' is not an RFC 3339 time like 2026-03-01T12:00:00Z ({e})"))
 }
 
+/// The years an instant given to act at (`--at`) may fall in: from the Unix epoch (rustls'
+/// clock starts there) to 9000, so that what is reckoned from it (a root's 20 years, a policy's
+/// lifetime of at most 100) stays within the year 9999, the last X.509 can write (RFC 5280
+/// §4.1.2.5.2).
+pub const AT_YEARS: std::ops::RangeInclusive<i32> = 1970..=9000;
+
+/// [`parse`], and refused outside [`AT_YEARS`] (a typo such as `9026` for `2026`).
+pub fn parse_at(text: &str) -> Result<OffsetDateTime, String> {
+    let t = parse(text)?;
+    let year = t.to_offset(time::UtcOffset::UTC).year();
+    if AT_YEARS.contains(&year) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "'{text}': pki acts at instants in the years {} to {} (certificates reckoned from year {year} could not be written)",
+            AT_YEARS.start(),
+            AT_YEARS.end()
+        ))
+    }
+}
+
 /// `t` without its fraction of a second, as rustls' clock (`UnixTime`) sees it.
 pub fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)

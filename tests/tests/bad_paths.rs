@@ -326,3 +326,100 @@ fn output_to_a_closed_pipe_ends_quietly() {
         );
     }
 }
+
+#[test]
+fn careless_numbers_are_usage_errors_never_a_panic() {
+    // instants and spans so far out that what is reckoned from them passes X.509's year 9999
+    // (or the arithmetic's range): each was a panic
+    let dir = TempDir::new("careless-numbers");
+    let ca = init(&dir, "2025-06-01T00:00:00Z", &[]);
+    let ca = ca.to_str().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/device.yaml");
+    let yaml = std::fs::read_to_string(shipped).unwrap();
+    let policy = |name: &str, from: &str, to: &str| {
+        assert!(yaml.contains(from), "{from}");
+        dir.write(name, yaml.replace(from, to))
+            .display()
+            .to_string()
+    };
+    let long_life = policy(
+        "long-life.yaml",
+        "lifetime_days: 365",
+        "lifetime_days: 4000000000",
+    );
+    let far_back = policy(
+        "far-back.yaml",
+        "backdate_minutes: 60",
+        "backdate_minutes: 4000000000",
+    );
+    let store = dir.join("store").display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["policy", "check", &long_life], "lifetime_days"),
+        (vec!["policy", "check", &far_back], "backdate_minutes"),
+        (
+            vec![
+                "enroll",
+                &store,
+                "--ca",
+                ca,
+                "--device-id",
+                "d",
+                "--policy",
+                &long_life,
+                "--at",
+                AT,
+            ],
+            "lifetime_days",
+        ),
+        (
+            vec!["ca", "crl", "--ca", ca, "--at", "9999-12-31T00:00:00Z"],
+            "9999-12-31T00:00:00Z",
+        ),
+        (
+            vec!["ca", "init", &store, "--at", "0000-01-01T00:00:00Z"],
+            "0000-01-01T00:00:00Z",
+        ),
+        (
+            vec![
+                "ca",
+                "token",
+                "--ca",
+                ca,
+                "--device-id",
+                "d",
+                "--ttl",
+                "99999999d",
+                "--at",
+                AT,
+            ],
+            "99999999d",
+        ),
+        (
+            vec![
+                "ca",
+                "rotate",
+                "--ca",
+                ca,
+                "--overlap-days",
+                "4000000",
+                "--at",
+                AT,
+            ],
+            "4000000",
+        ),
+    ];
+    for (args, names) in cases {
+        let run = pki(&args);
+        let said = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, 64, "{args:?}: {said}");
+        assert!(
+            said.contains(names),
+            "{args:?} does not name {names}: {said}"
+        );
+        assert!(!said.contains("panicked"), "{args:?}: {said}");
+    }
+    assert!(
+        !dir.join("store").exists(),
+        "a refused command made the store"
+    );
+}

@@ -121,14 +121,24 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     let n: i64 = number
         .parse()
         .map_err(|_| format!("'{text}' is not a lifetime like 24h, 30m, 7d or 3600s"))?;
-    match unit {
-        "" | "s" => Ok(Duration::seconds(n)),
-        "m" => Ok(Duration::minutes(n)),
-        "h" => Ok(Duration::hours(n)),
-        "d" => Ok(Duration::days(n)),
-        _ => Err(format!("'{text}': unknown unit '{unit}' (s, m, h or d)")),
+    let seconds_per = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("'{text}': unknown unit '{unit}' (s, m, h or d)")),
+    };
+    match n.checked_mul(seconds_per).map(Duration::seconds) {
+        Some(ttl) if ttl <= MAX_TTL => Ok(ttl),
+        _ => Err(format!(
+            "'{text}': a one-time token lives at most {} days",
+            MAX_TTL.whole_days()
+        )),
     }
 }
+
+/// The longest lifetime a one-time enrollment token may be given: a year.
+pub const MAX_TTL: Duration = Duration::days(365);
 
 #[cfg(test)]
 mod tests {
@@ -163,5 +173,8 @@ mod tests {
         assert_eq!(parse_ttl("7d"), Ok(Duration::days(7)));
         assert!(parse_ttl("1w").is_err());
         assert!(parse_ttl("h").is_err());
+        assert_eq!(parse_ttl("365d"), Ok(MAX_TTL));
+        assert!(parse_ttl("366d").is_err());
+        assert!(parse_ttl("99999999999999999d").is_err());
     }
 }
