@@ -459,10 +459,10 @@ impl Reason {
 pub enum CaCommand {
     /// Make a root and an issuing CA, the policy, the index and the bundles.
     #[command(
-        after_help = "Example:\n  pki ca init /srv/fleet-ca --name Fleet --policy policies/device.yaml\n\nExit: 0 made, 2 refused (a CA is already there), 64 usage error."
+        after_help = "Example:\n  pki ca init /srv/fleet-ca --name Fleet --policy policies/device.yaml\n\nExit: 0 made, 2 refused (the folder holds a CA, or other files), 64 usage error."
     )]
     Init {
-        /// The CA folder to make (it must not hold a CA already).
+        /// The CA folder to make: new, or empty (init never writes over what is there).
         #[arg(value_name = "DIR", value_parser = paths::folder_or_new())]
         dir: PathBuf,
         /// The CA's name ("<name> Root CA", "<name> Issuing CA").

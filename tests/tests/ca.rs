@@ -29,6 +29,24 @@ fn ca_init_makes_a_two_level_ca_and_never_overwrites_it() {
     );
     assert_eq!(snapshot(&ca), before, "a refused init changed nothing");
 
+    // an endpoint store given for DIR (arguments in the wrong order): its trust.pem and
+    // chain.pem would have been overwritten without a backup, the device rejected
+    let store = dir.join("store");
+    assert_eq!(enroll(&store, &ca, "dev-1", AT, &[]).code, 0);
+    let before = snapshot(&store);
+    for dry_run in [&["--dry-run"][..], &[]] {
+        let mut args = vec!["ca", "init", store.to_str().unwrap(), "--at", AT];
+        args.extend_from_slice(dry_run);
+        let run = pki(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains(store.to_str().unwrap()) && run.stderr.contains("never overwrites"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(snapshot(&store), before, "{args:?} changed the store");
+    }
+
     let inspect = pki([
         "inspect",
         ca.join("issuing-1.crt").to_str().unwrap(),

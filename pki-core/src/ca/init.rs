@@ -32,12 +32,7 @@ pub fn init(
 ) -> Result<Ca, Error> {
     let crl_base = super::config::crl_base(crl_base.unwrap_or(super::config::DEFAULT_CRL_BASE))
         .map_err(Error::Usage)?;
-    if dir.join(CONFIG).exists() {
-        return Err(Error::refused(
-            dir,
-            "a CA already exists here; it is never overwritten",
-        ));
-    }
+    refuse_occupied(dir)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let root_key = new_key(dir)?;
     let root_params = ca_params(
@@ -94,6 +89,38 @@ pub fn init(
     atomic::write(dir, CONFIG, text.as_bytes(), 0o644)
         .map_err(|e| Error::io(dir.join(CONFIG), e))?;
     Ca::open(dir, database.map(|(_, c)| c))
+}
+
+/// Refuses (2) a folder `ca init` must not write in: one holding a CA, or anything else but
+/// dot files (an endpoint store, whose `trust.pem` and `chain.pem` init would overwrite
+/// without a backup; what an interrupted init left, whose keys it never overwrites). A missing
+/// folder, or one init cannot read (it says so when it writes), passes.
+pub(super) fn refuse_occupied(dir: &Path) -> Result<(), Error> {
+    if dir.join(CONFIG).exists() {
+        return Err(Error::refused(
+            dir,
+            "a CA already exists here; it is never overwritten",
+        ));
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    match names.first() {
+        Some(first) => Err(Error::refused(
+            dir,
+            format!(
+                "holds {first} (and {} more): ca init never overwrites what is there; make the CA in a new or empty folder",
+                names.len() - 1
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn generation(id: &str, parent: Option<&str>) -> Generation {

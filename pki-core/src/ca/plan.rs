@@ -22,12 +22,7 @@ pub struct InitPlan {
 }
 
 pub fn init(dir: &Path, name: &str, policy: &Policy) -> Result<InitPlan, Error> {
-    if dir.join(CONFIG).exists() {
-        return Err(Error::refused(
-            dir,
-            "a CA already exists here; it is never overwritten",
-        ));
-    }
+    super::init::refuse_occupied(dir)?;
     let files = [
         "root-1.key",
         "root-1.crt",
