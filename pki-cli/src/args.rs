@@ -351,7 +351,7 @@ pub enum StoreCommand {
 #[derive(Debug, Args)]
 pub struct Import {
     /// The store folder to write (made if missing).
-    #[arg(value_name = "STORE", value_parser = paths::folder_or_new())]
+    #[arg(value_name = "STORE", value_parser = paths::store_or_new())]
     pub store: PathBuf,
     /// PKCS#12, certificate, key and chain files (default: STORE's own files).
     #[arg(value_name = "FILE", value_parser = paths::file())]
@@ -382,7 +382,7 @@ pub struct Import {
 #[derive(Debug, Args)]
 pub struct Enroll {
     /// The endpoint store folder (made if missing).
-    #[arg(value_name = "STORE", value_parser = paths::folder_or_new())]
+    #[arg(value_name = "STORE", value_parser = paths::store_or_new())]
     pub store: PathBuf,
     /// The CA folder (made by pki ca init).
     #[arg(long, value_name = "DIR", value_parser = paths::folder(), required_unless_present = "server", conflicts_with = "server")]

@@ -53,6 +53,22 @@ pub fn folder_or_new() -> impl TypedValueParser<Value = PathBuf> {
     })
 }
 
+/// A store folder that exists or will be made ([`folder_or_new`]), and is no CA folder: a CA's
+/// `trust.pem` and `chain.pem` are its bundles, which a store's would replace.
+pub fn store_or_new() -> impl TypedValueParser<Value = PathBuf> {
+    folder_or_new().try_map(|p: PathBuf| {
+        if p.join(pki_core::ca::CONFIG).exists() {
+            Err(format!(
+                "{} is a CA folder (it holds {}): a store is a folder of its own",
+                p.display(),
+                pki_core::ca::CONFIG
+            ))
+        } else {
+            Ok(p)
+        }
+    })
+}
+
 /// A file to write: not a folder, in a folder that exists.
 pub fn new_file() -> impl TypedValueParser<Value = PathBuf> {
     PathBufValueParser::new().try_map(|p| {

@@ -203,6 +203,14 @@ fn every_command_names_the_bad_path_with_the_right_exit_code() {
         (vec!["store", "import", &file, &cert], 64, &file),
         (vec!["store", "import", &missing, &folder], 64, &folder),
         (vec!["store", "import", &missing, &garbage], 2, &garbage),
+        // the CA folder given for a store (arguments in the wrong order): its bundles would
+        // be replaced by a store's
+        (
+            vec!["enroll", &ca, "--ca", &ca, "--device-id", "d", "--force"],
+            64,
+            &ca,
+        ),
+        (vec!["store", "import", &ca, &cert], 64, &ca),
         // a symlink loop, for a file, a folder, a folder to make, a file to write
         (vec!["inspect", &looping], 64, &looping),
         (vec!["diagnose", "--cert", &looping], 64, &looping),
