@@ -297,7 +297,18 @@ fn sign(
 ) -> Result<Outcome> {
     let mut inputs = Vec::new();
     for path in csrs {
-        let bytes = pki_core::read::input::bytes(path)?;
+        // a request that cannot be read (too large, a FIFO) is content that cannot be used:
+        // refused (2), as a request that is no CSR is
+        let bytes = match pki_core::read::input::read(path)? {
+            pki_core::read::input::Read::Bytes { bytes, .. } => bytes,
+            unread => {
+                return Err(pki_core::Error::Refused {
+                    path: path.clone(),
+                    reason: unread.refusal().unwrap_or_default(),
+                }
+                .into())
+            }
+        };
         inputs.push((path.clone(), bytes));
     }
     if out_dir.is_none() && csrs.len() > 1 && format == Format::Text && !dry_run {

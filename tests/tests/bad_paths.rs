@@ -39,6 +39,13 @@ fn every_command_names_the_bad_path_with_the_right_exit_code() {
     let looping = dir.join("loop-a").display().to_string();
     std::os::unix::fs::symlink(dir.join("loop-b"), &looping).unwrap();
     std::os::unix::fs::symlink(&looping, dir.join("loop-b")).unwrap();
+    let too_large = dir
+        .write(
+            "too-large.csr",
+            vec![b'A'; pki_core::read::input::MAX_FILE_SIZE as usize + 1],
+        )
+        .display()
+        .to_string();
     let under_file = format!("{file}/sub");
     let in_missing = format!("{missing}/pki.prom");
     let (ca, store) = (ca.display().to_string(), store.display().to_string());
@@ -91,6 +98,12 @@ fn every_command_names_the_bad_path_with_the_right_exit_code() {
         (vec!["ca", "sign", "--ca", &ca, &folder], 64, &folder),
         (vec!["ca", "sign", "--ca", &ca, &garbage], 2, &garbage),
         (vec!["ca", "sign", "--ca", &ca, &cert], 2, &cert),
+        (vec!["ca", "sign", "--ca", &ca, &too_large], 2, &too_large),
+        (
+            vec!["ca", "sign", "--ca", &ca, &too_large, "--dry-run"],
+            2,
+            &too_large,
+        ),
         (
             vec!["ca", "sign", "--ca", &ca, &cert, "--out-dir", &file],
             64,
