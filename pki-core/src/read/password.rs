@@ -28,7 +28,8 @@ impl Password {
         &self.0
     }
 
-    /// The first line of `path` (as `openssl -passin file:` reads it), without its line end.
+    /// The first line of `path` (as `openssl -passin file:` reads it), without its line end
+    /// and without a UTF-8 byte order mark (what Windows' Notepad puts first).
     /// A missing file is [`Error::NotFound`]; a file that is no text is [`Error::BadRequest`].
     pub fn from_file(path: &Path) -> Result<Password, Error> {
         let bytes = input::bytes(path)?;
@@ -36,7 +37,29 @@ impl Password {
             path: path.to_path_buf(),
             reason: "a password file must be text (UTF-8)".to_string(),
         })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let line = text.lines().next().unwrap_or("");
         Ok(Password(line.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_line_is_the_password_whatever_the_editor_wrote() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, text) in [
+            ("plain", "secret\n"),
+            ("crlf", "secret\r\nsecond line\r\n"),
+            ("bom", "\u{feff}secret\r\n"),
+            ("no-line-end", "secret"),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            let password = Password::from_file(&path).expect("read");
+            assert_eq!(password.as_str(), "secret", "{name}");
+        }
     }
 }
