@@ -166,6 +166,43 @@ fn the_table_lists_what_is_not_ok_most_urgent_first() {
 }
 
 #[test]
+fn a_store_reached_twice_is_judged_once_not_taken_for_a_clone() {
+    let dir = TempDir::new("audit-twice");
+    pki_tests::samples::generate_fleet(dir.path(), 4).unwrap();
+    let fleet = dir.join("fleet");
+    let once = pki([
+        "audit",
+        fleet.to_str().unwrap(),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    let store = fleet.join("fleet-0001");
+    // a symlink beside the stores, to one of them (a "current" link)
+    std::os::unix::fs::symlink(&store, fleet.join("current")).unwrap();
+    let with_slash = format!("{}/", store.display());
+    let run = pki([
+        "audit",
+        fleet.to_str().unwrap(),
+        store.to_str().unwrap(),
+        &with_slash,
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, once.code, "{}", run.stdout);
+    let report = run.json();
+    assert_eq!(report["summary"], once.json()["summary"], "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("DUPLICATE_IDENTITY"),
+        "one store taken for a clone of itself: {}",
+        run.stdout
+    );
+}
+
+#[test]
 fn the_table_stays_aligned_with_wide_characters_in_store_names() {
     let dir = TempDir::new("audit-wide");
     let ca = pki_tests::ca::init(&dir, "2025-06-01T00:00:00Z", &[]);

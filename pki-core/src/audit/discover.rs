@@ -48,6 +48,13 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, Error> {
             found.stores.extend(folders);
         }
     }
+    // a store reached twice (a fleet and one of its stores both given, `st` and `st/`, a
+    // symlink to a store beside it) is judged once: twice, it would pass for a cloned disk
+    let mut seen = std::collections::HashSet::new();
+    let mut first =
+        |p: &PathBuf| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
+    found.stores.retain(&mut first);
+    found.strays.retain(&mut first);
     Ok(found)
 }
 
