@@ -866,3 +866,59 @@ fn a_brought_key_the_policy_refuses_is_named_in_the_dry_run_and_nothing_is_made(
         assert!(!PathBuf::from(&store).exists(), "{store} was made");
     }
 }
+
+#[test]
+#[cfg_attr(
+    not(have_openssl),
+    ignore = "openssl is not installed here (CI installs it)"
+)]
+fn a_pair_rustls_cannot_use_is_refused_in_words() {
+    // an RSA 1024 key with a certificate the CA issued for it (signed with openssl: pki's CA
+    // would refuse the request)
+    let f = Field::new("weak-pair");
+    let run = |args: &[&str]| openssl(f.dir.path(), args);
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-keyout",
+        "weak.key",
+        "-out",
+        "weak.csr",
+        "-subj",
+        "/CN=dev-weak",
+    ]);
+    f.dir.write(
+        "ext.cnf",
+        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    );
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "weak.csr",
+        "-CA",
+        "ca/issuing-1.crt",
+        "-CAkey",
+        "ca/issuing-1.key",
+        "-out",
+        "weak.crt",
+        "-days",
+        "30",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let (cert, key) = (f.path("weak.crt"), f.path("weak.key"));
+    let chain = f.store_file("chain.pem");
+    let trust = f.store_file("trust.pem");
+    let store = f.path("weak-store");
+    let run = pki([
+        "store", "import", &store, &cert, &key, &chain, &trust, "--at", AT,
+    ]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("RSA 1024"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Unusable("), "{}", run.stderr);
+    assert!(!run.stderr.contains("Mismatch("), "{}", run.stderr);
+}

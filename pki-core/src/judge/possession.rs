@@ -29,6 +29,14 @@ pub enum Failure {
     Unusable(String),
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Mismatch(why) | Failure::Unusable(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Signs a fresh challenge with `key` and verifies it against `leaf`.
 pub fn prove(key: &Key, leaf: &Cert) -> Result<(), Failure> {
     let signer = match key.signer() {

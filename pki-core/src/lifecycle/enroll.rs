@@ -458,7 +458,7 @@ pub(crate) fn check_pair(key: &KeyPair, issued: &Issued, store: &Path) -> Result
     crate::judge::possession::prove(&key, &cert).map_err(|f| {
         Error::ca(
             store,
-            format!("the issued certificate does not fit the device key: {f:?}"),
+            format!("the issued certificate does not fit the device key: {f}"),
         )
     })
 }

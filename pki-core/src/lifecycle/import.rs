@@ -277,7 +277,7 @@ fn pair<'f>(
     prove(key, leaf).map_err(|f| {
         Error::refused(
             &key.origin.path,
-            format!("the key cannot serve {}: {f:?}", leaf.describe()),
+            format!("the key cannot serve {}: {f}", leaf.describe()),
         )
     })?;
     Ok((leaf, key))

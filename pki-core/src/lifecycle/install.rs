@@ -86,7 +86,7 @@ fn prepare(jail: &Jail, cert_file: &Path) -> Result<Change, Error> {
     prove(&key, &leaf).map_err(|f| {
         Error::refused(
             cert_file,
-            format!("the certificate and key do not work together: {f:?}"),
+            format!("the certificate and key do not work together: {f}"),
         )
     })?;
     if from_pending {
