@@ -297,19 +297,18 @@ fn sign(
 ) -> Result<Outcome> {
     let mut inputs = Vec::new();
     for path in csrs {
-        // a request that cannot be read (too large, a FIFO) is content that cannot be used:
-        // refused (2), as a request that is no CSR is
-        let bytes = match pki_core::read::input::read(path)? {
-            pki_core::read::input::Read::Bytes { bytes, .. } => bytes,
-            unread => {
-                return Err(pki_core::Error::Refused {
-                    path: path.clone(),
-                    reason: unread.refusal().unwrap_or_default(),
-                }
-                .into())
-            }
+        // a request too large to read is content that cannot be used: refused (2), as a
+        // request that is no CSR is; a FIFO or a device is a path of the wrong kind (64)
+        use pki_core::read::input::Read;
+        let read = pki_core::read::input::read(path)?;
+        let reason = read.refusal().unwrap_or_default();
+        let path = path.clone();
+        let bytes = match read {
+            Read::Bytes { bytes, .. } => bytes,
+            Read::TooLarge(_) => return Err(pki_core::Error::Refused { path, reason }.into()),
+            _ => return Err(pki_core::Error::BadRequest { path, reason }.into()),
         };
-        inputs.push((path.clone(), bytes));
+        inputs.push((path, bytes));
     }
     if out_dir.is_none() && csrs.len() > 1 && format == Format::Text && !dry_run {
         return Err(crate::args::UsageError("several requests: give --out-dir DIR".into()).into());
