@@ -111,16 +111,18 @@ pub(super) fn refuse_occupied(dir: &Path) -> Result<(), Error> {
         .filter(|n| !n.starts_with('.'))
         .collect();
     names.sort();
-    match names.first() {
-        Some(first) => Err(Error::refused(
-            dir,
-            format!(
-                "holds {first} (and {} more): ca init never overwrites what is there; make the CA in a new or empty folder",
-                names.len() - 1
-            ),
-        )),
-        None => Ok(()),
-    }
+    let more = match names.len() {
+        0 => return Ok(()),
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Err(Error::refused(
+        dir,
+        format!(
+            "holds {}{more}: ca init never overwrites what is there; make the CA in a new or empty folder",
+            names[0]
+        ),
+    ))
 }
 
 pub(super) fn generation(id: &str, parent: Option<&str>) -> Generation {
