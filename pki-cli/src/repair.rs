@@ -260,10 +260,9 @@ fn import(i: Import) -> Result<Outcome> {
                     ))?;
                     line(&format!("after:  {}", headline(&after)))?;
                     if let Some(f) = after.root_cause() {
-                        line(&format!(
-                            "  remaining: {} — {}\n  fix: {}",
-                            f.code, f.message, f.fix
-                        ))?;
+                        // one line each: `line` escapes a line end inside its text
+                        line(&format!("  remaining: {} — {}", f.code, f.message))?;
+                        line(&format!("  fix: {}", f.fix))?;
                     }
                 }
             }

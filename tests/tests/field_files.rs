@@ -922,3 +922,55 @@ fn a_pair_rustls_cannot_use_is_refused_in_words() {
     assert!(!run.stderr.contains("Unusable("), "{}", run.stderr);
     assert!(!run.stderr.contains("Mismatch("), "{}", run.stderr);
 }
+
+#[test]
+#[cfg_attr(
+    not(have_openssl),
+    ignore = "openssl is not installed here (CI installs it)"
+)]
+fn an_import_left_rejected_says_why_and_what_to_do_on_lines_of_their_own() {
+    // the device's PKCS#12 file, imported with another CA's root as --trust: imported, and
+    // rejected after
+    let f = Field::new("import-rejected");
+    let pfx = f.pfx("device.pfx", &[], "pass:");
+    openssl(
+        f.dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.pem",
+            "-subj",
+            "/CN=Other Root",
+            "-days",
+            "30",
+        ],
+    );
+    let store = f.path("bare-store");
+    let run = pki([
+        "store",
+        "import",
+        &store,
+        &pfx,
+        "--trust",
+        &f.path("other.pem"),
+        "--at",
+        AT,
+    ]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let remaining = run.stdout.lines().find(|l| l.starts_with("  remaining: "));
+    let fix = run.stdout.lines().find(|l| l.starts_with("  fix: "));
+    assert!(remaining.is_some() && fix.is_some(), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("\\n"),
+        "an escaped line end: {}",
+        run.stdout
+    );
+}
