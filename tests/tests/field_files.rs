@@ -152,6 +152,26 @@ fn pkcs12_of_every_common_kind_is_read_with_its_password() {
         );
     }
 
+    // one PKCS#12 file given for both --cert and --key holds one key, not two candidates
+    let pw = f.pw.to_str().unwrap();
+    let trust = f.store_file("trust.pem");
+    let both = diagnose_at(&[
+        "--cert",
+        &files[0],
+        "--key",
+        &files[0],
+        "--trust",
+        &trust,
+        "--password-file",
+        pw,
+    ]);
+    assert_eq!(both.code, 0, "{}{}", both.stdout, both.stderr);
+    assert!(
+        both.finding("MULTIPLE_CANDIDATES").is_none(),
+        "{}",
+        both.stdout
+    );
+
     // an empty password is tried when none is given
     let empty = f.pfx("empty.pfx", &[], "pass:");
     let run = pki(["inspect", &empty]);

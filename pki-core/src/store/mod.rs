@@ -519,6 +519,10 @@ impl Gatherer<'_> {
         dedup(&mut self.m.leaf_candidates);
         dedup(&mut self.m.intermediates);
         dedup(&mut self.m.anchors);
+        // one file given for two roles (--cert F --key F: a PKCS#12 file, a PEM bundle) holds
+        // its keys once, not two candidates
+        let mut seen = HashSet::new();
+        self.m.keys.retain(|k| seen.insert(k.origin.clone()));
         // locked content is the root cause unless a certificate and its key are at hand anyway
         let complete = self
             .m
