@@ -659,7 +659,7 @@ pub struct Diagnose {
     pub purpose: PurposeArg,
     /// With --purpose server: the DNS name or IP address a client dials (without it, the
     /// chain is judged and no name is checked).
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, value_name = "HOST", value_parser = pki_core::judge::verify::server_name)]
     pub name: Option<String>,
     /// Judge the store against what this server publishes now (anchors, CRLs, clock) and try
     /// a real mutual-TLS handshake with it.

@@ -68,6 +68,20 @@ fn every_command_names_the_bad_path_with_the_right_exit_code() {
             &folder,
         ),
         (vec!["diagnose", "--cert", &garbage], 2, &garbage),
+        // a name no client can dial is the command line's fault, not the certificate's
+        (
+            vec![
+                "diagnose",
+                "--purpose",
+                "server",
+                "--cert",
+                &cert,
+                "--name",
+                "bad name!",
+            ],
+            64,
+            "bad name!",
+        ),
         // inspect
         (vec!["inspect", &missing], 64, &missing),
         (vec!["inspect", &folder], 64, &folder),

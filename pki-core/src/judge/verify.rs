@@ -180,6 +180,14 @@ fn build(
     }
 }
 
+/// `text` when it is a name a TLS client can dial (a DNS name or an IP address, as rustls'
+/// `ServerName` reads it); otherwise why not, in words.
+pub fn server_name(text: &str) -> Result<String, String> {
+    ServerName::try_from(text)
+        .map(|_| text.to_string())
+        .map_err(|_| format!("'{text}' is neither a DNS name nor an IP address"))
+}
+
 /// `at` as rustls' clock value (instants before 1970 clamp to the epoch).
 pub fn unix_time(at: OffsetDateTime) -> UnixTime {
     let secs = u64::try_from(at.unix_timestamp()).unwrap_or(0);
