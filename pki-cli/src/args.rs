@@ -285,6 +285,8 @@ pub struct Audit {
     #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
     pub format: AuditFormat,
     #[command(flatten)]
+    pub secret: Secret,
+    #[command(flatten)]
     pub clock: Clock,
 }
 

@@ -18,6 +18,7 @@ pub fn audit(a: Audit) -> Result<Outcome> {
     let req = Request {
         paths: a.paths.clone(),
         trust: a.trust.clone(),
+        password: crate::commands::password(&a.secret)?,
         at,
         policy,
     };

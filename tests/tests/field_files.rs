@@ -994,3 +994,39 @@ fn an_import_left_rejected_says_why_and_what_to_do_on_lines_of_their_own() {
         run.stdout
     );
 }
+
+#[test]
+#[cfg_attr(
+    not(have_openssl),
+    ignore = "openssl is not installed here (CI installs it)"
+)]
+fn an_audit_opens_the_pkcs12_files_of_a_fleet_with_the_password() {
+    // Windows endpoints' exports collected in a fleet folder, one folder each
+    let f = Field::new("audit-p12");
+    let pfx = f.pfx("device.pfx", &[], &f.pass());
+    let win = f.dir.join("fleet/win-0001");
+    std::fs::create_dir_all(&win).unwrap();
+    std::fs::copy(&pfx, win.join("device.pfx")).unwrap();
+    let fleet = f.path("fleet");
+    let audit = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["audit", &fleet, "--at", AT, "--format", "json"];
+        args.extend_from_slice(extra);
+        pki_env(args, env)
+    };
+    let locked = audit(&[], &[]);
+    assert_eq!(locked.code, 2, "{}", locked.stdout);
+    assert_eq!(
+        locked.json()["stores"][0]["findings"][0]["code"],
+        "FILE_ENCRYPTED",
+        "{}",
+        locked.stdout
+    );
+    let pw = f.pw.to_str().unwrap();
+    for open in [
+        audit(&["--password-file", pw], &[]),
+        audit(&[], &[("PKI_PASSWORD", "correct horse")]),
+    ] {
+        assert_eq!(open.code, 0, "{}{}", open.stdout, open.stderr);
+        assert_eq!(open.json()["summary"]["ok"], 1, "{}", open.stdout);
+    }
+}

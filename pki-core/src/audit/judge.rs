@@ -7,6 +7,7 @@ use crate::judge::diagnose::{diagnose_with, Request as Judge, Status};
 use crate::judge::verify::Verifier;
 use crate::read::cert::common_name_of;
 use crate::read::cert_cache::CertCache;
+use crate::read::password::Password;
 use crate::store::{self, Sources};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,16 +21,18 @@ const VERIFIERS: usize = 256;
 pub(super) struct Fleet {
     judge: Judge,
     trust: Option<PathBuf>,
+    password: Option<Password>,
     /// One verifier per distinct set of anchors and CRLs (its key: their SHA-256s).
     verifiers: Mutex<HashMap<Vec<String>, Arc<Verifier>>>,
     certs: CertCache,
 }
 
 impl Fleet {
-    pub(super) fn new(judge: Judge, trust: Option<PathBuf>) -> Fleet {
+    pub(super) fn new(judge: Judge, trust: Option<PathBuf>, password: Option<Password>) -> Fleet {
         Fleet {
             judge,
             trust,
+            password,
             verifiers: Mutex::default(),
             certs: CertCache::default(),
         }
@@ -41,6 +44,7 @@ impl Fleet {
         let sources = Sources {
             store: Some(path.to_path_buf()),
             trust: self.trust.clone(),
+            password: self.password.clone(),
             ..Sources::default()
         };
         let material = match store::gather_with(&sources, Some(&self.certs)) {

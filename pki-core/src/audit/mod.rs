@@ -45,6 +45,9 @@ pub struct Request {
     pub paths: Vec<PathBuf>,
     /// The server's trust anchors, for every store (else each store's own).
     pub trust: Option<PathBuf>,
+    /// The password of encrypted keys and PKCS#12 files in the stores (foreign ones: a
+    /// Windows endpoint's `.pfx`), for every store.
+    pub password: Option<crate::read::password::Password>,
     pub at: OffsetDateTime,
     pub policy: Policy,
 }
@@ -210,7 +213,7 @@ pub fn audit(req: &Request, progress: &(dyn Fn(usize) + Sync)) -> Result<Report,
         purpose: Purpose::Client,
         policy: req.policy.clone(),
     };
-    let fleet = judge::Fleet::new(judge, req.trust.clone());
+    let fleet = judge::Fleet::new(judge, req.trust.clone(), req.password.clone());
     let mut spill = spill::Spill::new()?;
     let mut tally = tally::Tally::new(req.at);
     let mut identities = Identities::with_capacity(stores.len());
