@@ -322,3 +322,33 @@ fn several_certificates_in_a_foreign_folder_name_the_files_to_move_away() {
     let after = pki_tests::run::diagnose(folder.path(), AT, &[]);
     assert_eq!(after.code, 0, "{}", after.stdout);
 }
+
+/// A device store judged as a server's (`--purpose server`): WRONG_EKU. pki's device policy
+/// issues clientAuth only, so a renewal would bring the same certificate: the fix names no
+/// `pki renew`/`enroll` under it, says what a server certificate needs, and that judging the
+/// store as what it is (`--purpose client`) accepts it.
+#[test]
+fn a_device_store_judged_as_a_server_is_not_told_to_renew() {
+    let dir = TempDir::new("fix-eku-server");
+    let ca = init(&dir, AT, &[]);
+    let store = dir.join("store");
+    assert_eq!(enroll(&store, &ca, "dev-1", AT, &[]).code, 0);
+    let server = pki_tests::run::diagnose(
+        &store,
+        AT,
+        &[
+            "--purpose",
+            "server",
+            "--name",
+            "dev-1.devices.fleet.internal",
+        ],
+    );
+    let fix = fix_of(&server, "WRONG_EKU");
+    assert!(!fix.contains('`'), "a command that would not help: {fix}");
+    assert!(
+        fix.contains("serverAuth") && fix.contains("--purpose client"),
+        "{fix}"
+    );
+    let client = pki_tests::run::diagnose(&store, AT, &["--purpose", "client"]);
+    assert_eq!(client.verdict(), "accepted", "{}", client.stdout);
+}

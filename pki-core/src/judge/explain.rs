@@ -553,11 +553,14 @@ fn wrong_eku(ctx: &Context<'_>, detail: &str) -> Finding {
                 format!(" ({detail})")
             }
         ),
-        format!(
-            "reissue with extendedKeyUsage {}: {}",
-            wanted.split(' ').next().unwrap_or(wanted),
-            cmds.new_certificate()
-        ),
+        match ctx.purpose {
+            Purpose::Client => format!(
+                "reissue with extendedKeyUsage clientAuth: {}",
+                cmds.new_certificate()
+            ),
+            // pki's device policy issues clientAuth only: a renewal would bring the same
+            Purpose::Server { .. } => "reissue with extendedKeyUsage serverAuth, from a CA whose policy's extended_key_usage includes serverAuth (the device policy gives clientAuth only, so pki renew or enroll under it would not help); if this is a device's certificate judged as a server's by mistake, judge it with --purpose client".to_string(),
+        },
     )
 }
 
