@@ -160,7 +160,7 @@ pub struct Serve {
     pub listen: Option<std::net::SocketAddr>,
     /// A DNS name or IP address for the server's certificate (repeat; default localhost and
     /// the listening address).
-    #[arg(long = "name", value_name = "HOST")]
+    #[arg(long = "name", value_name = "HOST", value_parser = pki_core::judge::verify::server_name)]
     pub names: Vec<String>,
     #[command(flatten)]
     pub db: Database,

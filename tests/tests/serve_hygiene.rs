@@ -8,7 +8,7 @@
 
 use pki_tests::ca::init;
 use pki_tests::serve::{client_config, exchange, Server};
-use pki_tests::{TempDir, AT};
+use pki_tests::{pki, TempDir, AT};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -390,4 +390,45 @@ fn a_hostile_name_neither_splits_nor_forges_a_log_line() {
             );
         }
     }
+}
+
+/// A `--name` for the server's own certificate that is neither a DNS name nor an IP address
+/// is a usage error before anything starts (it was certified as given, and no client could
+/// ever match it); the same name from `--config` stops the start with a message naming it.
+#[test]
+fn a_server_name_that_is_no_host_name_is_refused() {
+    let dir = TempDir::new("serve-bad-name");
+    let ca = init(&dir, AT, &[]);
+    let flag = pki([
+        "serve",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--name",
+        "bad name!",
+        "--at",
+        AT,
+    ]);
+    assert_eq!(flag.code, 64, "{}", flag.stderr);
+    assert!(flag.stderr.contains("'bad name!'"), "{}", flag.stderr);
+    let config = dir.write("serve.yaml", "names: ['bad name!']\n");
+    let file = pki([
+        "serve",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+        "--at",
+        AT,
+    ]);
+    assert_ne!(file.code, 0, "{}", file.stderr);
+    assert!(
+        file.stderr
+            .contains("'bad name!' is neither a DNS name nor an IP address"),
+        "{}",
+        file.stderr
+    );
 }

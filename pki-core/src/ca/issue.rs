@@ -128,9 +128,14 @@ impl Signer {
             p.subject_alt_names
                 .push(match name.parse::<std::net::IpAddr>() {
                     Ok(ip) => SanType::IpAddress(ip),
-                    Err(_) => SanType::DnsName(name.clone().try_into().map_err(|_| {
-                        format!("'{name}' is neither a DNS name nor an IP address")
-                    })?),
+                    Err(_) => SanType::DnsName(
+                        rustls_pki_types::DnsName::try_from(name.as_str())
+                            .ok()
+                            .and_then(|_| name.clone().try_into().ok())
+                            .ok_or_else(|| {
+                                format!("'{name}' is neither a DNS name nor an IP address")
+                            })?,
+                    ),
                 });
         }
         p.is_ca = IsCa::ExplicitNoCa;
