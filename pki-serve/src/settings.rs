@@ -137,9 +137,94 @@ impl File {
     }
 }
 
+/// The longest timeout, grace or reload interval accepted: a day. Far beyond any sane value,
+/// and far from where adding it to an instant overflows (a timeout of u64::MAX seconds made
+/// every connection panic).
+const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+/// The most connections, TLS sessions, waiting issuances or workers accepted: each is a bound
+/// on memory, and tokio's semaphore, rustls' session cache and the queue allocate or panic
+/// at values near usize::MAX.
+const MAX_COUNT: usize = 1 << 20;
+/// The largest request head or body accepted, in bytes: 16 MiB (an EST request is about a
+/// kilobyte).
+const MAX_BYTES: usize = 16 << 20;
+/// The longest server certificate accepted, in days (ten years).
+const MAX_CERT_DAYS: u32 = 3650;
+
 impl Limits {
-    /// Refuses values that would disable a bound.
+    /// Refuses values that would disable a bound, or that no bound can hold.
     pub fn check(&self) -> Result<(), String> {
+        let secs = |d: Duration| d.as_secs();
+        let over = [
+            (
+                "max_connections",
+                self.max_connections > MAX_COUNT,
+                MAX_COUNT.to_string(),
+            ),
+            (
+                "session_cache",
+                self.session_cache > MAX_COUNT,
+                MAX_COUNT.to_string(),
+            ),
+            (
+                "pending_issuances",
+                self.pending_issuances > MAX_COUNT,
+                MAX_COUNT.to_string(),
+            ),
+            (
+                "workers",
+                self.workers.is_some_and(|n| n > 1024),
+                "1024".into(),
+            ),
+            (
+                "body_limit",
+                self.body_limit > MAX_BYTES,
+                format!("{MAX_BYTES} bytes"),
+            ),
+            (
+                "header_limit",
+                self.header_limit > MAX_BYTES,
+                format!("{MAX_BYTES} bytes"),
+            ),
+            (
+                "handshake_timeout",
+                self.handshake_timeout > MAX_WAIT,
+                format!("{} seconds", secs(MAX_WAIT)),
+            ),
+            (
+                "header_timeout",
+                self.header_timeout > MAX_WAIT,
+                format!("{} seconds", secs(MAX_WAIT)),
+            ),
+            (
+                "body_timeout",
+                self.body_timeout > MAX_WAIT,
+                format!("{} seconds", secs(MAX_WAIT)),
+            ),
+            (
+                "idle_timeout",
+                self.idle_timeout > MAX_WAIT,
+                format!("{} seconds", secs(MAX_WAIT)),
+            ),
+            (
+                "reload_interval",
+                self.reload_interval > MAX_WAIT,
+                format!("{} seconds", secs(MAX_WAIT)),
+            ),
+            (
+                "shutdown_grace",
+                self.shutdown_grace > MAX_WAIT,
+                format!("{} seconds", secs(MAX_WAIT)),
+            ),
+            (
+                "server_cert_days",
+                self.server_cert_days > MAX_CERT_DAYS,
+                MAX_CERT_DAYS.to_string(),
+            ),
+        ];
+        if let Some((name, _, max)) = over.iter().find(|(_, o, _)| *o) {
+            return Err(format!("{name} must be at most {max}"));
+        }
         let zero = [
             ("max_connections", self.max_connections == 0),
             ("handshake_timeout", self.handshake_timeout.is_zero()),

@@ -432,3 +432,64 @@ fn a_server_name_that_is_no_host_name_is_refused() {
         file.stderr
     );
 }
+
+/// A limit no bound can hold is a usage error before anything starts: a timeout of u64::MAX
+/// seconds made every connection panic (an instant overflowed), a header limit near
+/// usize::MAX overflowed the buffer size, and a connection cap, session cache, issuance
+/// queue or certificate lifetime near the top of its type panicked at start.
+#[test]
+fn a_limit_out_of_range_is_refused_at_start_not_a_panic_later() {
+    let dir = TempDir::new("hygiene-limits");
+    let ca = init(&dir, AT, &[]);
+    for line in [
+        "idle_timeout_seconds: 18446744073709551615",
+        "handshake_timeout_seconds: 18446744073709551615",
+        "header_timeout_seconds: 18446744073709551615",
+        "body_timeout_seconds: 18446744073709551615",
+        "shutdown_grace_seconds: 18446744073709551615",
+        "reload_interval_seconds: 18446744073709551615",
+        "header_limit_bytes: 18446744073709551615",
+        "body_limit_bytes: 18446744073709551615",
+        "max_connections: 18446744073709551615",
+        "session_cache: 18446744073709551615",
+        "pending_issuances: 18446744073709551615",
+        "server_cert_days: 4294967295",
+        "workers: 1000000",
+    ] {
+        let config = dir.write("limits.yaml", format!("{line}\n"));
+        let mut child = std::process::Command::new(pki_tests::run::binary())
+            .args(["serve", "--ca", ca.to_str().unwrap(), "--config"])
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0", "--at", AT])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let key = line.split(['_', ':']).next().unwrap();
+        assert_eq!(status.and_then(|s| s.code()), Some(64), "{line}: {stderr}");
+        assert!(
+            stderr.contains("must be at most") && stderr.contains(key),
+            "{line}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{line}: {stderr}");
+    }
+}
