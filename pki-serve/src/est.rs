@@ -31,11 +31,12 @@ use std::path::Path;
 /// `POST /.well-known/est/simpleenroll`.
 pub async fn simpleenroll(server: &Server, peer: &Peer, req: Request<Incoming>) -> Reply {
     let Some((device_id, secret)) = basic(&req) else {
-        return unauthorized(peer, "simpleenroll needs HTTP Basic: the device id as user, the one-time token from `pki ca token` as password");
+        return unauthorized(peer, Who::default(), "simpleenroll needs HTTP Basic: the device id as user, the one-time token from `pki ca token` as password");
     };
+    let who = Who::device(&device_id);
     let csr = match read_request(server, req).await {
         Ok(csr) => csr,
-        Err((status, why)) => return deny(peer, "simpleenroll", status, why),
+        Err((status, why)) => return deny(peer, "simpleenroll", who, status, why),
     };
     let state = server.state();
     let policy = &state.ca.policy;
@@ -50,6 +51,7 @@ pub async fn simpleenroll(server: &Server, peer: &Peer, req: Request<Incoming>) 
         Ok(Ok(Some(t))) if t.device_id != device_id => {
             return unauthorized(
                 peer,
+                who,
                 &format!("this token was made for another device, not {device_id}"),
             );
         }
@@ -59,6 +61,7 @@ pub async fn simpleenroll(server: &Server, peer: &Peer, req: Request<Incoming>) 
         Ok(Ok(Some(t))) if now > t.expires_at => {
             return unauthorized(
                 peer,
+                who,
                 &format!(
                     "this token expired at {}: make a new one with `pki ca token`",
                     format(t.expires_at)
@@ -66,12 +69,12 @@ pub async fn simpleenroll(server: &Server, peer: &Peer, req: Request<Incoming>) 
             );
         }
         Ok(Ok(Some(_))) => {}
-        Ok(Ok(None)) => return unauthorized(peer, "unknown token"),
+        Ok(Ok(None)) => return unauthorized(peer, who, "unknown token"),
         Ok(Err(e)) => return unavailable(&e.to_string()),
         Err(e) => return unavailable(&e.to_string()),
     }
     if let Err(why) = names_device(&csr, &device_id, policy) {
-        return deny(peer, "simpleenroll", StatusCode::FORBIDDEN, why);
+        return deny(peer, "simpleenroll", who, StatusCode::FORBIDDEN, why);
     }
     issue(
         server,
@@ -96,6 +99,7 @@ async fn again(server: &Server, peer: &Peer, token: &Token, csr: &Csr) -> Reply 
     let refused = || {
         unauthorized(
             peer,
+            Who::device(&token.device_id),
             "this token has been used: make a new one with `pki ca token`",
         )
     };
@@ -143,7 +147,7 @@ fn names_device(csr: &Csr, device_id: &str, policy: &pki_core::Policy) -> Result
 pub async fn simplereenroll(server: &Server, peer: &Peer, req: Request<Incoming>) -> Reply {
     let route = "simplereenroll";
     let Some(der) = peer.certs.first() else {
-        return deny(peer, route, StatusCode::FORBIDDEN, "simplereenroll needs the device's current certificate in the TLS handshake (mutual TLS)");
+        return deny(peer, route, Who::default(), StatusCode::FORBIDDEN, "simplereenroll needs the device's current certificate in the TLS handshake (mutual TLS)");
     };
     let current = match Cert::from_der(der.to_vec(), origin()) {
         Ok(c) => c,
@@ -151,20 +155,26 @@ pub async fn simplereenroll(server: &Server, peer: &Peer, req: Request<Incoming>
             return deny(
                 peer,
                 route,
+                Who::default(),
                 StatusCode::FORBIDDEN,
                 format!("the client certificate cannot be read: {why}"),
             )
         }
     };
+    let who = Who {
+        device_id: None,
+        subject: Some(&current.subject),
+        serial: Some(&current.serial),
+    };
     let csr = match read_request(server, req).await {
         Ok(csr) => csr,
-        Err((status, why)) => return deny(peer, route, status, why),
+        Err((status, why)) => return deny(peer, route, who, status, why),
     };
     let state = server.state();
     let now = server.settings.clock.now();
     if now > current.not_after + state.grace {
         // a session resumed from before it expired: the handshake did not judge it again
-        return deny(peer, route, StatusCode::FORBIDDEN, format!(
+        return deny(peer, route, who, StatusCode::FORBIDDEN, format!(
             "certificate {} expired at {}, more than the {} days of grace ago: enroll again with a token",
             current.serial, format(current.not_after), state.ca.policy.renewal.grace_days
         ));
@@ -178,6 +188,7 @@ pub async fn simplereenroll(server: &Server, peer: &Peer, req: Request<Incoming>
             return deny(
                 peer,
                 route,
+                who,
                 StatusCode::FORBIDDEN,
                 format!(
                     "certificate {} is not in this CA's inventory",
@@ -188,19 +199,24 @@ pub async fn simplereenroll(server: &Server, peer: &Peer, req: Request<Incoming>
         Ok(Err(e)) => return unavailable(&e.to_string()),
         Err(e) => return unavailable(&e.to_string()),
     };
+    let who = Who {
+        device_id: Some(&record.device_id),
+        ..who
+    };
     if record.status == Status::Revoked {
         return deny(
             peer,
             route,
+            who,
             StatusCode::FORBIDDEN,
             format!("certificate {} was revoked: it never renews", record.serial),
         );
     }
     if let Err(why) = same_device(&csr, &current, &record.device_id) {
-        return deny(peer, route, StatusCode::FORBIDDEN, why);
+        return deny(peer, route, who, StatusCode::FORBIDDEN, why);
     }
     if csr.spki == current.spki && !state.ca.policy.renewal.reuse_key {
-        return deny(peer, route, StatusCode::FORBIDDEN, format!(
+        return deny(peer, route, who, StatusCode::FORBIDDEN, format!(
             "the request carries the current key; policy '{}' wants a new key at renewal (renewal.reuse_key: false)",
             state.ca.policy.name
         ));
@@ -283,11 +299,19 @@ async fn issue(
                 Refusal::TokenUnknown
                 | Refusal::TokenUsed
                 | Refusal::TokenExpired(_)
-                | Refusal::TokenOtherDevice(_) => return unauthorized(peer, &refusal.to_string()),
+                | Refusal::TokenOtherDevice(_) => {
+                    return unauthorized(peer, Who::device(device_id), &refusal.to_string())
+                }
                 Refusal::Revoked(_) | Refusal::UnknownSerial(_) => StatusCode::FORBIDDEN,
                 Refusal::Duplicate => StatusCode::SERVICE_UNAVAILABLE,
             };
-            return deny(peer, route, status, refusal.to_string());
+            return deny(
+                peer,
+                route,
+                Who::device(device_id),
+                status,
+                refusal.to_string(),
+            );
         }
         Err(Failed::Busy) => {
             server
@@ -390,10 +414,11 @@ fn basic(req: &Request<Incoming>) -> Option<(String, String)> {
 }
 
 /// 401 with the challenge (RFC 7235 §4.1): a token is missing, unknown, used or expired.
-fn unauthorized(peer: &Peer, why: &str) -> Reply {
+fn unauthorized(peer: &Peer, who: Who, why: &str) -> Reply {
     let mut r = deny(
         peer,
         "simpleenroll",
+        who,
         StatusCode::UNAUTHORIZED,
         why.to_string(),
     );
@@ -409,12 +434,48 @@ fn unavailable(why: &str) -> Reply {
     busy(&format!("the inventory is unavailable ({why})"))
 }
 
-/// Refuses with `status` and `why`, and logs it.
-fn deny(peer: &Peer, route: &'static str, status: StatusCode, why: impl Into<String>) -> Reply {
+/// Who a refused request came from, as far as it said: the device id (the HTTP Basic user of
+/// `simpleenroll`, claimed, not proven; the inventory's, for a known certificate) and the
+/// subject and serial of the client certificate (`simplereenroll`). Logged with the refusal,
+/// so that every refused device is named, not only a peer address.
+#[derive(Debug, Default, Clone, Copy)]
+struct Who<'a> {
+    device_id: Option<&'a str>,
+    subject: Option<&'a str>,
+    serial: Option<&'a str>,
+}
+
+impl<'a> Who<'a> {
+    fn device(device_id: &'a str) -> Who<'a> {
+        Who {
+            device_id: Some(device_id),
+            ..Who::default()
+        }
+    }
+}
+
+/// Refuses with `status` and `why`, and logs it with who asked.
+fn deny(
+    peer: &Peer,
+    route: &'static str,
+    who: Who,
+    status: StatusCode,
+    why: impl Into<String>,
+) -> Reply {
     let why = why.into();
-    // `why` may hold the client's words (a name in its request): a string value, quoted and
-    // escaped by the formatter (see crate::logging)
-    tracing::warn!(route, peer = %peer.addr, status = status.as_u16(), reason = why.as_str(), "request refused");
+    // `why` and `who` may hold the client's words (a name in its request, its Basic user):
+    // string values, quoted and escaped by the formatter (see crate::logging); a field the
+    // request did not give is left out
+    tracing::warn!(
+        route,
+        peer = %peer.addr,
+        device_id = who.device_id,
+        subject = who.subject,
+        serial = who.serial,
+        status = status.as_u16(),
+        reason = why.as_str(),
+        "request refused"
+    );
     text(status, why)
 }
 

@@ -493,3 +493,121 @@ fn a_limit_out_of_range_is_refused_at_start_not_a_panic_later() {
         assert!(!stderr.contains("panicked"), "{line}: {stderr}");
     }
 }
+
+/// Every refused request names the device it came from, not only a peer address: a token
+/// used twice, an unknown one and a request naming another device (simpleenroll: the HTTP
+/// Basic user), and a renewal asking for another subject (simplereenroll: the client
+/// certificate's subject and serial, and the inventory's device id).
+#[test]
+fn a_refused_request_is_logged_with_the_device_it_came_from() {
+    use base64::Engine;
+    let dir = TempDir::new("hygiene-refused");
+    let ca = init(&dir, AT, &[]);
+    let trust = std::fs::read(dir.join("ca/trust.pem")).unwrap();
+    let server = Server::start(&ca, AT, &dir, &[]);
+    let csr = |cn: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let der = params.serialize_request(&key).unwrap().der().to_vec();
+        pki_core::est::body::encode(&der)
+    };
+    let post = |route: &str, credentials: Option<&str>, identity, body: &str| {
+        let auth = credentials
+            .map(|c| {
+                let c = base64::engine::general_purpose::STANDARD.encode(c);
+                format!("Authorization: Basic {c}\r\n")
+            })
+            .unwrap_or_default();
+        let head = format!(
+            "POST /.well-known/est/{route} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        exchange(
+            client_config(&trust, identity, AT),
+            server.port,
+            &head,
+            body.as_bytes(),
+        )
+        .unwrap()
+        .0
+    };
+    let token = pki_tests::pki([
+        "ca",
+        "token",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--device-id",
+        "dev-41",
+        "--at",
+        AT,
+    ])
+    .stdout
+    .trim()
+    .to_string();
+    assert_eq!(
+        post("simpleenroll", Some(&token), None, &csr("dev-99")),
+        403
+    );
+    assert_eq!(
+        post("simpleenroll", Some(&token), None, &csr("dev-41")),
+        200
+    );
+    assert_eq!(
+        post("simpleenroll", Some(&token), None, &csr("dev-41")),
+        401
+    );
+    assert_eq!(
+        post("simpleenroll", Some("dev-42:00ff"), None, &csr("dev-42")),
+        401
+    );
+    let store = dir.join("store");
+    let run = pki_tests::ca::enroll(&store, &ca, "dev-43", AT, &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let serial = run.json()["serial"].as_str().unwrap().to_string();
+    let chain = [
+        std::fs::read(store.join("device.crt")).unwrap(),
+        std::fs::read(store.join("chain.pem")).unwrap(),
+    ]
+    .concat();
+    let key = std::fs::read(store.join("device.key")).unwrap();
+    assert_eq!(
+        post(
+            "simplereenroll",
+            None,
+            Some((chain.as_slice(), key.as_slice())),
+            &csr("dev-44")
+        ),
+        403
+    );
+    assert_eq!(server.stop(), 0);
+    let log = std::fs::read_to_string(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "log"))
+            .unwrap(),
+    )
+    .unwrap();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request refused"))
+        .collect();
+    assert_eq!(refused.len(), 4, "{log}");
+    for (line, device) in refused[..3].iter().zip(["dev-41", "dev-41", "dev-42"]) {
+        assert!(
+            line.contains(&format!("device_id=\"{device}\"")),
+            "{line}\n---\n{log}"
+        );
+    }
+    let renewal = refused[3];
+    for field in [
+        "device_id=\"dev-43\"".to_string(),
+        "subject=\"".to_string(),
+        format!("serial=\"{serial}\""),
+    ] {
+        assert!(renewal.contains(&field), "{field}: {renewal}\n---\n{log}");
+    }
+}
