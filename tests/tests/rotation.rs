@@ -123,3 +123,43 @@ fn a_new_root_validates_for_endpoints_that_trust_only_the_old_one() {
     assert_eq!(d.code, 2, "{}", d.stdout);
     assert!(mutual_tls(&store, &old_root, LATER).is_err());
 }
+
+/// A new root after an issuing rotation: the old root stays in the bundles as long as any
+/// issuing generation under it, not only the current one. An endpoint enrolled under the
+/// first issuing CA (rotated away, its certificate valid for a year) was refused as
+/// UNKNOWN_ISSUER as soon as `ca bundle` ran after a `rotate --root`, because the old root
+/// left with the second issuing CA, which had issued nothing.
+#[test]
+fn a_new_root_keeps_the_old_one_while_an_older_issuing_generation_is_in_use() {
+    let dir = TempDir::new("rotate-root-older");
+    let ca = init(&dir, AT, &[]);
+    let old = dir.join("old");
+    assert_eq!(enroll(&old, &ca, "dev-first", AT, &[]).code, 0);
+    let ca_s = ca.to_str().unwrap();
+    let rotate = |extra: &[&str]| {
+        let mut args = vec!["ca", "rotate", "--ca", ca_s, "--at", LATER];
+        args.extend_from_slice(extra);
+        let run = pki(&args);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    };
+    rotate(&[]);
+    rotate(&["--root"]);
+    assert_eq!(
+        pki(["ca", "bundle", "--ca", ca_s, "--at", AFTER_OVERLAP]).code,
+        0
+    );
+    let (trust, chain) = (ca.join("trust.pem"), ca.join("chain.pem"));
+    let d = diagnose(
+        &old,
+        AFTER_OVERLAP,
+        &[
+            "--trust",
+            trust.to_str().unwrap(),
+            "--chain",
+            chain.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(d.code, 0, "{}", d.stdout);
+    let anchors = std::fs::read_to_string(&trust).unwrap();
+    assert_eq!(anchors.matches("BEGIN CERTIFICATE").count(), 2, "{anchors}");
+}

@@ -80,7 +80,18 @@ pub fn rotate(
         write_cert(&ca.dir, &format!("{id}.cross.crt"), &cross)?;
         let mut g = generation(&id, None);
         g.cross = Some(format!("{id}.cross.crt"));
-        retire(ca.config.roots.iter_mut().last(), overlap_until);
+        // the old root anchors every issuing generation under it, not only the current one:
+        // it stays as long as the last of them (an older one's certificates may outlive the
+        // current one's overlap, and without their root they would be refused at once)
+        let until = ca
+            .config
+            .issuers
+            .iter()
+            .filter(|i| i.parent.as_deref() == Some(old_root.id.as_str()))
+            .filter_map(|i| i.retire_after.as_deref())
+            .filter_map(|t| crate::timestamp::parse(t).ok())
+            .fold(overlap_until, OffsetDateTime::max);
+        retire(ca.config.roots.iter_mut().last(), until);
         (g, pem, key)
     } else {
         let g = ca.current_root().clone();
