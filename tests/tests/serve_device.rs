@@ -809,3 +809,56 @@ fn a_crash_at_any_write_step_of_enroll_is_resumed_by_the_same_command() {
     }
     assert_eq!(server.stop(), 0);
 }
+
+/// A new root with no overlap while the server runs: the server no longer trusts the store's
+/// certificate. `pki diagnose --server` says UNKNOWN_ISSUER, and its fix, run as printed,
+/// leaves a store the server accepts. The fix was `pki repair STORE --server URL`, which
+/// judged the store against its own trust.pem (still holding the old root) and found nothing
+/// to do; and no renewal can be authenticated by a certificate the server refuses.
+#[test]
+fn a_root_the_server_dropped_is_repaired_by_the_fix_diagnose_server_prints() {
+    let (_dir, ca, store, server) = enrolled("dev-root-dropped", AT);
+    // rotated as of the day before: its overlap is over at the server's clock
+    let rotate = pki([
+        "ca",
+        "rotate",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--root",
+        "--overlap-days",
+        "0",
+        "--at",
+        "2026-02-28T00:00:00Z",
+    ]);
+    assert_eq!(rotate.code, 0, "{}", rotate.stderr);
+    assert!(
+        server.wait_log("the CA folder changed", 10),
+        "{}",
+        server.log()
+    );
+    let diagnose_server = || {
+        run_at(
+            &["diagnose", store.to_str().unwrap(), "--server", &server.url],
+            AT,
+        )
+    };
+    let run = diagnose_server();
+    assert_eq!(
+        run.root_cause().as_deref(),
+        Some("UNKNOWN_ISSUER"),
+        "{}",
+        run.stdout
+    );
+    let fix = fix_of("root", &run, "UNKNOWN_ISSUER", &server);
+    close_loop("root", &fix, &ca, AT);
+    let run = diagnose_server();
+    assert_eq!(run.verdict(), "accepted", "{}", run.stdout);
+    assert_eq!(
+        run.json()["server"]["handshake"]["result"],
+        "accepted",
+        "{}",
+        run.stdout
+    );
+    accepted(&store, &ca, AT);
+    assert_eq!(server.stop(), 0);
+}

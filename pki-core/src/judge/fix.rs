@@ -249,7 +249,13 @@ fn over_server(fix: &str, code: Code) -> String {
                     "{token} `pki enroll STORE --server URL --token T{force}`"
                 ));
             }
-            Code::KeyMissing | Code::KeyMismatch | Code::CertMissing
+            // judged against the server's anchors, a certificate that does not chain to them
+            // cannot authenticate simplereenroll either (the handshake is refused)
+            Code::KeyMissing
+            | Code::KeyMismatch
+            | Code::CertMissing
+            | Code::UnknownIssuer
+            | Code::CaRotated
                 if command.starts_with("pki repair STORE --server URL") =>
             {
                 out.push_str(&format!("{token} `{command} --token T`"));
@@ -383,6 +389,13 @@ mod tests {
             over_server("else a new one: `pki repair STORE --ca DIR`", Code::KeyMismatch),
             "else a new one: a one-time token from the CA side, `pki ca token --ca DIR --device-id ID` (it prints T), then `pki repair STORE --server URL --token T`"
         );
+        // a certificate the server's anchors do not reach: the handshake of a renewal fails
+        for code in [Code::UnknownIssuer, Code::CaRotated] {
+            assert_eq!(
+                over_server("the CA's current trust bundle: `pki repair STORE --ca DIR`", code),
+                "the CA's current trust bundle: a one-time token from the CA side, `pki ca token --ca DIR --device-id ID` (it prints T), then `pki repair STORE --server URL --token T`"
+            );
+        }
         assert!(over_server("a new key and certificate, `pki repair STORE --ca DIR`", Code::Revoked)
             .ends_with("then `pki enroll STORE --server URL --token T --force` (the server never renews a revoked certificate; the old files go to backup/)"));
         // the device named by an administrator: over the server, by the token they make

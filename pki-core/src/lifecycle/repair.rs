@@ -78,8 +78,19 @@ pub fn repair(req: &Request, authority: Option<&dyn Authority>) -> Result<Outcom
     if let Some(a) = authority {
         crate::lifecycle::authority::agree_on_time(a, req.at)?;
     }
-    // the server's anchors, refused before anything is planned when they are no anchors
-    let server = req.trust.as_deref().map(server_anchors).transpose()?;
+    // the server's anchors, refused before anything is planned when they are no anchors;
+    // over a server (`--server` without `--trust`), the anchors it hands out now (`cacerts`):
+    // the store is judged as `pki diagnose --server` judges it, so the repair its fix names
+    // sees what it saw (judged against its own trust.pem, a store whose root the server
+    // dropped was "nothing to do")
+    let served = match (&req.trust, authority.filter(|a| a.server().is_some())) {
+        (None, Some(a)) => Some((a.trust_source(), a.trust_bundle(req.at)?.into_bytes())),
+        _ => None,
+    };
+    let server = match served {
+        Some(served) => Some(served),
+        None => req.trust.as_deref().map(server_anchors).transpose()?,
+    };
     let judge = Judge {
         at: req.at,
         purpose: Purpose::Client,
@@ -90,7 +101,12 @@ pub fn repair(req: &Request, authority: Option<&dyn Authority>) -> Result<Outcom
         trust: req.trust.clone(),
         ..Sources::default()
     };
-    let before = diagnose(&store::gather(&sources)?, &judge);
+    let mut material = store::gather(&sources)?;
+    if let (None, Some((from, anchors))) = (&req.trust, &server) {
+        material.anchors = decode(from, anchors).certs;
+        material.anchors_from = Some(from.clone());
+    }
+    let before = diagnose(&material, &judge);
     // against a server's anchors, the endpoint's own trust.pem is judged too: it must still
     // verify the server
     let own = match &server {
