@@ -113,7 +113,17 @@ impl File {
     /// Reads and checks a config file; errors carry the file, line and column.
     pub fn load(path: &Path) -> Result<File, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        // the parser's message, then a snippet of the file over several lines: the first
+        // line says it all (line, column, what is wrong), and a message is one line
+        serde_saphyr::from_str(&text).map_err(|e| {
+            let e = e.to_string();
+            let first = e.lines().next().unwrap_or_default();
+            format!(
+                "{}: {}",
+                path.display(),
+                first.trim_start_matches("error: ")
+            )
+        })
     }
 
     /// The limits it sets, over `base`.

@@ -611,3 +611,37 @@ fn a_refused_request_is_logged_with_the_device_it_came_from() {
         assert!(renewal.contains(&field), "{field}: {renewal}\n---\n{log}");
     }
 }
+
+/// A config file that cannot be read is one line naming the file, the line and column and the
+/// problem (the parser's snippet of the file came out as one line of literal `\n`s).
+#[test]
+fn a_bad_config_file_is_one_line_naming_the_file_and_the_place() {
+    let dir = TempDir::new("hygiene-config");
+    let ca = init(&dir, AT, &[]);
+    for (text, says) in [
+        ("listen: [1,2\n", "line 1 column 9"),
+        ("lisen: 127.0.0.1:1\n", "unknown field `lisen`"),
+        ("body_limit_bytes: -5\n", "line 1 column 19"),
+    ] {
+        let config = dir.write("bad.yaml", text);
+        let run = pki_tests::pki([
+            "serve",
+            "--ca",
+            ca.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--at",
+            AT,
+        ]);
+        assert_eq!(run.code, 64, "{text}: {}", run.stderr);
+        let message = run.stderr.trim_end();
+        assert!(
+            message.starts_with(&format!("pki: {}: ", config.display())) && message.contains(says),
+            "{text}: {message}"
+        );
+        assert!(
+            !message.contains('\n') && !message.contains("\\n"),
+            "{text}: {message}"
+        );
+    }
+}
