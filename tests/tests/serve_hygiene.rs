@@ -457,35 +457,14 @@ fn a_limit_out_of_range_is_refused_at_start_not_a_panic_later() {
         "workers: 1000000",
     ] {
         let config = dir.write("limits.yaml", format!("{line}\n"));
-        let mut child = std::process::Command::new(pki_tests::run::binary())
-            .args(["serve", "--ca", ca.to_str().unwrap(), "--config"])
-            .arg(&config)
-            .args(["--listen", "127.0.0.1:0", "--at", AT])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if start.elapsed() > Duration::from_secs(20) {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
+        let (status, stderr) = serve_until_exit(&[
+            "--ca",
+            ca.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ]);
         let key = line.split(['_', ':']).next().unwrap();
-        assert_eq!(status.and_then(|s| s.code()), Some(64), "{line}: {stderr}");
+        assert_eq!(status, Some(64), "{line}: {stderr}");
         assert!(
             stderr.contains("must be at most") && stderr.contains(key),
             "{line}: {stderr}"
@@ -644,4 +623,57 @@ fn a_bad_config_file_is_one_line_naming_the_file_and_the_place() {
             "{text}: {message}"
         );
     }
+}
+
+/// A server whose clock is before its CA (a clock reset to 1970) does not start: it would
+/// issue its own certificate, and every device's, already expired at the real time.
+#[test]
+fn a_server_whose_clock_is_before_its_ca_does_not_start() {
+    let dir = TempDir::new("hygiene-clock");
+    let ca = init(&dir, AT, &[]);
+    let (status, stderr) =
+        serve_until_exit(&["--ca", ca.to_str().unwrap(), "--at", "1970-01-01T00:00:00Z"]);
+    assert_eq!(status, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("set the clock first") && stderr.contains("issuing-1.crt"),
+        "{stderr}"
+    );
+}
+
+/// `pki serve ARGS --listen 127.0.0.1:0 [--at AT]` until it exits (its exit code and standard
+/// error), or `None` when it is still serving after 20 seconds (then killed).
+fn serve_until_exit(args: &[&str]) -> (Option<i32>, String) {
+    let mut command = std::process::Command::new(pki_tests::run::binary());
+    command
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"]);
+    if !args.contains(&"--at") {
+        command.args(["--at", AT]);
+    }
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stderr)
 }
