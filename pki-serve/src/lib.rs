@@ -83,6 +83,7 @@ pub fn run(
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), Error> {
     settings.limits.check().map_err(Error::Settings)?;
+    pki_core::ca::issue::Signer::check_clock(&ca, settings.clock.now())?;
     if settings.tls_cert.is_some() != settings.tls_key.is_some() {
         return Err(Error::Settings(
             "--tls-cert and --tls-key go together".into(),
