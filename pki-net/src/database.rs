@@ -23,7 +23,7 @@ pub fn open_ca(dir: &Path, url: Option<&str>) -> Result<Ca, Error> {
 pub fn connector(url: &str) -> Result<Arc<dyn Connector>, Error> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(Postgres::new(url)?))
-    } else if let Some(path) = url.strip_prefix("sqlite:") {
+    } else if let Some(path) = url.strip_prefix("sqlite:").filter(|p| !p.is_empty()) {
         Ok(Arc::new(Sqlite {
             path: PathBuf::from(path),
         }))
@@ -54,6 +54,14 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sqlite_url_names_a_file() {
+        // an empty path opened a temporary database: "no such table: counters"
+        let err = connector("sqlite:").err().unwrap();
+        assert!(err.is_usage(), "{err}");
+        assert!(connector("sqlite:/tmp/x.sqlite").is_ok());
+    }
 
     #[test]
     fn passwords_never_leave() {

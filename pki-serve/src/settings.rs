@@ -112,7 +112,8 @@ pub enum LogFormat {
 impl File {
     /// Reads and checks a config file; errors carry the file, line and column.
     pub fn load(path: &Path) -> Result<File, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // through the capped reader: a FIFO or /dev/zero is refused, not read forever
+        let text = pki_core::read::input::text(path).map_err(|e| e.to_string())?;
         // the parser's message, then a snippet of the file over several lines: the first
         // line says it all (line, column, what is wrong), and a message is one line
         serde_saphyr::from_str(&text).map_err(|e| {
@@ -151,88 +152,49 @@ impl File {
 /// and far from where adding it to an instant overflows (a timeout of u64::MAX seconds made
 /// every connection panic).
 const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
-/// The most connections, TLS sessions, waiting issuances or workers accepted: each is a bound
-/// on memory, and tokio's semaphore, rustls' session cache and the queue allocate or panic
-/// at values near usize::MAX.
+/// The most connections, TLS sessions or waiting issuances accepted: each is a bound on
+/// memory, and tokio's semaphore, rustls' session cache and the queue allocate or panic at
+/// values near usize::MAX.
 const MAX_COUNT: usize = 1 << 20;
+/// The most worker threads accepted.
+const MAX_WORKERS: usize = 1024;
 /// The largest request head or body accepted, in bytes: 16 MiB (an EST request is about a
 /// kilobyte).
 const MAX_BYTES: usize = 16 << 20;
 /// The longest server certificate accepted, in days (ten years).
-const MAX_CERT_DAYS: u32 = 3650;
+const MAX_CERT_DAYS: usize = 3650;
 
 impl Limits {
     /// Refuses values that would disable a bound, or that no bound can hold.
     pub fn check(&self) -> Result<(), String> {
-        let secs = |d: Duration| d.as_secs();
-        let over = [
-            (
-                "max_connections",
-                self.max_connections > MAX_COUNT,
-                MAX_COUNT.to_string(),
-            ),
-            (
-                "session_cache",
-                self.session_cache > MAX_COUNT,
-                MAX_COUNT.to_string(),
-            ),
-            (
-                "pending_issuances",
-                self.pending_issuances > MAX_COUNT,
-                MAX_COUNT.to_string(),
-            ),
-            (
-                "workers",
-                self.workers.is_some_and(|n| n > 1024),
-                "1024".into(),
-            ),
-            (
-                "body_limit",
-                self.body_limit > MAX_BYTES,
-                format!("{MAX_BYTES} bytes"),
-            ),
-            (
-                "header_limit",
-                self.header_limit > MAX_BYTES,
-                format!("{MAX_BYTES} bytes"),
-            ),
-            (
-                "handshake_timeout",
-                self.handshake_timeout > MAX_WAIT,
-                format!("{} seconds", secs(MAX_WAIT)),
-            ),
-            (
-                "header_timeout",
-                self.header_timeout > MAX_WAIT,
-                format!("{} seconds", secs(MAX_WAIT)),
-            ),
-            (
-                "body_timeout",
-                self.body_timeout > MAX_WAIT,
-                format!("{} seconds", secs(MAX_WAIT)),
-            ),
-            (
-                "idle_timeout",
-                self.idle_timeout > MAX_WAIT,
-                format!("{} seconds", secs(MAX_WAIT)),
-            ),
-            (
-                "reload_interval",
-                self.reload_interval > MAX_WAIT,
-                format!("{} seconds", secs(MAX_WAIT)),
-            ),
-            (
-                "shutdown_grace",
-                self.shutdown_grace > MAX_WAIT,
-                format!("{} seconds", secs(MAX_WAIT)),
-            ),
+        let waits = [
+            ("handshake_timeout", self.handshake_timeout),
+            ("header_timeout", self.header_timeout),
+            ("body_timeout", self.body_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("reload_interval", self.reload_interval),
+            ("shutdown_grace", self.shutdown_grace),
+        ];
+        if let Some((name, _)) = waits.iter().find(|(_, d)| *d > MAX_WAIT) {
+            return Err(format!(
+                "{name} must be at most {} seconds",
+                MAX_WAIT.as_secs()
+            ));
+        }
+        let sizes = [
+            ("max_connections", self.max_connections, MAX_COUNT),
+            ("session_cache", self.session_cache, MAX_COUNT),
+            ("pending_issuances", self.pending_issuances, MAX_COUNT),
+            ("workers", self.workers.unwrap_or(1), MAX_WORKERS),
+            ("body_limit", self.body_limit, MAX_BYTES),
+            ("header_limit", self.header_limit, MAX_BYTES),
             (
                 "server_cert_days",
-                self.server_cert_days > MAX_CERT_DAYS,
-                MAX_CERT_DAYS.to_string(),
+                self.server_cert_days as usize,
+                MAX_CERT_DAYS,
             ),
         ];
-        if let Some((name, _, max)) = over.iter().find(|(_, o, _)| *o) {
+        if let Some((name, _, max)) = sizes.iter().find(|(_, n, max)| n > max) {
             return Err(format!("{name} must be at most {max}"));
         }
         let zero = [

@@ -622,6 +622,21 @@ fn a_bad_config_file_is_one_line_naming_the_file_and_the_place() {
             !message.contains('\n') && !message.contains("\\n"),
             "{text}: {message}"
         );
+    } // a FIFO, a device: refused by what they are, not read forever
+    let fifo = dir.join("fifo.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for special in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let (status, stderr) =
+            serve_until_exit(&["--ca", ca.to_str().unwrap(), "--config", special]);
+        assert_eq!(status, Some(64), "{special}: {stderr}");
+        assert!(
+            stderr.contains(special) && stderr.contains("not a regular file"),
+            "{special}: {stderr}"
+        );
     }
 }
 
