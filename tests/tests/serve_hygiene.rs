@@ -253,7 +253,7 @@ fn a_hostile_name_neither_splits_nor_forges_a_log_line() {
     // a request whose CN carries it, with a real token (403), and the token's secret under a
     // user name that carries it (401 naming that user)
     let token = |id: &str| {
-        let run = pki_tests::pki([
+        let run = pki([
             "ca",
             "token",
             "--ca",
@@ -264,15 +264,6 @@ fn a_hostile_name_neither_splits_nor_forges_a_log_line() {
             AT,
         ]);
         run.stdout.trim().to_string()
-    };
-    let csr = |cn: &str| {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::default();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        let der = params.serialize_request(&key).unwrap().der().to_vec();
-        pki_core::est::body::encode(&der)
     };
     let enroll = |port: u16, credentials: &str, body: &str| {
         use base64::Engine;
@@ -304,7 +295,7 @@ fn a_hostile_name_neither_splits_nor_forges_a_log_line() {
             enroll(
                 server.port,
                 &token("dev-9"),
-                &csr(&format!("dev-9\n{forged}"))
+                &request_for(&format!("dev-9\n{forged}"))
             ),
             403
         );
@@ -312,7 +303,11 @@ fn a_hostile_name_neither_splits_nor_forges_a_log_line() {
         let secret = token("dev-8").split_once(':').unwrap().1.to_string();
         let user = "x\n2026-03-01T00.000000Z  WARN forged";
         assert_eq!(
-            enroll(server.port, &format!("{user}:{secret}"), &csr("dev-8")),
+            enroll(
+                server.port,
+                &format!("{user}:{secret}"),
+                &request_for("dev-8")
+            ),
             401
         );
         assert!(
@@ -484,15 +479,6 @@ fn a_refused_request_is_logged_with_the_device_it_came_from() {
     let ca = init(&dir, AT, &[]);
     let trust = std::fs::read(dir.join("ca/trust.pem")).unwrap();
     let server = Server::start(&ca, AT, &dir, &[]);
-    let csr = |cn: &str| {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::default();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        let der = params.serialize_request(&key).unwrap().der().to_vec();
-        pki_core::est::body::encode(&der)
-    };
     let post = |route: &str, credentials: Option<&str>, identity, body: &str| {
         let auth = credentials
             .map(|c| {
@@ -513,7 +499,7 @@ fn a_refused_request_is_logged_with_the_device_it_came_from() {
         .unwrap()
         .0
     };
-    let token = pki_tests::pki([
+    let token = pki([
         "ca",
         "token",
         "--ca",
@@ -527,19 +513,24 @@ fn a_refused_request_is_logged_with_the_device_it_came_from() {
     .trim()
     .to_string();
     assert_eq!(
-        post("simpleenroll", Some(&token), None, &csr("dev-99")),
+        post("simpleenroll", Some(&token), None, &request_for("dev-99")),
         403
     );
     assert_eq!(
-        post("simpleenroll", Some(&token), None, &csr("dev-41")),
+        post("simpleenroll", Some(&token), None, &request_for("dev-41")),
         200
     );
     assert_eq!(
-        post("simpleenroll", Some(&token), None, &csr("dev-41")),
+        post("simpleenroll", Some(&token), None, &request_for("dev-41")),
         401
     );
     assert_eq!(
-        post("simpleenroll", Some("dev-42:00ff"), None, &csr("dev-42")),
+        post(
+            "simpleenroll",
+            Some("dev-42:00ff"),
+            None,
+            &request_for("dev-42")
+        ),
         401
     );
     let store = dir.join("store");
@@ -557,7 +548,7 @@ fn a_refused_request_is_logged_with_the_device_it_came_from() {
             "simplereenroll",
             None,
             Some((chain.as_slice(), key.as_slice())),
-            &csr("dev-44")
+            &request_for("dev-44")
         ),
         403
     );
@@ -603,7 +594,7 @@ fn a_bad_config_file_is_one_line_naming_the_file_and_the_place() {
         ("body_limit_bytes: -5\n", "line 1 column 19"),
     ] {
         let config = dir.write("bad.yaml", text);
-        let run = pki_tests::pki([
+        let run = pki([
             "serve",
             "--ca",
             ca.to_str().unwrap(),
@@ -691,4 +682,15 @@ fn serve_until_exit(args: &[&str]) -> (Option<i32>, String) {
         .read_to_string(&mut stderr)
         .unwrap();
     (status, stderr)
+}
+
+/// An EST request body (base64 PKCS#10) for `cn`, with a new key.
+fn request_for(cn: &str) -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let der = params.serialize_request(&key).unwrap().der().to_vec();
+    pki_core::est::body::encode(&der)
 }
