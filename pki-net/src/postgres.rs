@@ -175,8 +175,31 @@ fn error(e: postgres::Error) -> DbError {
     DbError {
         message: match e.as_db_error() {
             Some(db) => format!("{}: {}", db.severity(), db.message()),
-            None => e.to_string(),
+            // the cause too: "error connecting to server" alone does not say refused,
+            // unreachable or a name that does not resolve
+            None => match std::error::Error::source(&e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            },
         },
         retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_connection_says_why() {
+        // a port nothing listens on (taken, then given back)
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(1);
+        let db = Postgres::new(&format!("postgres://pki@127.0.0.1:{port}/ca")).unwrap();
+        let err = db.connect().err().map(|e| e.message).unwrap_or_default();
+        assert!(err.contains("error connecting"), "{err}");
+        assert!(err.contains("refused"), "the cause is said: {err}");
     }
 }
