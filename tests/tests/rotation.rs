@@ -163,3 +163,44 @@ fn a_new_root_keeps_the_old_one_while_an_older_issuing_generation_is_in_use() {
     let anchors = std::fs::read_to_string(&trust).unwrap();
     assert_eq!(anchors.matches("BEGIN CERTIFICATE").count(), 2, "{anchors}");
 }
+
+/// A CA rotated with `--root` before the old root was kept as long as the generations under
+/// it (its ca.yaml retires the old root with the second issuing CA): the bundles still hand
+/// out the old root while the first issuing CA is in them, so its endpoints stay accepted.
+#[test]
+fn a_ca_rotated_before_keeps_the_root_its_older_issuing_generation_needs() {
+    let dir = TempDir::new("rotate-root-early");
+    let ca = init(&dir, AT, &[]);
+    let old = dir.join("old");
+    assert_eq!(enroll(&old, &ca, "dev-first", AT, &[]).code, 0);
+    let ca_s = ca.to_str().unwrap();
+    for extra in [&[][..], &["--root"][..]] {
+        let mut args = vec!["ca", "rotate", "--ca", ca_s, "--at", LATER];
+        args.extend_from_slice(extra);
+        let run = pki(&args);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    }
+    // what the earlier release wrote: the old root (listed first) retired at the rotation
+    let yaml = std::fs::read_to_string(ca.join("ca.yaml")).unwrap();
+    let at = yaml.find("retire_after: \"").unwrap() + "retire_after: \"".len();
+    let end = at + yaml[at..].find('"').unwrap();
+    let early = format!("{}{LATER}{}", &yaml[..at], &yaml[end..]);
+    assert_ne!(early, yaml);
+    std::fs::write(ca.join("ca.yaml"), early).unwrap();
+    assert_eq!(
+        pki(["ca", "bundle", "--ca", ca_s, "--at", AFTER_OVERLAP]).code,
+        0
+    );
+    let (trust, chain) = (ca.join("trust.pem"), ca.join("chain.pem"));
+    let d = diagnose(
+        &old,
+        AFTER_OVERLAP,
+        &[
+            "--trust",
+            trust.to_str().unwrap(),
+            "--chain",
+            chain.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(d.code, 0, "{}", d.stdout);
+}

@@ -172,10 +172,24 @@ impl Ca {
             .is_none_or(|retire| at <= retire)
     }
 
-    /// The trust anchors endpoints (and the server) hold at `at`: every active root.
+    /// The trust anchors endpoints (and the server) hold at `at`: every active root, and
+    /// every root an active issuing generation hangs under (its certificates need it; a CA
+    /// rotated with `--root` before `ca rotate` kept it that long has an early retire_after).
     pub fn trust_bundle(&self, at: OffsetDateTime) -> Result<String, Error> {
+        let anchors_active = |root: &Generation| {
+            self.config
+                .issuers
+                .iter()
+                .any(|i| i.parent.as_deref() == Some(root.id.as_str()) && Ca::active(i, at))
+        };
         let mut out = String::new();
-        for g in self.config.roots.iter().rev().filter(|g| Ca::active(g, at)) {
+        for g in self
+            .config
+            .roots
+            .iter()
+            .rev()
+            .filter(|g| Ca::active(g, at) || anchors_active(g))
+        {
             out.push_str(&self.cert_pem(g)?);
         }
         Ok(out)
