@@ -186,8 +186,12 @@ pub fn run(cmd: CaCommand) -> Result<Outcome> {
                 return Ok(Outcome::Done);
             }
             let r = ca::rotate(&mut ca, root, overlap, crl_url.as_deref(), clock.now())?;
-            report(output.format, json!({"new_issuer": r.new_issuer, "new_root": r.new_root, "overlap_until": t(r.overlap_until), "crl_url": r.crl_url}),
-                &format!("new issuing CA {}{} (CRL at {}); the old one stays in the bundles until {} (then: pki ca bundle --ca {})",
+            let old_root = r
+                .old_root_until
+                .map(|until| format!(", the old root until {}", t(until)))
+                .unwrap_or_default();
+            report(output.format, json!({"new_issuer": r.new_issuer, "new_root": r.new_root, "overlap_until": t(r.overlap_until), "old_root_until": r.old_root_until.map(t), "crl_url": r.crl_url}),
+                &format!("new issuing CA {}{} (CRL at {}); the old one stays in the bundles until {}{old_root} (then: pki ca bundle --ca {})",
                     r.new_issuer, r.new_root.as_ref().map(|r| format!(" under new root {r} (cross-signed by the old root)")).unwrap_or_default(), r.crl_url, t(r.overlap_until), dir.display()))?;
             Ok(Outcome::Done)
         }

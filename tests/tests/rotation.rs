@@ -143,7 +143,18 @@ fn a_new_root_keeps_the_old_one_while_an_older_issuing_generation_is_in_use() {
         assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     };
     rotate(&[]);
-    rotate(&["--root"]);
+    // the output says until when the old root stays: the first generation's end, later than
+    // the second one's overlap it printed alone before
+    let root = pki([
+        "ca", "rotate", "--ca", ca_s, "--root", "--at", LATER, "--format", "json",
+    ]);
+    assert_eq!(root.code, 0, "{}{}", root.stdout, root.stderr);
+    let out = root.json();
+    let (issuing, old_root) = (
+        out["overlap_until"].as_str().unwrap(),
+        out["old_root_until"].as_str().unwrap(),
+    );
+    assert!(old_root > issuing, "{}", root.stdout);
     assert_eq!(
         pki(["ca", "bundle", "--ca", ca_s, "--at", AFTER_OVERLAP]).code,
         0

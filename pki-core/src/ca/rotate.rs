@@ -18,8 +18,11 @@ pub struct Rotation {
     pub new_root: Option<String>,
     /// The URI of the new issuing CA's CRL (in its certificates and CRLs).
     pub crl_url: String,
-    /// Until when the old generation stays in the bundles.
+    /// Until when the old issuing generation stays in the bundles.
     pub overlap_until: OffsetDateTime,
+    /// With a new root: until when the old root stays (as long as the last issuing
+    /// generation under it, which may be later than `overlap_until`).
+    pub old_root_until: Option<OffsetDateTime>,
 }
 
 /// Rotates `ca` at `at`: a new issuing CA (and with `new_root`, a new root), the old
@@ -50,6 +53,7 @@ pub fn rotate(
     let n_issuer = ca.config.issuers.len() + 1;
 
     // the root the new issuing CA hangs under
+    let mut old_root_until = None;
     let (root_gen, root_pem, root_key) = if new_root {
         let old_root = ca.current_root().clone();
         let old_key = ca.key(&old_root)?;
@@ -92,6 +96,7 @@ pub fn rotate(
             .filter_map(|t| crate::timestamp::parse(t).ok())
             .fold(overlap_until, OffsetDateTime::max);
         retire(ca.config.roots.iter_mut().last(), until);
+        old_root_until = Some(until);
         (g, pem, key)
     } else {
         let g = ca.current_root().clone();
@@ -133,6 +138,7 @@ pub fn rotate(
         new_root: new_root_id,
         crl_url,
         overlap_until,
+        old_root_until,
     })
 }
 
