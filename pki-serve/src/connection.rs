@@ -36,16 +36,28 @@ pub async fn serve(
     let _open = Open(server.clone());
 
     let limits = &server.settings.limits;
-    let config = match server.state().tls_for(addr, server.settings.clock) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "no TLS configuration");
+    let accepted = tokio::time::Instant::now();
+    // the first byte: until it comes, this connection may be closed to make room when
+    // descriptors run out (see `silent`)
+    let waiting = server.silent.enter();
+    let first = tokio::select! {
+        r = tokio::time::timeout(limits.handshake_timeout, tcp.readable()) => r,
+        () = waiting.evicted() => {
+            metrics.handshake_failed("evicted");
+            tracing::debug!(peer = %addr, "closed to make room: silent while descriptors ran out");
             return;
         }
     };
-    let acceptor = TlsAcceptor::from(config);
-    let accept = acceptor.accept(tcp).into_fallible();
-    let tls = match tokio::time::timeout(limits.handshake_timeout, accept).await {
+    drop(waiting);
+    if first.is_err() {
+        metrics.handshake_failed("timeout");
+        tracing::debug!(peer = %addr, "TLS handshake timed out (not a byte sent)");
+        return;
+    }
+    let acceptor = TlsAcceptor::from(server.state().tls());
+    // the verifier names this peer in a refusal (the configuration is shared)
+    let accept = crate::state::PEER.scope(addr, acceptor.accept(tcp).into_fallible());
+    let tls = match tokio::time::timeout_at(accepted + limits.handshake_timeout, accept).await {
         Ok(Ok(tls)) => tls,
         Ok(Err((e, tcp))) => {
             // a refused certificate was explained (logged, counted) by the verifier

@@ -26,6 +26,8 @@ use pki_core::ca::issue::Csr;
 use pki_core::est;
 use pki_core::read::cert::Cert;
 use pki_core::timestamp::format;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use std::path::Path;
 
 /// `POST /.well-known/est/simpleenroll`.
@@ -127,7 +129,7 @@ async fn again(server: &Server, peer: &Peer, token: &Token, csr: &Csr) -> Reply 
         return refused();
     }
     tracing::info!(route = "simpleenroll", peer = %peer.addr, device_id = record.device_id.as_str(), serial = %record.serial, "sent again: the certificate this token was used for, to the same key");
-    certs_only(&certs)
+    certs_only(certs.iter().map(|c| c.der.to_vec()).collect())
 }
 
 /// Whether `csr`'s subject names `device_id`: its CN is the id, or the policy's CN for it.
@@ -324,12 +326,17 @@ async fn issue(
     }
     server.metrics.issued(route);
     tracing::info!(route, peer = %peer.addr, device_id, serial = %issued.serial, not_after = %format(issued.not_after), issuer = %issued.issuer, "issued");
-    certs_only(&pki_core::read::decode::decode(Path::new("issued"), issued.pem.as_bytes()).certs)
+    // the certificate just made: its PEM undone, not parsed and linted again
+    certs_only(
+        CertificateDer::pem_slice_iter(issued.pem.as_bytes())
+            .filter_map(Result::ok)
+            .map(|c| c.to_vec())
+            .collect(),
+    )
 }
 
-/// A certs-only PKCS#7 answer holding `certs`.
-fn certs_only(certs: &[Cert]) -> Reply {
-    let der: Vec<Vec<u8>> = certs.iter().map(|c| c.der.to_vec()).collect();
+/// A certs-only PKCS#7 answer holding `der` (certificates, DER).
+fn certs_only(der: Vec<Vec<u8>>) -> Reply {
     match est::pkcs7::certs_only(&der) {
         Ok(p7) => ok(est::PKCS7_CERTS, Bytes::from(est::body::encode(&p7))),
         Err(why) => text(StatusCode::INTERNAL_SERVER_ERROR, why),

@@ -11,7 +11,7 @@
 //!
 //! The modules: [`settings`] and [`clock`] (what it is told), [`state`] (what it derives
 //! from the CA, swapped whole by [`reload`]), [`listener`] and [`connection`] (sockets, TLS,
-//! HTTP and their limits, [`deadline`]), [`routes`] and [`est`] (the answers), [`commit`] (the
+//! HTTP and their limits, [`deadline`], [`silent`]), [`routes`] and [`est`] (the answers), [`commit`] (the
 //! inventory writes, grouped), [`metrics`] and [`logging`].
 
 pub mod clock;
@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod reload;
 pub mod routes;
 pub mod settings;
+pub mod silent;
 pub mod state;
 
 pub use clock::Clock;
@@ -53,6 +54,8 @@ pub struct Server {
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
     pub committer: Committer,
+    /// Connections that have not sent a byte yet (closed first when descriptors run out).
+    pub silent: Arc<silent::Silent>,
     ca: Ca,
 }
 
@@ -105,6 +108,9 @@ pub fn run(
         })?;
     // no issuance waits for a checkpoint: the commit thread runs them after answering
     ca.inventory.defer_checkpoints();
+    // every connection to the inventory opened now: serving never opens one (descriptors
+    // stay where they are after a burst; a server out of descriptors still has them)
+    ca.inventory.open_pool()?;
     let metrics = Arc::new(Metrics::default());
     let sink = logging::rejection_sink(metrics.clone());
     let first = State::build(&ca, &settings, sink.clone(), None)?;
@@ -118,6 +124,7 @@ pub fn run(
         settings,
         metrics,
         committer,
+        silent: Arc::default(),
         ca,
     });
     server.publish(&server.state());

@@ -1,5 +1,6 @@
 //! The accept loop and the process's life: listen, accept within the connection cap, survive
-//! `accept()` failures (EMFILE, ENFILE, ENOBUFS, ENOMEM: log, back off, go on), watch the CA,
+//! `accept()` failures (EMFILE, ENFILE, ENOBUFS, ENOMEM: close connections that have been
+//! silent, or log and back off, and go on), watch the CA,
 //! and on SIGTERM or SIGINT stop accepting, let in-flight requests finish, and return.
 
 use crate::connection;
@@ -20,6 +21,10 @@ const ENOBUFS: i32 = 105;
 const ENOMEM: i32 = 12;
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(10);
+/// Silent connections closed at once when descriptors run out, and the pause that lets
+/// their tasks close them before accepting again.
+const EVICT: usize = 8;
+const EVICTED_PAUSE: Duration = Duration::from_millis(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 pub async fn serve(
@@ -132,6 +137,16 @@ async fn accept(
                         .metrics
                         .accept_errors
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // room made by closing peers that have said nothing: accept again at once
+                    let evicted = server.silent.evict(EVICT, crate::silent::MIN_SILENCE);
+                    if evicted > 0 {
+                        tracing::debug!(error = %e, evicted, "accept failed: out of a resource; closed the longest-silent connections");
+                        tokio::select! {
+                            _ = tokio::time::sleep(EVICTED_PAUSE) => {}
+                            _ = stop.changed() => return,
+                        }
+                        continue;
+                    }
                     tracing::warn!(error = %e, backoff = ?backoff, "accept failed: out of a resource; backing off, still serving");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}

@@ -9,7 +9,7 @@ use crate::settings::Settings;
 use bytes::Bytes;
 use pki_core::ca::inventory::{Issuance, Profile};
 use pki_core::ca::{sign_crl, Ca, Signer};
-use pki_core::judge::client_verifier::{ExplainingVerifier, Sink};
+use pki_core::judge::client_verifier::{ExplainingVerifier, PeerSource, Sink};
 use pki_core::read::cert::Cert;
 use pki_core::read::crl::Crl;
 use pki_core::Error;
@@ -27,11 +27,11 @@ pub struct State {
     pub ca: Ca,
     pub signer: Signer,
     pub verifier: Arc<ExplainingVerifier>,
-    /// The server's certificate and key, ready for rustls.
-    certified: Arc<CertifiedKey>,
-    /// TLS sessions for resumption (bounded). A new state starts an empty cache, so a
-    /// session from before a revocation or rotation is not resumed.
-    sessions: Arc<ServerSessionMemoryCache>,
+    /// The TLS configuration of every connection: the server's certificate and key, the
+    /// verifier, and the TLS sessions kept for resumption (bounded). A new state starts an
+    /// empty session cache, so a session from before a revocation or rotation is not
+    /// resumed.
+    tls: Arc<ServerConfig>,
     /// `cacerts`' body: base64 of a PKCS#7 certs-only message with the anchors and chain.
     pub cacerts: Bytes,
     /// `csrattrs`' body, base64.
@@ -192,8 +192,12 @@ impl State {
             }
             _ => identity(&ca, &signer, settings, &chain, at)?,
         };
-        let certified = certified_key(&identity)?;
-        let sessions = ServerSessionMemoryCache::new(settings.limits.session_cache);
+        let tls = tls_config(
+            &verifier,
+            certified_key(&identity)?,
+            ServerSessionMemoryCache::new(settings.limits.session_cache),
+            settings.clock,
+        )?;
 
         let mut bundle: Vec<Vec<u8>> = Vec::new();
         for c in trust.iter().chain(&chain) {
@@ -220,8 +224,7 @@ impl State {
         Ok(State {
             signer,
             verifier,
-            certified,
-            sessions,
+            tls,
             cacerts: Bytes::from(pki_core::est::body::encode(&cacerts)),
             csrattrs: Bytes::from(pki_core::est::body::encode(&csrattrs)),
             crls,
@@ -235,22 +238,41 @@ impl State {
         })
     }
 
-    /// The TLS configuration for one connection from `peer`: its verifier names the peer in
-    /// rejections; the certificate, key and session cache are shared.
-    pub fn tls_for(
-        &self,
-        peer: std::net::SocketAddr,
-        clock: crate::clock::Clock,
-    ) -> Result<Arc<ServerConfig>, rustls::Error> {
-        let provider = pki_core::judge::verify::provider().clone();
-        let mut config = ServerConfig::builder_with_details(provider, Arc::new(clock))
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_client_cert_verifier(self.verifier.for_peer(peer))
-            .with_cert_resolver(Arc::new(Single(self.certified.clone())));
-        config.session_storage = self.sessions.clone();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+    /// The TLS configuration every connection of this state shares. The verifier names the
+    /// peer of each refused handshake from [`PEER`], which [`connection`](crate::connection)
+    /// sets around the handshake; building one configuration per connection instead (to
+    /// carry the address) cost every handshake its allocations, a session cache's included.
+    pub fn tls(&self) -> Arc<ServerConfig> {
+        self.tls.clone()
     }
+}
+
+tokio::task_local! {
+    /// The peer whose TLS handshake the current task runs.
+    pub static PEER: std::net::SocketAddr;
+}
+
+/// The one TLS configuration of a state: TLS 1.3 and 1.2, the explaining verifier naming
+/// the peer the task runs for, the server's certificate, the bounded session cache.
+fn tls_config(
+    verifier: &Arc<ExplainingVerifier>,
+    certified: Arc<CertifiedKey>,
+    sessions: Arc<ServerSessionMemoryCache>,
+    clock: Clock,
+) -> Result<Arc<ServerConfig>, Error> {
+    let provider = pki_core::judge::verify::provider().clone();
+    let peer: PeerSource = Arc::new(|| PEER.try_with(|p| *p).ok());
+    let mut config = ServerConfig::builder_with_details(provider, Arc::new(clock))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| Error::Ca {
+            path: PathBuf::from("the server's TLS configuration"),
+            reason: e.to_string(),
+        })?
+        .with_client_cert_verifier(verifier.naming_peers(peer))
+        .with_cert_resolver(Arc::new(Single(certified)));
+    config.session_storage = sessions;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 fn certs(path: &Path, pem: &str) -> Vec<Cert> {

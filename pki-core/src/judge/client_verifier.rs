@@ -81,8 +81,12 @@ impl fmt::Display for Rejection {
 /// Where rejections go.
 pub type Sink = Arc<dyn Fn(&Rejection) + Send + Sync>;
 
+/// The peer of the handshake being judged, if known.
+pub type PeerSource = Arc<dyn Fn() -> Option<SocketAddr> + Send + Sync>;
+
 /// The verifier. Build one per set of anchors and CRLs (again when they change); hand each
-/// connection [`ExplainingVerifier::for_peer`] so rejections name the peer.
+/// connection [`ExplainingVerifier::for_peer`], or every connection
+/// [`ExplainingVerifier::naming_peers`], so rejections name the peer.
 ///
 /// A rotated issuing CA keeps its name, and webpki checks a certificate against the first
 /// CRL of its issuer's name that covers it. The CA's CRLs cover their own generation's
@@ -174,9 +178,18 @@ impl ExplainingVerifier {
 
     /// A verifier for one connection whose rejections name `peer`.
     pub fn for_peer(self: &Arc<Self>, peer: SocketAddr) -> Arc<dyn ClientCertVerifier> {
+        let source: PeerSource = Arc::new(move || Some(peer));
+        self.naming_peers(source)
+    }
+
+    /// One verifier for every connection, whose rejections name the peer `source` gives
+    /// when the handshake is judged (a server keeps it where the handshake runs: a task-local
+    /// value, a thread-local). So one TLS configuration serves every connection, instead of
+    /// one built per connection to carry its address.
+    pub fn naming_peers(self: &Arc<Self>, source: PeerSource) -> Arc<dyn ClientCertVerifier> {
         Arc::new(PeerVerifier {
             shared: self.clone(),
-            peer,
+            source,
         })
     }
 
@@ -427,11 +440,18 @@ fn leaf_facts(der: &CertificateDer<'_>) -> Option<LeafFacts> {
     })
 }
 
-/// [`ExplainingVerifier`] for one connection.
-#[derive(Debug)]
+/// [`ExplainingVerifier`] naming the peer its source gives.
 struct PeerVerifier {
     shared: Arc<ExplainingVerifier>,
-    peer: SocketAddr,
+    source: PeerSource,
+}
+
+impl fmt::Debug for PeerVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerVerifier")
+            .field("shared", &self.shared)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientCertVerifier for PeerVerifier {
@@ -450,7 +470,7 @@ impl ClientCertVerifier for PeerVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
         self.shared
-            .verify(Some(self.peer), end_entity, intermediates, now)
+            .verify((self.source)(), end_entity, intermediates, now)
     }
 
     fn verify_tls12_signature(

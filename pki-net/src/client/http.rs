@@ -100,10 +100,16 @@ impl std::fmt::Display for Failure {
 
 /// An alert as RFC 8446 names it (`certificate_expired`, `unknown_ca`, …).
 pub fn alert_name(alert: rustls::AlertDescription) -> String {
-    let debug = format!("{alert:?}");
+    // rustls' variant names, split at each word: `UnknownCA` is unknown_ca (an acronym is one
+    // word), `UnknownPSKIdentity` unknown_psk_identity
+    let debug: Vec<char> = format!("{alert:?}").chars().collect();
     let mut out = String::new();
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
+    for (i, &c) in debug.iter().enumerate() {
+        let word_starts = i > 0
+            && c.is_ascii_uppercase()
+            && (debug[i - 1].is_ascii_lowercase()
+                || debug.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()));
+        if word_starts {
             out.push('_');
         }
         out.push(c.to_ascii_lowercase());
@@ -364,6 +370,12 @@ mod tests {
         assert_eq!(
             alert_name(rustls::AlertDescription::CertificateExpired),
             "certificate_expired"
+        );
+        // the soak's refused devices read 'unknown_c_a' here
+        assert_eq!(alert_name(rustls::AlertDescription::UnknownCA), "unknown_ca");
+        assert_eq!(
+            alert_name(rustls::AlertDescription::UnknownPSKIdentity),
+            "unknown_psk_identity"
         );
     }
 }

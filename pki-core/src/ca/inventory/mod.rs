@@ -19,10 +19,12 @@ use sql::{Connection, Connector, DbError, Row, Value};
 use std::sync::{Arc, Condvar, Mutex};
 use time::OffsetDateTime;
 
-/// Idle connections kept for reuse.
-const POOL: usize = 8;
 /// Connections open at once, at most (more callers wait for one): a server under a burst
-/// never opens more than this to the database.
+/// never opens more than this to the database. Once opened a connection is kept (a server
+/// opens them all at start, [`Inventory::open_pool`]): a connection opened and closed per
+/// burst would leave the process's descriptors above where they were (SQLite keeps a
+/// closed connection's descriptor while another holds a lock on the file), and one needed
+/// when descriptors have run out could not be opened.
 const MAX_OPEN: usize = 16;
 /// Attempts of a write transaction the database asks to retry (busy, serialization).
 const ATTEMPTS: u32 = 5;
@@ -398,6 +400,20 @@ impl Inventory {
         }
     }
 
+    /// Opens every connection the pool may hold (and the writer's) now, so that serving
+    /// never opens one: a server's descriptors are the same after any burst, and a server
+    /// out of descriptors still reaches its database.
+    pub fn open_pool(&self) -> Result<(), Error> {
+        let mut opened = Vec::new();
+        while self.lock().open < MAX_OPEN {
+            opened.push(self.take()?);
+        }
+        for c in opened {
+            self.give_back(c);
+        }
+        self.write(|_| Ok(()))
+    }
+
     /// How many certificates are recorded.
     pub fn count(&self) -> Result<u64, Error> {
         self.read(|c| {
@@ -514,13 +530,7 @@ impl Inventory {
     }
 
     fn give_back(&self, conn: Box<dyn Connection>) {
-        let mut pool = self.lock();
-        if pool.idle.len() < POOL {
-            pool.idle.push(conn);
-        } else {
-            pool.open -= 1;
-        }
-        drop(pool);
+        self.lock().idle.push(conn);
         self.freed.notify_one();
     }
 
@@ -721,6 +731,37 @@ mod tests {
             reason: None,
             pem: Some("PEM".into()),
         }
+    }
+
+    /// Descriptors of this process open on files under `dir`.
+    fn fds_under(dir: &std::path::Path) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .expect("/proc/self/fd")
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.starts_with(dir))
+            .count()
+    }
+
+    #[test]
+    fn an_opened_pool_serves_a_burst_without_a_new_descriptor() {
+        // the soak found a server's descriptors above their baseline after bursts: readers
+        // opened for a burst and closed after it leave SQLite's descriptors behind
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inv = open(dir.path());
+        inv.open_pool().expect("the pool");
+        let opened = fds_under(dir.path());
+        assert_eq!(inv.lock().open, MAX_OPEN);
+        std::thread::scope(|s| {
+            for _ in 0..(2 * MAX_OPEN) {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        inv.count().expect("a read");
+                    }
+                });
+            }
+        });
+        assert_eq!(fds_under(dir.path()), opened, "no descriptor opened or left");
+        assert_eq!(inv.lock().open, MAX_OPEN);
     }
 
     #[test]
