@@ -40,8 +40,11 @@ pub async fn serve(
     // the first byte: until it comes, this connection may be closed to make room when
     // descriptors run out (see `silent`)
     let waiting = server.silent.enter();
+    let mut byte = [0u8; 1];
     let first = tokio::select! {
-        r = tokio::time::timeout(limits.handshake_timeout, tcp.readable()) => r,
+        // a byte to read (or the peer's FIN), not mere readiness: tokio may report a socket
+        // readable with nothing in it, and a silent peer would leave the registry unseen
+        r = tokio::time::timeout(limits.handshake_timeout, tcp.peek(&mut byte)) => r,
         () = waiting.evicted() => {
             metrics.handshake_failed("evicted");
             tracing::debug!(peer = %addr, "closed to make room: silent while descriptors ran out");

@@ -12,8 +12,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// How long a connection must have been silent before it may be closed to make room.
-pub const MIN_SILENCE: Duration = Duration::from_millis(250);
+/// How long a connection must have been silent before it may be closed to make room. A
+/// device's ClientHello follows the TCP handshake's last ACK at once (one that waited in the
+/// kernel's backlog has it there already when accepted), so a tenth of a second is generous.
+pub const MIN_SILENCE: Duration = Duration::from_millis(100);
+
+/// What [`Silent::evict`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evicted {
+    /// This many connections were closed.
+    Closed(usize),
+    /// None was silent long enough; the oldest will be after this long.
+    NoneYet(Duration),
+    /// No connection is silent: every descriptor is held by one that spoke.
+    NoneSilent,
+}
 
 /// The registry (bounded by the connection cap: one entry per connection, removed when its
 /// first byte comes or it ends).
@@ -45,10 +58,11 @@ impl Silent {
         }
     }
 
-    /// Closes up to `n` of the oldest connections silent for at least `min`; how many.
-    pub fn evict(&self, n: usize, min: Duration) -> usize {
+    /// Closes up to `n` of the oldest connections silent for at least `min`; how many, or
+    /// when the oldest will have been silent that long, or that none is silent.
+    pub fn evict(&self, n: usize, min: Duration) -> Evicted {
         let Ok(mut w) = self.waiting.lock() else {
-            return 0;
+            return Evicted::NoneSilent;
         };
         let now = Instant::now();
         let chosen: Vec<u64> = w
@@ -62,7 +76,13 @@ impl Silent {
                 closed.notify_one();
             }
         }
-        chosen.len()
+        if !chosen.is_empty() {
+            return Evicted::Closed(chosen.len());
+        }
+        match w.values().next() {
+            Some((since, _)) => Evicted::NoneYet(min.saturating_sub(now.duration_since(*since))),
+            None => Evicted::NoneSilent,
+        }
     }
 
     /// Connections silent now.
@@ -101,7 +121,11 @@ mod tests {
         let older_too = registry.enter();
         tokio::time::sleep(Duration::from_millis(60)).await;
         let young = registry.enter();
-        assert_eq!(registry.evict(5, Duration::from_millis(50)), 2, "the young one stays");
+        assert_eq!(
+            registry.evict(5, Duration::from_millis(50)),
+            Evicted::Closed(2),
+            "the young one stays"
+        );
         // both were told, at once
         tokio::time::timeout(Duration::from_secs(1), old.evicted())
             .await
@@ -110,7 +134,19 @@ mod tests {
             .await
             .expect("the next is closed");
         assert_eq!(registry.len(), 1);
+        // the young one: not yet, and the listener is told how long to wait, not to back off
+        match registry.evict(5, Duration::from_secs(60)) {
+            Evicted::NoneYet(d) => assert!(
+                d > Duration::from_secs(59) && d <= Duration::from_secs(60),
+                "{d:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
         drop(young);
-        assert!(registry.is_empty(), "a connection that spoke leaves the registry");
+        assert_eq!(registry.evict(5, Duration::ZERO), Evicted::NoneSilent);
+        assert!(
+            registry.is_empty(),
+            "a connection that spoke leaves the registry"
+        );
     }
 }

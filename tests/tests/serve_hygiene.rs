@@ -190,6 +190,50 @@ fn out_of_file_descriptors_accept_backs_off_and_the_server_keeps_serving() {
 }
 
 #[test]
+fn out_of_file_descriptors_silent_peers_make_room_for_a_device() {
+    // 400 peers that connect and say nothing, a server allowed 128 descriptors and a handshake
+    // timeout of 30 s: a device is served at once, not after the silent ones time out. (The
+    // soak found the silent ones unseen: tokio reported them readable with nothing to read.)
+    let dir = TempDir::new("hygiene-evict");
+    let ca = init(&dir, AT, &[]);
+    let config = "handshake_timeout_seconds: 30\nmax_connections: 1000\n";
+    let server = Server::start_with(&ca, AT, &dir, &[], config, Some(128));
+    let hogs: Vec<TcpStream> = (0..400)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", server.port)).ok())
+        .collect();
+    assert_eq!(hogs.len(), 400, "the kernel's backlog took them all");
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    assert_eq!(
+        healthz(&dir, server.port).unwrap().0,
+        200,
+        "{}",
+        server.log()
+    );
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "a device waited {took:?} behind silent peers:\n{}",
+        server.log()
+    );
+    let trust = std::fs::read(dir.join("ca/trust.pem")).unwrap();
+    let metrics = exchange(
+        client_config(&trust, None, AT),
+        server.port,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"",
+    )
+    .unwrap()
+    .1;
+    assert!(
+        metrics.contains("pki_serve_handshake_failures_total{kind=\"evicted\"}"),
+        "{metrics}"
+    );
+    drop(hogs);
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
 fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
     let dir = TempDir::new("hygiene-sigterm");
     let ca = init(&dir, AT, &[]);

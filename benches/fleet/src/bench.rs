@@ -61,18 +61,36 @@ pub async fn measure(
     clients: usize,
     seconds: f64,
     pids: &dyn Fn() -> Vec<u32>,
-    tally_job: &dyn Fn(Arc<Tally>) -> (Arc<dyn Fn() -> u64 + Send + Sync>, Job),
+    tally_job: &dyn Fn(Arc<Tally>) -> crate::drive::Load,
 ) -> Row {
     // warm-up (connections, caches), not counted
     let warm = Arc::new(Tally::default());
     let (next, job) = tally_job(warm);
-    closed_loop(clients, Instant::now() + Duration::from_secs(1), Arc::new(AtomicBool::new(false)), next, job).await;
+    closed_loop(
+        clients,
+        Instant::now() + Duration::from_secs(1),
+        Arc::new(AtomicBool::new(false)),
+        next,
+        job,
+    )
+    .await;
 
     let tally = Arc::new(Tally::default());
     let (next, job) = tally_job(tally.clone());
     let server_cpu = || pids().into_iter().map(cpu_seconds).sum::<f64>();
-    let (s0, g0, t0) = (server_cpu(), cpu_seconds(std::process::id()), Instant::now());
-    closed_loop(clients, t0 + Duration::from_secs_f64(seconds), Arc::new(AtomicBool::new(false)), next, job).await;
+    let (s0, g0, t0) = (
+        server_cpu(),
+        cpu_seconds(std::process::id()),
+        Instant::now(),
+    );
+    closed_loop(
+        clients,
+        t0 + Duration::from_secs_f64(seconds),
+        Arc::new(AtomicBool::new(false)),
+        next,
+        job,
+    )
+    .await;
     let elapsed = t0.elapsed().as_secs_f64();
     let (s1, g1) = (server_cpu(), cpu_seconds(std::process::id()));
     let s = tally.summary();
@@ -91,7 +109,7 @@ pub async fn measure(
 }
 
 /// Jobs of `kind` on `fleet`.
-pub fn fleet_job(fleet: Arc<Fleet>, kind: Kind) -> impl Fn(Arc<Tally>) -> (Arc<dyn Fn() -> u64 + Send + Sync>, Job) {
+pub fn fleet_job(fleet: Arc<Fleet>, kind: Kind) -> impl Fn(Arc<Tally>) -> crate::drive::Load {
     move |tally| crate::drive::honest(fleet.clone(), crate::fleet::Mix::only(kind), tally)
 }
 
@@ -101,7 +119,7 @@ pub fn nginx_job(
     fleet: Arc<Fleet>,
     addr: SocketAddr,
     root: &[u8],
-) -> Result<impl Fn(Arc<Tally>) -> (Arc<dyn Fn() -> u64 + Send + Sync>, Job), String> {
+) -> Result<impl Fn(Arc<Tally>) -> crate::drive::Load, String> {
     let trust = Trust::new(root)?;
     let mut configs = Vec::new();
     for e in fleet.endpoints.iter().take(256) {
@@ -112,7 +130,7 @@ pub fn nginx_job(
     let counter = Arc::new(AtomicU64::new(0));
     Ok(move |tally: Arc<Tally>| {
         let c = counter.clone();
-        let next: Arc<dyn Fn() -> u64 + Send + Sync> = Arc::new(move || c.fetch_add(1, Ordering::Relaxed));
+        let next: crate::drive::Next = Arc::new(move || c.fetch_add(1, Ordering::Relaxed));
         let configs = configs.clone();
         let job: Job = Arc::new(move |n| {
             let config = configs[n as usize % configs.len()].clone();
@@ -153,14 +171,25 @@ impl Floor {
     }
 }
 
-pub fn floor(ca_dir: &Path, fleet: &Fleet, crl: Vec<u8>, iterations: usize) -> Result<Floor, String> {
+pub fn floor(
+    ca_dir: &Path,
+    fleet: &Fleet,
+    crl: Vec<u8>,
+    iterations: usize,
+) -> Result<Floor, String> {
     let ca = pki_core::ca::Ca::open(ca_dir, None).map_err(|e| e.to_string())?;
     let now = crate::fleet::now();
     let signer = pki_core::ca::Signer::new(&ca, now).map_err(|e| e.to_string())?;
     // the server's side: its certificate from the CA, rustls' client verifier with the CRL
-    let server_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
+    let server_key =
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
     let issued = signer
-        .sign_server(&["localhost".into()], &rcgen::PublicKeyData::subject_public_key_info(&server_key), now, time::Duration::days(1))
+        .sign_server(
+            &["localhost".into()],
+            &rcgen::PublicKeyData::subject_public_key_info(&server_key),
+            now,
+            time::Duration::days(1),
+        )
         .map_err(|e| e.to_string())?;
     let mut chain = pem_certs(issued.pem.as_bytes());
     chain.extend(fleet.issuing.iter().cloned());
@@ -201,16 +230,25 @@ pub fn floor(ca_dir: &Path, fleet: &Fleet, crl: Vec<u8>, iterations: usize) -> R
         }
         let start = Instant::now();
         let (_key, body) = csr(&id)?;
-        let mut client = ClientConnection::new(client_config.clone(), name.clone()).map_err(|e| e.to_string())?;
+        let mut client = ClientConnection::new(client_config.clone(), name.clone())
+            .map_err(|e| e.to_string())?;
         let mut server = ServerConnection::new(server_config.clone()).map_err(|e| e.to_string())?;
         let mut buf = Vec::with_capacity(8192);
-        while client.is_handshaking() || server.is_handshaking() || client.wants_write() || server.wants_write() {
+        while client.is_handshaking()
+            || server.is_handshaking()
+            || client.wants_write()
+            || server.wants_write()
+        {
             buf.clear();
             if client.wants_write() {
                 client.write_tls(&mut buf).map_err(|e| e.to_string())?;
                 let s = Instant::now();
-                server.read_tls(&mut buf.as_slice()).map_err(|e| e.to_string())?;
-                server.process_new_packets().map_err(|e| format!("server: {e}"))?;
+                server
+                    .read_tls(&mut buf.as_slice())
+                    .map_err(|e| e.to_string())?;
+                server
+                    .process_new_packets()
+                    .map_err(|e| format!("server: {e}"))?;
                 server_wall += s.elapsed();
                 continue;
             }
@@ -218,15 +256,21 @@ pub fn floor(ca_dir: &Path, fleet: &Fleet, crl: Vec<u8>, iterations: usize) -> R
                 let s = Instant::now();
                 server.write_tls(&mut buf).map_err(|e| e.to_string())?;
                 server_wall += s.elapsed();
-                client.read_tls(&mut buf.as_slice()).map_err(|e| e.to_string())?;
-                client.process_new_packets().map_err(|e| format!("client: {e}"))?;
+                client
+                    .read_tls(&mut buf.as_slice())
+                    .map_err(|e| e.to_string())?;
+                client
+                    .process_new_packets()
+                    .map_err(|e| format!("client: {e}"))?;
                 continue;
             }
             return Err("the in-memory handshake stalled".into());
         }
         let s = Instant::now();
         let der = pki_core::est::body::decode(body.as_bytes()).map_err(|e| e.to_string())?;
-        let request = signer.read_csr(Path::new("floor"), &der).map_err(|e| e.to_string())?;
+        let request = signer
+            .read_csr(Path::new("floor"), &der)
+            .map_err(|e| e.to_string())?;
         signer.sign(&request, &id, now)?;
         server_wall += s.elapsed();
         total_wall += start.elapsed();
@@ -259,7 +303,9 @@ pub async fn fetch_crl(fleet: &Fleet) -> Result<Vec<u8>, String> {
     )
     .await;
     match o {
-        crate::tls::Outcome::Answer { status: 200, body, .. } => Ok(body),
+        crate::tls::Outcome::Answer {
+            status: 200, body, ..
+        } => Ok(body),
         other => Err(format!("GET /crl: {}", crate::fleet::describe(&other))),
     }
 }

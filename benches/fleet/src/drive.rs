@@ -9,14 +9,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The number of the next request.
+pub type Next = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 pub type Job = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// What a measurement runs: the numbering and the job, counting into the tally given.
+pub type Load = (Next, Job);
 
 /// Runs `job` from `clients` tasks until `until` (or `stop`); returns when all have ended.
 pub async fn closed_loop(
     clients: usize,
     until: Instant,
     stop: Arc<AtomicBool>,
-    next: Arc<dyn Fn() -> u64 + Send + Sync>,
+    next: Next,
     job: Job,
 ) {
     let mut tasks = Vec::with_capacity(clients);
@@ -34,9 +40,9 @@ pub async fn closed_loop(
 }
 
 /// The fleet's honest requests in `mix`, counted in `tally`.
-pub fn honest(fleet: Arc<Fleet>, mix: Mix, tally: Arc<Tally>) -> (Arc<dyn Fn() -> u64 + Send + Sync>, Job) {
+pub fn honest(fleet: Arc<Fleet>, mix: Mix, tally: Arc<Tally>) -> Load {
     let counter = fleet.clone();
-    let next: Arc<dyn Fn() -> u64 + Send + Sync> = Arc::new(move || counter.next());
+    let next: Next = Arc::new(move || counter.next());
     let job: Job = Arc::new(move |n| {
         let (fleet, tally, kind) = (fleet.clone(), tally.clone(), mix.at(n));
         Box::pin(async move { fleet.request(kind, n, &tally).await })

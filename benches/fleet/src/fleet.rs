@@ -10,8 +10,8 @@ use crate::tls::{exchange, pem_certs, Outcome, Trust};
 use base64::Engine;
 use pki_core::ca::Ca;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
 use rustls::ClientConfig;
 use rustls_pki_types::CertificateDer;
@@ -68,8 +68,13 @@ impl Mix {
             let kind = Kind::ALL
                 .into_iter()
                 .find(|k| k.name() == name.trim())
-                .ok_or_else(|| format!("'{name}': not one of renew, cacerts, crl, refused, enroll"))?;
-            let n: usize = n.trim().parse().map_err(|_| format!("'{n}': a percentage"))?;
+                .ok_or_else(|| {
+                    format!("'{name}': not one of renew, cacerts, crl, refused, enroll")
+                })?;
+            let n: usize = n
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{n}': a percentage"))?;
             slots.extend(std::iter::repeat_n(kind, n));
         }
         if slots.len() != 100 {
@@ -149,8 +154,10 @@ impl Fleet {
         stop: Arc<AtomicBool>,
     ) -> Result<Arc<Fleet>, String> {
         let ca = Ca::open(ca_dir, None).map_err(|e| e.to_string())?;
-        let trust = Trust::new(&std::fs::read(ca_dir.join("trust.pem")).map_err(|e| e.to_string())?)?;
-        let issuing = pem_certs(&std::fs::read(ca_dir.join("chain.pem")).map_err(|e| e.to_string())?);
+        let trust =
+            Trust::new(&std::fs::read(ca_dir.join("trust.pem")).map_err(|e| e.to_string())?)?;
+        let issuing =
+            pem_certs(&std::fs::read(ca_dir.join("chain.pem")).map_err(|e| e.to_string())?);
         let mut secrets = Vec::with_capacity(n);
         for i in 0..n {
             let id = format!("device-{i:05}");
@@ -195,10 +202,7 @@ impl Fleet {
         let mut endpoints = std::mem::take(&mut *done.lock().map_err(|e| e.to_string())?);
         endpoints.sort_by_key(|(i, _)| *i);
         let mut fleet = Arc::try_unwrap(fleet).map_err(|_| "the fleet is still shared")?;
-        fleet.endpoints = endpoints
-            .into_iter()
-            .map(|(_, e)| Mutex::new(e))
-            .collect();
+        fleet.endpoints = endpoints.into_iter().map(|(_, e)| Mutex::new(e)).collect();
         Ok(Arc::new(fleet))
     }
 
@@ -208,7 +212,9 @@ impl Fleet {
         let (chain, key) = self.issued(outcome, id, key)?;
         Ok(Endpoint {
             id: id.to_string(),
-            config: self.trust.config(Some((chain.clone(), key.clone())), false)?,
+            config: self
+                .trust
+                .config(Some((chain.clone(), key.clone())), false)?,
             chain,
             key,
         })
@@ -244,10 +250,15 @@ impl Fleet {
         key: Vec<u8>,
     ) -> Result<(Vec<CertificateDer<'static>>, Vec<u8>), String> {
         match outcome {
-            Outcome::Answer { status: 200, body, .. } => {
+            Outcome::Answer {
+                status: 200, body, ..
+            } => {
                 let der = pki_core::est::body::decode(&body).map_err(|e| format!("{id}: {e}"))?;
                 let certs = pki_core::est::pkcs7::certificates(&der)?;
-                let leaf = certs.into_iter().next().ok_or("no certificate in the answer")?;
+                let leaf = certs
+                    .into_iter()
+                    .next()
+                    .ok_or("no certificate in the answer")?;
                 let mut chain = vec![CertificateDer::from(leaf)];
                 chain.extend(self.issuing.iter().cloned());
                 Ok((chain, key))
@@ -284,10 +295,13 @@ impl Fleet {
             }
             Kind::Refused => {
                 let r = &self.refused[(n as usize / 100) % self.refused.len()];
-                let (o, t) = exchange(r.config.clone(), self.addr, CACERTS, b"", self.timeout).await;
+                let (o, t) =
+                    exchange(r.config.clone(), self.addr, CACERTS, b"", self.timeout).await;
                 let v = match o {
                     Outcome::Alert(a) if a == r.alert => Verdict::Ok,
-                    other => Verdict::Failed(format!("{} certificate: {}", r.what, describe(&other))),
+                    other => {
+                        Verdict::Failed(format!("{} certificate: {}", r.what, describe(&other)))
+                    }
                 };
                 (v, t)
             }
@@ -297,7 +311,11 @@ impl Fleet {
                     Some((id, secret)) => {
                         let (o, t, key) = self.enroll_request(&id, &secret).await;
                         let v = match o {
-                            Outcome::Answer { status: 503, retry_after: true, .. } => Verdict::Shed,
+                            Outcome::Answer {
+                                status: 503,
+                                retry_after: true,
+                                ..
+                            } => Verdict::Shed,
                             other => match self.issued(other, &id, key) {
                                 Ok(_) => Verdict::Ok,
                                 Err(e) => Verdict::Failed(e),
@@ -337,22 +355,36 @@ impl Fleet {
             "POST /.well-known/est/simplereenroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/pkcs10\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
-        let (o, took) = exchange(config, self.addr, head.as_bytes(), body.as_bytes(), self.timeout).await;
-        if let Outcome::Answer { status: 503, retry_after: true, .. } = o {
+        let (o, took) = exchange(
+            config,
+            self.addr,
+            head.as_bytes(),
+            body.as_bytes(),
+            self.timeout,
+        )
+        .await;
+        if let Outcome::Answer {
+            status: 503,
+            retry_after: true,
+            ..
+        } = o
+        {
             return (Verdict::Shed, took);
         }
         let verdict = match self.issued(o, &id, key) {
-            Ok((chain, key)) => match self.trust.config(Some((chain.clone(), key.clone())), false) {
-                Ok(config) => {
-                    if let Ok(mut e) = self.endpoints[index].lock() {
-                        e.chain = chain;
-                        e.key = key;
-                        e.config = config;
+            Ok((chain, key)) => {
+                match self.trust.config(Some((chain.clone(), key.clone())), false) {
+                    Ok(config) => {
+                        if let Ok(mut e) = self.endpoints[index].lock() {
+                            e.chain = chain;
+                            e.key = key;
+                            e.config = config;
+                        }
+                        Verdict::Ok
                     }
-                    Verdict::Ok
+                    Err(e) => Verdict::Failed(e),
                 }
-                Err(e) => Verdict::Failed(e),
-            },
+            }
             Err(e) => Verdict::Failed(e),
         };
         (verdict, took)
@@ -380,7 +412,11 @@ pub enum Verdict {
 pub fn expect_200(o: Outcome) -> Verdict {
     match o {
         Outcome::Answer { status: 200, .. } => Verdict::Ok,
-        Outcome::Answer { status: 503, retry_after: true, .. } => Verdict::Shed,
+        Outcome::Answer {
+            status: 503,
+            retry_after: true,
+            ..
+        } => Verdict::Shed,
         other => Verdict::Failed(describe(&other)),
     }
 }
@@ -389,7 +425,10 @@ pub fn describe(o: &Outcome) -> String {
     match o {
         Outcome::Answer { status, body, .. } => {
             let text = String::from_utf8_lossy(body);
-            format!("{status} {}", text.trim().chars().take(120).collect::<String>())
+            format!(
+                "{status} {}",
+                text.trim().chars().take(120).collect::<String>()
+            )
         }
         Outcome::Alert(a) => format!("alert {a}"),
         Outcome::Failed(e) => e.clone(),
@@ -410,16 +449,23 @@ pub fn csr(id: &str) -> Result<(Vec<u8>, String), String> {
 
 /// Makes tokens for new devices (`joiner-N`) ahead of the enrollments that use them, as an
 /// operator would, until `stop`.
-fn tokens(ca_dir: PathBuf, tx: std::sync::mpsc::SyncSender<(String, String)>, stop: Arc<AtomicBool>) {
+fn tokens(
+    ca_dir: PathBuf,
+    tx: std::sync::mpsc::SyncSender<(String, String)>,
+    stop: Arc<AtomicBool>,
+) {
     let _ = std::thread::Builder::new()
         .name("tokens".into())
         .spawn(move || {
-            let Ok(ca) = Ca::open(&ca_dir, None) else { return };
+            let Ok(ca) = Ca::open(&ca_dir, None) else {
+                return;
+            };
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let id = format!("joiner-{n:07}");
                 n += 1;
-                let Ok(t) = pki_core::ca::token::make(&ca, &id, time::Duration::hours(24), now()) else {
+                let Ok(t) = pki_core::ca::token::make(&ca, &id, time::Duration::hours(24), now())
+                else {
                     std::thread::sleep(Duration::from_millis(100));
                     continue;
                 };
@@ -443,39 +489,56 @@ fn tokens(ca_dir: PathBuf, tx: std::sync::mpsc::SyncSender<(String, String)>, st
 
 /// The three certificates the server must refuse: a foreign CA's, one of this CA that
 /// expired 35 days ago (past any grace), a revoked one.
-fn refused(ca: &Ca, trust: &Trust, issuing: &[CertificateDer<'static>]) -> Result<Vec<Refused>, String> {
+fn refused(
+    ca: &Ca,
+    trust: &Trust,
+    issuing: &[CertificateDer<'static>],
+) -> Result<Vec<Refused>, String> {
     let e = |e: rcgen::Error| e.to_string();
     // a foreign CA
     let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(e)?;
     let mut root = CertificateParams::default();
-    root.distinguished_name.push(DnType::CommonName, "Foreign Root CA");
+    root.distinguished_name
+        .push(DnType::CommonName, "Foreign Root CA");
     root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    root.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let issuer = Issuer::from_params(&root, &root_key);
     let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(e)?;
     let mut leaf = CertificateParams::default();
-    leaf.distinguished_name.push(DnType::CommonName, "foreign-device");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "foreign-device");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     let foreign = leaf.signed_by(&leaf_key, &issuer).map_err(e)?;
     let mut out = vec![Refused {
         what: "a foreign CA's",
         alert: "unknown_ca",
-        config: trust.config(Some((vec![foreign.der().clone()], leaf_key.serialize_der())), false)?,
+        config: trust.config(
+            Some((vec![foreign.der().clone()], leaf_key.serialize_der())),
+            false,
+        )?,
     }];
     // this CA's, signed 400 days ago (365 days of life), and revoked
     for (what, alert, age) in [
         ("an expired", "certificate_expired", 400),
         ("a revoked", "certificate_revoked", 0),
     ] {
-        let id = if age > 0 { "expired-device" } else { "revoked-device" };
+        let id = if age > 0 {
+            "expired-device"
+        } else {
+            "revoked-device"
+        };
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(e)?;
         let mut params = CertificateParams::default();
         params.distinguished_name.push(DnType::CommonName, id);
         let request = params.serialize_request(&key).map_err(e)?;
         let at = now() - time::Duration::days(age);
-        let issued = pki_core::ca::issue::sign_csr(ca, Path::new("fleet.csr"), request.der(), Some(id), at)
-            .map_err(|e| e.to_string())?;
+        let issued =
+            pki_core::ca::issue::sign_csr(ca, Path::new("fleet.csr"), request.der(), Some(id), at)
+                .map_err(|e| e.to_string())?;
         if age == 0 {
             pki_core::ca::revoke(ca, &issued.serial, "keyCompromise", at)
                 .map_err(|e| e.to_string())?;

@@ -54,7 +54,8 @@ pub async fn run(
     let counter = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (fleet, tally, stop, counter) = (fleet.clone(), tally.clone(), stop.clone(), counter.clone());
+        let (fleet, tally, stop, counter) =
+            (fleet.clone(), tally.clone(), stop.clone(), counter.clone());
         tasks.push(tokio::spawn(async move {
             while Instant::now() < until && !stop.load(Ordering::Relaxed) {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
@@ -87,7 +88,9 @@ async fn one(kind: &str, n: u64, fleet: &Fleet, t: Timeouts, until: Instant) -> 
         // a handshake, then nothing: closed by the header (or idle) timeout
         "handshake-then-silence" => {
             let mut tls = handshake(addr, fleet.anonymous.clone()).await?;
-            closed_within(&mut tls, t.header.max(t.idle) + SLACK).await.map(drop)
+            closed_within(&mut tls, t.header.max(t.idle) + SLACK)
+                .await
+                .map(drop)
         }
         // a body at one byte per second: 408 at the body timeout
         "slow-body" => {
@@ -133,8 +136,14 @@ async fn one(kind: &str, n: u64, fleet: &Fleet, t: Timeouts, until: Instant) -> 
                 closed_within(&mut tcp, t.handshake + SLACK).await.map(drop)
             } else {
                 let mut tls = handshake(addr, fleet.anonymous.clone()).await?;
-                tls.write_all(crate::fleet::CACERTS).await.map_err(|e| format!("write: {e}"))?;
-                tls.get_mut().0.shutdown().await.map_err(|e| format!("shutdown: {e}"))?;
+                tls.write_all(crate::fleet::CACERTS)
+                    .await
+                    .map_err(|e| format!("write: {e}"))?;
+                tls.get_mut()
+                    .0
+                    .shutdown()
+                    .await
+                    .map_err(|e| format!("shutdown: {e}"))?;
                 let answer = closed_within(&mut tls, t.idle + SLACK).await?;
                 // an answer or a plain close are both a server that let go
                 if answer.is_empty() || answer.starts_with(b"HTTP/1.1 200") {
@@ -149,7 +158,9 @@ async fn one(kind: &str, n: u64, fleet: &Fleet, t: Timeouts, until: Instant) -> 
             let mut tls = handshake(addr, fleet.anonymous.clone()).await?;
             let filler = "x".repeat(20 * 1024);
             let req = format!("GET /.well-known/est/cacerts HTTP/1.1\r\nHost: localhost\r\nX-Filler: {filler}\r\nConnection: close\r\n\r\n");
-            tls.write_all(req.as_bytes()).await.map_err(|e| format!("write: {e}"))?;
+            tls.write_all(req.as_bytes())
+                .await
+                .map_err(|e| format!("write: {e}"))?;
             status_is(&closed_within(&mut tls, t.header + SLACK).await?, 431)
         }
         // a body over the limit, announced (Content-Length) or chunked: 413
@@ -158,10 +169,14 @@ async fn one(kind: &str, n: u64, fleet: &Fleet, t: Timeouts, until: Instant) -> 
             let auth = "Authorization: Basic ZGV2aWNlOnRva2Vu\r\n";
             if n % 2 == 0 {
                 let req = format!("POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: 1048576\r\n\r\n");
-                tls.write_all(req.as_bytes()).await.map_err(|e| format!("write: {e}"))?;
+                tls.write_all(req.as_bytes())
+                    .await
+                    .map_err(|e| format!("write: {e}"))?;
             } else {
                 let req = format!("POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: localhost\r\n{auth}Transfer-Encoding: chunked\r\n\r\n");
-                tls.write_all(req.as_bytes()).await.map_err(|e| format!("write: {e}"))?;
+                tls.write_all(req.as_bytes())
+                    .await
+                    .map_err(|e| format!("write: {e}"))?;
                 let chunk = format!("4000\r\n{}\r\n", "A".repeat(0x4000));
                 for _ in 0..6 {
                     if tls.write_all(chunk.as_bytes()).await.is_err() {
@@ -204,7 +219,9 @@ async fn one(kind: &str, n: u64, fleet: &Fleet, t: Timeouts, until: Instant) -> 
                 if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
                     resumed += 1;
                 }
-                tls.write_all(crate::fleet::CACERTS).await.map_err(|e| format!("write: {e}"))?;
+                tls.write_all(crate::fleet::CACERTS)
+                    .await
+                    .map_err(|e| format!("write: {e}"))?;
                 status_is(&closed_within(&mut tls, t.idle + SLACK).await?, 200)?;
                 if i == 10 && resumed == 0 {
                     return Err("no session was resumed".into());
@@ -229,17 +246,26 @@ async fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
     Ok(tcp)
 }
 
-async fn handshake(addr: SocketAddr, config: Arc<ClientConfig>) -> Result<TlsStream<TcpStream>, String> {
+async fn handshake(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+) -> Result<TlsStream<TcpStream>, String> {
     let tcp = connect(addr).await?;
-    tokio::time::timeout(Duration::from_secs(30), TlsConnector::from(config).connect(localhost(), tcp))
-        .await
-        .map_err(|_| "handshake: timed out".to_string())?
-        .map_err(|e| format!("handshake: {e}"))
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        TlsConnector::from(config).connect(localhost(), tcp),
+    )
+    .await
+    .map_err(|_| "handshake: timed out".to_string())?
+    .map_err(|e| format!("handshake: {e}"))
 }
 
 /// Reads until the server closes (EOF, reset or TLS error), at most `limit`: what it sent.
 /// Not closed by then is the failure this module exists to find.
-async fn closed_within(stream: &mut (impl AsyncRead + Unpin), limit: Duration) -> Result<Vec<u8>, String> {
+async fn closed_within(
+    stream: &mut (impl AsyncRead + Unpin),
+    limit: Duration,
+) -> Result<Vec<u8>, String> {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let read = async {

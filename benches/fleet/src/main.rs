@@ -10,6 +10,8 @@
 //!
 //! Loopback only; every run is bounded in requests and time and stops by itself.
 
+#![allow(clippy::print_stdout)] // its output is the result
+
 mod bench;
 mod drive;
 mod fleet;
@@ -27,7 +29,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "pki-fleet", about = "A fleet of devices on loopback for `pki serve`")]
+#[command(
+    name = "pki-fleet",
+    about = "A fleet of devices on loopback for `pki serve`"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -172,7 +177,11 @@ async fn run_bench(a: BenchArgs) -> Result<(), String> {
             "cacerts" => fleet::Kind::Cacerts,
             other => return Err(format!("unknown route {other}")),
         };
-        let name = if kind == fleet::Kind::Renew { "renew" } else { "cacerts (mTLS)" };
+        let name = if kind == fleet::Kind::Renew {
+            "renew"
+        } else {
+            "cacerts (mTLS)"
+        };
         for &c in &a.clients {
             let job = bench::fleet_job(fleet.clone(), kind);
             let row = bench::measure("pki serve", name, c, a.seconds, &|| vec![pid], &job).await;
@@ -189,7 +198,15 @@ async fn run_bench(a: BenchArgs) -> Result<(), String> {
         let job = bench::nginx_job(fleet.clone(), nginx.addr, &root)?;
         let npid = nginx.pid;
         for &c in &a.clients {
-            let row = bench::measure("nginx", "static 200 (mTLS)", c, a.seconds, &|| bench::with_children(npid), &job).await;
+            let row = bench::measure(
+                "nginx",
+                "static 200 (mTLS)",
+                c,
+                a.seconds,
+                &|| bench::with_children(npid),
+                &job,
+            )
+            .await;
             row.print();
             rows.push(row);
         }
@@ -206,9 +223,15 @@ async fn run_bench(a: BenchArgs) -> Result<(), String> {
         floor.rate(cores)
     );
     for &c in &a.clients {
-        let find = |t: &str, r: &str| rows.iter().find(|x| x.target == t && x.route.starts_with(r) && x.clients == c);
+        let find = |t: &str, r: &str| {
+            rows.iter()
+                .find(|x| x.target == t && x.route.starts_with(r) && x.clients == c)
+        };
         if let (Some(p), Some(n)) = (find("pki serve", "cacerts"), find("nginx", "static")) {
-            println!("ratio      {c:>3} clients: pki serve mTLS cacerts / nginx mTLS = {:.2}", p.rate / n.rate);
+            println!(
+                "ratio      {c:>3} clients: pki serve mTLS cacerts / nginx mTLS = {:.2}",
+                p.rate / n.rate
+            );
         }
         if let Some(r) = find("pki serve", "renew") {
             println!(

@@ -75,7 +75,11 @@ fn field(status: &str, name: &str) -> u64 {
 /// counted.
 pub fn fd_targets(pid: u32) -> std::collections::BTreeMap<String, usize> {
     let mut out = std::collections::BTreeMap::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         if let Ok(t) = std::fs::read_link(e.path()) {
             let t = t.display().to_string();
             // socket:[123] and pipe:[456] by kind only
@@ -110,7 +114,12 @@ pub fn children(pid: u32) -> Vec<u32> {
 /// peer closed and the server has not).
 fn close_wait(port: u16) -> u64 {
     let out = Command::new("ss")
-        .args(["-Htn", "state", "close-wait", &format!("( sport = :{port} )")])
+        .args([
+            "-Htn",
+            "state",
+            "close-wait",
+            &format!("( sport = :{port} )"),
+        ])
         .output();
     match out {
         Ok(o) => String::from_utf8_lossy(&o.stdout).lines().count() as u64,
@@ -137,8 +146,12 @@ mod tests {
     #[test]
     fn a_socket_the_peer_closed_is_counted_in_close_wait() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
-        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("{e}"));
+        let port = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .port();
+        let client =
+            std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("{e}"));
         let (held, _) = listener.accept().unwrap_or_else(|e| panic!("{e}"));
         drop(client);
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -164,7 +164,10 @@ fn server_identity() -> Result<(String, String, String), rcgen::Error> {
         let mut p = CertificateParams::default();
         p.distinguished_name.push(DnType::CommonName, cn);
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         p
     };
     let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;

@@ -180,12 +180,24 @@ pub async fn run(a: Args) -> Result<bool, String> {
         if let Ok(mut p) = shared.phase.lock() {
             *p = name.to_string();
         }
-        println!("phase {name:<28} at {:>5.0} s", started.elapsed().as_secs_f64());
+        println!(
+            "phase {name:<28} at {:>5.0} s",
+            started.elapsed().as_secs_f64()
+        );
     };
     // a phase of honest load for `seconds`, beside `hostile` (kind, concurrency) peers
     let pid = served.pid;
-    let run_phase = |name: String, seconds: u64, clients: usize, hostile_kind: Option<(&'static str, usize)>| {
-        let (fleet, shared, mix, stop, probe) = (fleet.clone(), shared.clone(), mix.clone(), stop.clone(), probe.clone());
+    let run_phase = |name: String,
+                     seconds: u64,
+                     clients: usize,
+                     hostile_kind: Option<(&'static str, usize)>| {
+        let (fleet, shared, mix, stop, probe) = (
+            fleet.clone(),
+            shared.clone(),
+            mix.clone(),
+            stop.clone(),
+            probe.clone(),
+        );
         let timeouts = plan.timeouts;
         async move {
             let tally = Arc::new(Tally::default());
@@ -193,9 +205,21 @@ pub async fn run(a: Args) -> Result<bool, String> {
                 *h = tally.clone();
             }
             let until = Instant::now() + Duration::from_secs(seconds);
-            let judged = if name == "nofile-256" { shared.held.clone() } else { shared.hostile.clone() };
+            let judged = if name == "nofile-256" {
+                shared.held.clone()
+            } else {
+                shared.hostile.clone()
+            };
             let peers = hostile_kind.map(|(kind, c)| {
-                tokio::spawn(hostile::run(kind, c, until, stop.clone(), fleet.clone(), timeouts, judged))
+                tokio::spawn(hostile::run(
+                    kind,
+                    c,
+                    until,
+                    stop.clone(),
+                    fleet.clone(),
+                    timeouts,
+                    judged,
+                ))
             });
             if clients > 0 {
                 let (next, job) = honest(fleet.clone(), mix, tally.clone());
@@ -208,7 +232,9 @@ pub async fn run(a: Args) -> Result<bool, String> {
                 let _ = tokio::time::timeout(Duration::from_secs(1), p).await;
             }
             let summary = tally.summary();
-            shared.requests.fetch_add(summary.all.total(), Ordering::Relaxed);
+            shared
+                .requests
+                .fetch_add(summary.all.total(), Ordering::Relaxed);
             if clients > 0 {
                 println!("      honest: {}", summary.describe());
             }
@@ -216,7 +242,9 @@ pub async fn run(a: Args) -> Result<bool, String> {
                 name,
                 sample: probe.read(),
                 fds: crate::probe::fd_targets(pid),
-                requests: shared.requests.load(Ordering::Relaxed) + shared.hostile.total() + shared.held.total(),
+                requests: shared.requests.load(Ordering::Relaxed)
+                    + shared.hostile.total()
+                    + shared.held.total(),
                 honest: summary,
             }
         }
@@ -264,10 +292,16 @@ pub async fn run(a: Args) -> Result<bool, String> {
     let _ = sampler.join();
     let log = served.log.clone();
     let exit = served.stop(Duration::from_secs(30));
-    let lines = std::fs::read_to_string(&log).map(|t| t.lines().count()).unwrap_or(0);
+    let lines = std::fs::read_to_string(&log)
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
     println!("server log: {} ({lines} lines)", log.display());
     let pass = judge(&plan, &ended, &shared.hostile, &shared.held, exit);
-    println!("samples: {}; load average {}", a.csv.display(), crate::load_average());
+    println!(
+        "samples: {}; load average {}",
+        a.csv.display(),
+        crate::load_average()
+    );
     Ok(pass)
 }
 
@@ -293,7 +327,15 @@ fn limit_nofile(pid: u32, soft: Option<u64>) -> Result<rustix::process::Rlimit, 
     use rustix::process::{getrlimit, prlimit, Pid, Resource, Rlimit};
     let pid = Pid::from_raw(pid as i32).ok_or("no pid")?;
     let hard = getrlimit(Resource::Nofile).maximum;
-    prlimit(Some(pid), Resource::Nofile, Rlimit { current: soft, maximum: hard }).map_err(|e| format!("prlimit: {e}"))
+    prlimit(
+        Some(pid),
+        Resource::Nofile,
+        Rlimit {
+            current: soft,
+            maximum: hard,
+        },
+    )
+    .map_err(|e| format!("prlimit: {e}"))
 }
 
 /// Samples every second into `csv` until `stop`.
@@ -303,7 +345,9 @@ fn sample(
     csv: PathBuf,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, String> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&csv).map_err(|e| format!("{}: {e}", csv.display()))?);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&csv).map_err(|e| format!("{}: {e}", csv.display()))?,
+    );
     let _ = writeln!(out, "t_s,phase,requests,honest_ok,honest_failed,honest_shed,rss_anon_kib,vm_hwm_kib,vm_rss_kib,fds,threads,close_wait,cpu_s,db_bytes,wal_bytes,shm_bytes");
     std::thread::Builder::new()
         .name("sampler".into())
@@ -313,7 +357,11 @@ fn sample(
             while !stop.load(Ordering::Relaxed) {
                 let s = probe.read();
                 let phase = shared.phase.lock().map(|p| p.clone()).unwrap_or_default();
-                let running = shared.honest.lock().map(|h| h.summary()).unwrap_or_default();
+                let running = shared
+                    .honest
+                    .lock()
+                    .map(|h| h.summary())
+                    .unwrap_or_default();
                 let requests = shared.requests.load(Ordering::Relaxed)
                     + running.all.total()
                     + shared.hostile.total()
@@ -355,7 +403,13 @@ fn mib(kib: f64) -> f64 {
 }
 
 /// The PASS/FAIL lines; true when all pass.
-fn judge(plan: &Plan, ended: &[Ended], hostile: &Hostile, held: &Hostile, exit: Option<i32>) -> bool {
+fn judge(
+    plan: &Plan,
+    ended: &[Ended],
+    hostile: &Hostile,
+    held: &Hostile,
+    exit: Option<i32>,
+) -> bool {
     let mut all = true;
     let by = |name: &str| ended.iter().find(|e| e.name == name);
     let Some(base) = by("idle-0") else {
@@ -368,7 +422,10 @@ fn judge(plan: &Plan, ended: &[Ended], hostile: &Hostile, held: &Hostile, exit: 
         base.sample.threads
     );
     // after every idle gap: descriptors and threads at the baseline, no CLOSE_WAIT
-    for e in ended.iter().filter(|e| e.name.starts_with("idle-") && e.name != "idle-0") {
+    for e in ended
+        .iter()
+        .filter(|e| e.name.starts_with("idle-") && e.name != "idle-0")
+    {
         let s = &e.sample;
         let ok = s.fds == base.sample.fds && s.threads == base.sample.threads && s.close_wait == 0;
         all &= line(
@@ -451,7 +508,10 @@ fn judge(plan: &Plan, ended: &[Ended], hostile: &Hostile, held: &Hostile, exit: 
         }
     }
     if let (Some(first), Some(last)) = (by("steady-1"), by("last")) {
-        let (a, b) = (first.honest.p99.as_secs_f64(), last.honest.p99.as_secs_f64());
+        let (a, b) = (
+            first.honest.p99.as_secs_f64(),
+            last.honest.p99.as_secs_f64(),
+        );
         all &= line(
             b <= a * 1.2,
             format!(
@@ -504,10 +564,16 @@ fn judge(plan: &Plan, ended: &[Ended], hostile: &Hostile, held: &Hostile, exit: 
     if plan.min_requests > 0 {
         all &= line(
             total >= plan.min_requests,
-            format!("requests in the soak: {total} (at least {})", plan.min_requests),
+            format!(
+                "requests in the soak: {total} (at least {})",
+                plan.min_requests
+            ),
         );
     }
-    all &= line(exit == Some(0), format!("SIGTERM: pki serve exited {exit:?}"));
+    all &= line(
+        exit == Some(0),
+        format!("SIGTERM: pki serve exited {exit:?}"),
+    );
     println!("{}", if all { "SOAK PASSED" } else { "SOAK FAILED" });
     all
 }
@@ -537,7 +603,9 @@ mod tests {
 
     #[test]
     fn the_slope_of_a_line_is_its_slope() {
-        let pts: Vec<(f64, f64)> = (0..5).map(|i| (i as f64 * 1e6, 100.0 + 3.0 * i as f64)).collect();
+        let pts: Vec<(f64, f64)> = (0..5)
+            .map(|i| (i as f64 * 1e6, 100.0 + 3.0 * i as f64))
+            .collect();
         assert!((slope(&pts) * 1e6 - 3.0).abs() < 1e-9);
         assert_eq!(slope(&[(1.0, 1.0)]), 0.0);
     }

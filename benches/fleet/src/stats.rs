@@ -127,7 +127,9 @@ impl Tally {
             all,
             p50: percentile(&l, 0.50),
             p99: percentile(&l, 0.99),
-            max: l.last().map_or(Duration::ZERO, |&m| Duration::from_micros(m.into())),
+            max: l
+                .last()
+                .map_or(Duration::ZERO, |&m| Duration::from_micros(m.into())),
             reasons: t.reasons.clone(),
             skipped: t.skipped,
         }
@@ -208,9 +210,20 @@ mod tests {
         let t = Tally::default();
         t.record(Kind::Renew, &Verdict::Ok, Duration::from_millis(1));
         t.record(Kind::Renew, &Verdict::Shed, Duration::from_millis(1));
-        t.record(Kind::Crl, &Verdict::Failed("x".into()), Duration::from_millis(1));
+        t.record(
+            Kind::Crl,
+            &Verdict::Failed("x".into()),
+            Duration::from_millis(1),
+        );
         let s = t.summary();
-        assert_eq!(s.all, Counts { ok: 1, shed: 1, failed: 1 });
+        assert_eq!(
+            s.all,
+            Counts {
+                ok: 1,
+                shed: 1,
+                failed: 1
+            }
+        );
         assert!((s.success_rate() - 0.5).abs() < 1e-9);
     }
 }

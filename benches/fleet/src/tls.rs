@@ -264,7 +264,9 @@ fn failure(e: &std::io::Error) -> Outcome {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        Some(Error::AlertReceived(alert)) => Outcome::Alert(pki_net::client::http::alert_name(*alert)),
+        Some(Error::AlertReceived(alert)) => {
+            Outcome::Alert(pki_net::client::http::alert_name(*alert))
+        }
         Some(other) => Outcome::Failed(format!("TLS: {other}")),
         None => Outcome::Failed(format!("I/O: {e}")),
     }

@@ -372,7 +372,10 @@ mod tests {
             "certificate_expired"
         );
         // the soak's refused devices read 'unknown_c_a' here
-        assert_eq!(alert_name(rustls::AlertDescription::UnknownCA), "unknown_ca");
+        assert_eq!(
+            alert_name(rustls::AlertDescription::UnknownCA),
+            "unknown_ca"
+        );
         assert_eq!(
             alert_name(rustls::AlertDescription::UnknownPSKIdentity),
             "unknown_psk_identity"

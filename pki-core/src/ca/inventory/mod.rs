@@ -760,7 +760,11 @@ mod tests {
                 });
             }
         });
-        assert_eq!(fds_under(dir.path()), opened, "no descriptor opened or left");
+        assert_eq!(
+            fds_under(dir.path()),
+            opened,
+            "no descriptor opened or left"
+        );
         assert_eq!(inv.lock().open, MAX_OPEN);
     }
 
