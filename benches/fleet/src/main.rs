@@ -223,6 +223,12 @@ async fn run_bench(a: BenchArgs) -> Result<(), String> {
         floor.rate(cores)
     );
     for &c in &a.clients {
+        // a closed loop of c clients at rate r waits c / r on average (Little's law): the
+        // least mean latency any server could show here, the generator sharing the cores
+        println!(
+            "bound      {c:>3} clients at the floor's rate: a mean latency of at least {:.1} ms (clients / rate)",
+            c as f64 / floor.rate(cores) * 1000.0
+        );
         let find = |t: &str, r: &str| {
             rows.iter()
                 .find(|x| x.target == t && x.route.starts_with(r) && x.clients == c)

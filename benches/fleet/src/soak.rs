@@ -1,5 +1,6 @@
 //! The soak: `pki serve` on a CA made for the run, a fleet enrolled through it, then phases —
-//! warm-up; an idle gap (the baseline); rounds of steady honest load, honest load beside
+//! warm-up (honest load, then every hostile kind briefly, in the full soak); an idle gap (the
+//! baseline); rounds of steady honest load, honest load beside
 //! each hostile kind in turn, and an idle gap; the server's open-file limit lowered to 256
 //! while 1,000 hostile connections are held; an idle gap; a last steady phase — with the
 //! server's process sampled from /proc every second into a CSV. Judged at the end in
@@ -66,6 +67,10 @@ pub struct Args {
 /// How long each part lasts.
 struct Plan {
     warm_up: u64,
+    /// Seconds of each hostile kind at the end of the warm-up (0: none), so that what is
+    /// bounded (the TLS session cache, the allocator's arenas at their working size) has
+    /// reached its bound before the baseline.
+    warm_kind: u64,
     idle: u64,
     steady: u64,
     hostile: u64,
@@ -106,6 +111,7 @@ impl Plan {
         let (warm_up, idle, steady, hostile, rounds, limited, last, min_requests) = defaults;
         Plan {
             warm_up,
+            warm_kind: if a.short { 0 } else { 8 },
             idle,
             steady: a.steady.unwrap_or(steady),
             hostile: a.hostile.unwrap_or(hostile),
@@ -252,6 +258,21 @@ pub async fn run(a: Args) -> Result<bool, String> {
 
     phase("warm-up");
     ended.push(run_phase("warm-up".into(), plan.warm_up, a.clients, None).await);
+    if plan.warm_kind > 0 {
+        for kind in KINDS {
+            let name = format!("warm-up:{kind}");
+            phase(&name);
+            ended.push(
+                run_phase(
+                    name,
+                    plan.warm_kind,
+                    a.clients,
+                    Some((kind, concurrency(kind))),
+                )
+                .await,
+            );
+        }
+    }
     phase("idle-0");
     ended.push(run_phase("idle-0".into(), plan.idle, 0, None).await);
     for r in 1..=plan.rounds {
@@ -261,14 +282,15 @@ pub async fn run(a: Args) -> Result<bool, String> {
         for kind in KINDS {
             let name = format!("hostile-{r}:{kind}");
             phase(&name);
-            let concurrency = match kind {
-                "silent" => 200,
-                "handshake-then-silence" => 100,
-                "slow-body" => 50,
-                "resumption-burst" => 4,
-                _ => 8,
-            };
-            ended.push(run_phase(name, plan.hostile, a.clients, Some((kind, concurrency))).await);
+            ended.push(
+                run_phase(
+                    name,
+                    plan.hostile,
+                    a.clients,
+                    Some((kind, concurrency(kind))),
+                )
+                .await,
+            );
         }
         let name = format!("idle-{r}");
         phase(&name);
@@ -303,6 +325,17 @@ pub async fn run(a: Args) -> Result<bool, String> {
         crate::load_average()
     );
     Ok(pass)
+}
+
+/// Peers of `kind` at once in a hostile phase.
+fn concurrency(kind: &str) -> usize {
+    match kind {
+        "silent" => 200,
+        "handshake-then-silence" => 100,
+        "slow-body" => 50,
+        "resumption-burst" => 4,
+        _ => 8,
+    }
 }
 
 /// The environment that picks the server's allocator.
