@@ -133,7 +133,7 @@ pub struct Fleet {
 /// long before now), the default device policy.
 pub fn make_ca(dir: &Path) -> Result<Ca, String> {
     let at = now() - time::Duration::days(730);
-    pki_core::ca::init(dir, "Fleet", &pki_core::Policy::default(), None, at)
+    pki_core::ca::init(dir, "Fleet", &pki_core::Policy::default(), None, None, at)
         .map_err(|e| e.to_string())
 }
 

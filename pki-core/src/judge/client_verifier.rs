@@ -480,7 +480,7 @@ impl ClientCertVerifier for PeerVerifier {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
         let verified = tls12_signature(message, cert, dss);
-        self.shared.signature(Some(self.peer), cert, verified)
+        self.shared.signature((self.source)(), cert, verified)
     }
 
     fn verify_tls13_signature(
@@ -490,7 +490,7 @@ impl ClientCertVerifier for PeerVerifier {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
         let verified = tls13_signature(message, cert, dss);
-        self.shared.signature(Some(self.peer), cert, verified)
+        self.shared.signature((self.source)(), cert, verified)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
