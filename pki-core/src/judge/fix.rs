@@ -136,9 +136,13 @@ pub fn fill(findings: &mut [Finding], m: &Material, leaf: Option<&Cert>) {
         ("URL", &url),
     ];
     // a server whose anchors the store's CA cannot reach: every fix through that CA would
-    // be refused by `pki repair` (nothing it issues is accepted there)
+    // be refused by `pki repair` (nothing it issues is accepted there). The CA's bundles are
+    // read only when a fix goes through it (an audit of healthy stores reads nothing more).
+    let through_ca = findings.iter().any(|f| f.fix.contains("--ca DIR"));
     let foreign = match (&ca_dir, &m.trust_override, m.layout) {
-        (Some(dir), Some(_), Some(Layout::Managed)) if reaches(dir, &m.anchors) == Some(false) => {
+        (Some(dir), Some(_), Some(Layout::Managed))
+            if through_ca && reaches(dir, &m.anchors) == Some(false) =>
+        {
             Some(foreign_anchors(&m.anchors))
         }
         _ => None,
