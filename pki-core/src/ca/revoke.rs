@@ -47,10 +47,7 @@ pub fn crl(ca: &Ca, at: OffsetDateTime) -> Result<Crls, Error> {
     let mut files = Vec::new();
     for generation in &ca.config.issuers {
         let der = sign_crl(ca, generation, number, &revoked, at)?;
-        let pem = pem::encode_config(
-            &pem::Pem::new("X509 CRL", der),
-            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-        );
+        let pem = crate::read::decode::encode_pem("X509 CRL", &der);
         let name = format!("{}.crl", generation.id);
         atomic::write(&dir, &name, pem.as_bytes(), 0o644)
             .map_err(|e| Error::io(dir.join(&name), e))?;

@@ -13,7 +13,7 @@ use crate::judge::verify::Purpose;
 use crate::lifecycle::authority::Authority;
 use crate::policy::{KeyKind, Policy};
 use crate::read::cert::sha256_hex;
-use crate::read::decode::Decoded;
+use crate::read::decode::{encode_pem, Decoded};
 use crate::read::input::MAX_STORE_ENTRIES;
 use crate::read::key::Key;
 use crate::read::password::Password;
@@ -479,13 +479,8 @@ pub(crate) fn pkcs8_pem(key: &KeyPair) -> String {
         Some(rest) if der[0] == 0x30 && rest.len() >= 32 => {
             let mut v1 = V1_PREFIX.to_vec();
             v1.extend_from_slice(&rest[..32]);
-            pem_encode("PRIVATE KEY", &v1)
+            encode_pem("PRIVATE KEY", &v1)
         }
         _ => key.serialize_pem(),
     }
-}
-
-fn pem_encode(label: &str, der: &[u8]) -> String {
-    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-    pem::encode_config(&pem::Pem::new(label, der), config)
 }

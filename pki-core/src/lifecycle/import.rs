@@ -17,7 +17,7 @@ use crate::judge::possession::prove;
 use crate::judge::verify::Purpose;
 use crate::policy::Policy;
 use crate::read::cert::Cert;
-use crate::read::decode::{decode_opts, Decoded, Options};
+use crate::read::decode::{decode_opts, encode_pem, Decoded, Options};
 use crate::read::input::{Read, MAX_STORE_ENTRIES};
 use crate::read::key::Key;
 use crate::read::password::Password;
@@ -120,7 +120,7 @@ pub fn import(req: &Import) -> Result<Outcome, Error> {
     }
     let key_pem = key
         .pkcs8_der()
-        .map(|der| pem("PRIVATE KEY", &der))
+        .map(|der| encode_pem("PRIVATE KEY", &der))
         .ok_or_else(|| {
             Error::refused(
                 &key.origin.path,
@@ -332,9 +332,4 @@ fn chain(leaf: &Cert, certs: &[Cert]) -> Vec<Cert> {
         current = issuer;
     }
     out
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let config = ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF);
-    ::pem::encode_config(&::pem::Pem::new(label, der), config)
 }

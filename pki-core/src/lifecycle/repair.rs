@@ -1011,10 +1011,7 @@ fn request(
     let key = crate::lifecycle::enroll::new_key(&req.policy, dir)?;
     let csr = crate::lifecycle::enroll::csr(&id, &key).map_err(|e| Error::ca(dir, e))?;
     let pending = crate::lifecycle::enroll::pkcs8_pem(&key);
-    let pem = pem::encode_config(
-        &pem::Pem::new("CERTIFICATE REQUEST", csr),
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    );
+    let pem = crate::read::decode::encode_pem("CERTIFICATE REQUEST", &csr);
     let writes = vec![
         FileWrite {
             name: store::PENDING_KEY.into(),

@@ -376,8 +376,7 @@ impl Parsed {
 
     /// The certificate as PEM.
     pub fn der_pem(&self) -> Vec<u8> {
-        let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-        pem::encode_config(&pem::Pem::new("CERTIFICATE", self.der.to_vec()), config).into_bytes()
+        crate::read::decode::encode_pem("CERTIFICATE", &self.der).into_bytes()
     }
 
     /// A CA certificate: basicConstraints with cA set.

@@ -53,6 +53,13 @@ pub struct Options<'a> {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// `der` as PEM under `label` (`CERTIFICATE`, `PRIVATE KEY`, `X509 CRL`, …), with LF line
+/// ends: how pki writes every PEM file (RFC 7468).
+pub fn encode_pem(label: &str, der: &[u8]) -> String {
+    let config = ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF);
+    ::pem::encode_config(&::pem::Pem::new(label, der), config)
+}
+
 /// Reads every certificate, key and CRL in `bytes`, which came from `path`.
 pub fn decode(path: &Path, bytes: &[u8]) -> Decoded {
     decode_opts(path, bytes, &Options::default())
