@@ -3,7 +3,7 @@
 //! the same generator against nginx (mutual TLS, the CA's trust bundle, a static 200); and
 //! the cryptographic floor of one renewal measured in the same run.
 
-use crate::drive::{closed_loop, Job};
+use crate::drive::{closed_loop, paced, Job};
 use crate::fleet::{csr, expect_200, Fleet, Kind, CACERTS};
 use crate::probe::{children, cpu_seconds};
 use crate::stats::Tally;
@@ -23,6 +23,8 @@ pub struct Row {
     pub target: &'static str,
     pub route: &'static str,
     pub clients: usize,
+    /// The schedule, requests per second, when paced; `None` for a closed loop.
+    pub offered: Option<f64>,
     pub rate: f64,
     pub p50: Duration,
     pub p99: Duration,
@@ -34,11 +36,16 @@ pub struct Row {
 
 impl Row {
     pub fn print(&self) {
+        let pace = match self.offered {
+            Some(r) => format!("paced {r:.0}/s"),
+            None => "closed loop".into(),
+        };
         println!(
-            "{:<10} {:<16} {:>3} clients {:>8.0}/s  p50 {:>6.1} ms  p99 {:>6.1} ms  failed {:>3}  CPU/request: server {:.2} ms, generator {:.2} ms",
+            "{:<10} {:<16} {:>3} clients {:<14} {:>8.0}/s  p50 {:>6.1} ms  p99 {:>6.1} ms  failed {:>3}  CPU/request: server {:.2} ms, generator {:.2} ms",
             self.target,
             self.route,
             self.clients,
+            pace,
             self.rate,
             ms(self.p50),
             ms(self.p99),
@@ -49,16 +56,33 @@ impl Row {
     }
 }
 
+async fn drive(
+    clients: usize,
+    offered: Option<f64>,
+    until: Instant,
+    next: crate::drive::Next,
+    job: Job,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    match offered {
+        Some(rate) => paced(clients, rate, until, stop, next, job).await,
+        None => closed_loop(clients, until, stop, next, job).await,
+    }
+}
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Runs `job` from `clients` closed-loop clients for `seconds` (after a second of warm-up)
-/// and measures it; `pids` are the server's processes (CPU).
+/// Runs `job` from `clients` clients for `seconds` (after a second of warm-up) and
+/// measures it: in a closed loop, or paced at `offered` requests per second (the latency
+/// then counts from when each request was due); `pids` are the server's processes (CPU).
+#[allow(clippy::too_many_arguments)]
 pub async fn measure(
     target: &'static str,
     route: &'static str,
     clients: usize,
+    offered: Option<f64>,
     seconds: f64,
     pids: &dyn Fn() -> Vec<u32>,
     tally_job: &dyn Fn(Arc<Tally>) -> crate::drive::Load,
@@ -66,10 +90,10 @@ pub async fn measure(
     // warm-up (connections, caches), not counted
     let warm = Arc::new(Tally::default());
     let (next, job) = tally_job(warm);
-    closed_loop(
+    drive(
         clients,
+        offered,
         Instant::now() + Duration::from_secs(1),
-        Arc::new(AtomicBool::new(false)),
         next,
         job,
     )
@@ -83,10 +107,10 @@ pub async fn measure(
         cpu_seconds(std::process::id()),
         Instant::now(),
     );
-    closed_loop(
+    drive(
         clients,
+        offered,
         t0 + Duration::from_secs_f64(seconds),
-        Arc::new(AtomicBool::new(false)),
         next,
         job,
     )
@@ -99,6 +123,7 @@ pub async fn measure(
         target,
         route,
         clients,
+        offered,
         rate: s.all.ok as f64 / elapsed,
         p50: s.p50,
         p99: s.p99,
@@ -132,12 +157,13 @@ pub fn nginx_job(
         let c = counter.clone();
         let next: crate::drive::Next = Arc::new(move || c.fetch_add(1, Ordering::Relaxed));
         let configs = configs.clone();
-        let job: Job = Arc::new(move |n| {
+        let job: Job = Arc::new(move |n, due| {
             let config = configs[n as usize % configs.len()].clone();
             let tally = tally.clone();
             Box::pin(async move {
+                let late = due.elapsed();
                 let (o, took) = exchange(config, addr, CACERTS, b"", Duration::from_secs(30)).await;
-                tally.record(Kind::Cacerts, &expect_200(o), took);
+                tally.record(Kind::Cacerts, &expect_200(o), late + took);
             })
         });
         (next, job)

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// What one honest request is.
@@ -277,7 +277,9 @@ impl Fleet {
     }
 
     /// Runs the `n`th honest request of `mix` and counts it in `tally`.
-    pub async fn request(&self, kind: Kind, n: u64, tally: &Tally) {
+    pub async fn request(&self, kind: Kind, n: u64, due: Instant, tally: &Tally) {
+        // time spent waiting for a free client after the request was due is latency too
+        let late = due.elapsed();
         // the kind is n's place in the mix's 100; skewing the endpoint by n / 100 gives each
         // endpoint every kind in turn
         let index = ((n + 37 * (n / 100)) as usize) % self.endpoints.len().max(1);
@@ -330,7 +332,7 @@ impl Fleet {
                 }
             }
         };
-        tally.record(kind, &verdict, took);
+        tally.record(kind, &verdict, late + took);
     }
 
     fn config_of(&self, index: usize) -> Arc<ClientConfig> {

@@ -66,6 +66,10 @@ struct BenchArgs {
     /// Routes: renew, cacerts.
     #[arg(long, default_value = "renew,cacerts", value_delimiter = ',')]
     routes: Vec<String>,
+    /// Renewal rates (per second) to pace the most clients of `--clients` at, after the
+    /// closed loops: the latency a fleet arriving at that rate sees (empty: none).
+    #[arg(long, default_value = "1000", value_delimiter = ',')]
+    paced: Vec<f64>,
     /// Skip nginx.
     #[arg(long)]
     no_nginx: bool,
@@ -184,10 +188,27 @@ async fn run_bench(a: BenchArgs) -> Result<(), String> {
         };
         for &c in &a.clients {
             let job = bench::fleet_job(fleet.clone(), kind);
-            let row = bench::measure("pki serve", name, c, a.seconds, &|| vec![pid], &job).await;
+            let row =
+                bench::measure("pki serve", name, c, None, a.seconds, &|| vec![pid], &job).await;
             row.print();
             rows.push(row);
         }
+    }
+    let most = a.clients.iter().copied().max().unwrap_or(64);
+    for &rate in a.paced.iter().filter(|r| **r > 0.0) {
+        let job = bench::fleet_job(fleet.clone(), fleet::Kind::Renew);
+        let row = bench::measure(
+            "pki serve",
+            "renew",
+            most,
+            Some(rate),
+            a.seconds,
+            &|| vec![pid],
+            &job,
+        )
+        .await;
+        row.print();
+        rows.push(row);
     }
     let crl = bench::fetch_crl(&fleet).await?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -202,6 +223,7 @@ async fn run_bench(a: BenchArgs) -> Result<(), String> {
                 "nginx",
                 "static 200 (mTLS)",
                 c,
+                None,
                 a.seconds,
                 &|| bench::with_children(npid),
                 &job,
@@ -230,8 +252,9 @@ async fn run_bench(a: BenchArgs) -> Result<(), String> {
             c as f64 / floor.rate(cores) * 1000.0
         );
         let find = |t: &str, r: &str| {
-            rows.iter()
-                .find(|x| x.target == t && x.route.starts_with(r) && x.clients == c)
+            rows.iter().find(|x| {
+                x.target == t && x.route.starts_with(r) && x.clients == c && x.offered.is_none()
+            })
         };
         if let (Some(p), Some(n)) = (find("pki serve", "cacerts"), find("nginx", "static")) {
             println!(
@@ -247,6 +270,15 @@ async fn run_bench(a: BenchArgs) -> Result<(), String> {
                 floor.rate(cores)
             );
         }
+    }
+    for r in rows.iter().filter(|r| r.offered.is_some()) {
+        println!(
+            "paced      {} clients, renewals due at {:.0}/s: {:.0}/s answered, p99 {:.1} ms from when each was due",
+            r.clients,
+            r.offered.unwrap_or_default(),
+            r.rate,
+            bench::ms(r.p99)
+        );
     }
     println!("load average {}", load_average());
     served.stop(std::time::Duration::from_secs(10));
