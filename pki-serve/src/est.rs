@@ -11,7 +11,7 @@
 //! unknown, used or expired, 403 a certificate or subject not allowed, 408 a body too slow,
 //! 413 a body too large, 503 (+ `Retry-After`) when the issuance queue is full.
 
-use crate::commit::Failed;
+use crate::commit::{Coming, Failed};
 use crate::connection::Peer;
 use crate::routes::{busy, ok, text, Reply};
 use crate::Server;
@@ -40,6 +40,7 @@ pub async fn simpleenroll(server: &Server, peer: &Peer, req: Request<Incoming>) 
         Ok(csr) => csr,
         Err((status, why)) => return deny(peer, "simpleenroll", who, status, why),
     };
+    let coming = server.committer.coming();
     let state = server.state();
     let policy = &state.ca.policy;
     let hash = pki_core::ca::token::hash(&secret);
@@ -84,8 +85,8 @@ pub async fn simpleenroll(server: &Server, peer: &Peer, req: Request<Incoming>) 
         "simpleenroll",
         &csr,
         &device_id,
-        Some(hash),
-        None,
+        Grounds::Token(hash),
+        coming,
     )
     .await
 }
@@ -172,6 +173,7 @@ pub async fn simplereenroll(server: &Server, peer: &Peer, req: Request<Incoming>
         Ok(csr) => csr,
         Err((status, why)) => return deny(peer, route, who, status, why),
     };
+    let coming = server.committer.coming();
     let state = server.state();
     let now = server.settings.clock.now();
     if now > current.not_after + state.grace {
@@ -232,8 +234,8 @@ pub async fn simplereenroll(server: &Server, peer: &Peer, req: Request<Incoming>
         route,
         &csr,
         &record.device_id,
-        None,
-        Some(current.serial.clone()),
+        Grounds::Renewal(current.serial.clone()),
+        coming,
     )
     .await
 }
@@ -267,16 +269,28 @@ fn same_device(csr: &Csr, current: &Cert, device_id: &str) -> Result<(), String>
     Ok(())
 }
 
-/// Signs, commits, answers with the certificate.
+/// What an issuance is granted on, recorded with it.
+enum Grounds {
+    /// A one-time token (its hash), spent by the commit.
+    Token(String),
+    /// The current certificate (its serial), which the new one replaces.
+    Renewal(String),
+}
+
+/// Signs, commits, answers with the certificate; `coming` counts it until it is queued.
 async fn issue(
     server: &Server,
     peer: &Peer,
     route: &'static str,
     csr: &Csr,
     device_id: &str,
-    token: Option<String>,
-    renews: Option<String>,
+    grounds: Grounds,
+    coming: Coming,
 ) -> Reply {
+    let (token, renews) = match grounds {
+        Grounds::Token(hash) => (Some(hash), None),
+        Grounds::Renewal(serial) => (None, Some(serial)),
+    };
     let state = server.state();
     let now = server.settings.clock.now();
     let issued = match state.signer.sign(csr, device_id, now) {
@@ -294,7 +308,7 @@ async fn issue(
         token,
         renews,
     };
-    match server.committer.commit(issuance).await {
+    match server.committer.commit(issuance, coming).await {
         Ok(Ok(())) => {}
         Ok(Err(refusal)) => {
             let status = match refusal {

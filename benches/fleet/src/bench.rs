@@ -77,7 +77,6 @@ pub fn ms(d: Duration) -> f64 {
 /// Runs `job` from `clients` clients for `seconds` (after a second of warm-up) and
 /// measures it: in a closed loop, or paced at `offered` requests per second (the latency
 /// then counts from when each request was due); `pids` are the server's processes (CPU).
-#[allow(clippy::too_many_arguments)]
 pub async fn measure(
     target: &'static str,
     route: &'static str,
