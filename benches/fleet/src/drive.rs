@@ -116,7 +116,15 @@ mod tests {
             })
         });
         let until = Instant::now() + Duration::from_millis(60);
-        paced(1, 1000.0, until, Arc::new(AtomicBool::new(false)), next, job).await;
+        paced(
+            1,
+            1000.0,
+            until,
+            Arc::new(AtomicBool::new(false)),
+            next,
+            job,
+        )
+        .await;
         let late = late.lock().unwrap().clone();
         assert!(late.len() >= 3, "{late:?}");
         // one client at ≥ 5 ms each sends at most 12 before the deadline, though 60 were due

@@ -68,7 +68,7 @@ struct BenchArgs {
     routes: Vec<String>,
     /// Renewal rates (per second) to pace the most clients of `--clients` at, after the
     /// closed loops: the latency a fleet arriving at that rate sees (empty: none).
-    #[arg(long, default_value = "1000", value_delimiter = ',')]
+    #[arg(long, default_value = "1000,1200", value_delimiter = ',')]
     paced: Vec<f64>,
     /// Skip nginx.
     #[arg(long)]
