@@ -65,9 +65,12 @@ pub async fn paced(
         tasks.push(tokio::spawn(async move {
             loop {
                 let k = slot.fetch_add(1, Ordering::Relaxed);
-                let due = start + Duration::from_secs_f64(k as f64 / rate);
                 // a schedule fallen behind ends at the deadline too, as wrk2's does
-                if due >= until || Instant::now() >= until || stop.load(Ordering::Relaxed) {
+                let due = match due_at(start, k, rate) {
+                    Some(due) if due < until => due,
+                    _ => break,
+                };
+                if Instant::now() >= until || stop.load(Ordering::Relaxed) {
                     break;
                 }
                 tokio::time::sleep_until(due.into()).await;
@@ -78,6 +81,16 @@ pub async fn paced(
     for t in tasks {
         let _ = t.await;
     }
+}
+
+/// When slot `k` of a schedule of `rate` per second from `start` is due; `None` for a rate
+/// that is not a positive number, or a slot past what an `Instant` holds (a rate so small
+/// that it never comes).
+fn due_at(start: Instant, k: u64, rate: f64) -> Option<Instant> {
+    if rate.is_nan() || rate <= 0.0 {
+        return None;
+    }
+    start.checked_add(Duration::try_from_secs_f64(k as f64 / rate).ok()?)
 }
 
 /// The fleet's honest requests in `mix`, counted in `tally`.
@@ -135,6 +148,24 @@ mod tests {
                 *l >= Duration::from_millis(4 * k as u64),
                 "request {k} was {l:?} late"
             );
+        }
+    }
+
+    /// Slot k is due k / rate seconds after the start; a rate too small for the clock, or
+    /// not a positive number, has no slot due (no panic in `Duration::from_secs_f64`).
+    #[test]
+    fn a_slot_is_due_k_over_rate_after_the_start_or_never() {
+        let start = Instant::now();
+        assert_eq!(due_at(start, 0, 1000.0), Some(start));
+        assert_eq!(
+            due_at(start, 3, 1000.0),
+            Some(start + Duration::from_millis(3))
+        );
+        assert_eq!(due_at(start, 0, 1e-30), Some(start));
+        assert_eq!(due_at(start, 1, 1e-30), None);
+        assert_eq!(due_at(start, u64::MAX, 1e-300), None);
+        for bad in [0.0, -5.0, f64::NAN] {
+            assert_eq!(due_at(start, 1, bad), None, "{bad}");
         }
     }
 

@@ -67,8 +67,8 @@ struct BenchArgs {
     #[arg(long, default_value = "renew,cacerts", value_delimiter = ',')]
     routes: Vec<String>,
     /// Renewal rates (per second) to pace the most clients of `--clients` at, after the
-    /// closed loops: the latency a fleet arriving at that rate sees (empty: none).
-    #[arg(long, default_value = "1000,1200", value_delimiter = ',')]
+    /// closed loops: the latency a fleet arriving at that rate sees (0: none).
+    #[arg(long, default_value = "1000,1200", value_delimiter = ',', value_parser = rate)]
     paced: Vec<f64>,
     /// Skip nginx.
     #[arg(long)]
@@ -83,6 +83,16 @@ struct BenchArgs {
     /// attach (its pid is printed), before measuring.
     #[arg(long, default_value_t = 0)]
     pause: u64,
+}
+
+/// A `--paced` rate: a finite number of renewals per second, 0 or more (0: not paced).
+fn rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!(
+            "a rate is renewals per second, a finite number, 0 or more (0: none), not '{s}'"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -293,4 +303,32 @@ pub fn load_average() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paced(value: &str) -> Result<Vec<f64>, String> {
+        let arg = format!("--paced={value}");
+        match Cli::try_parse_from(["pki-fleet", "bench", arg.as_str()]) {
+            Ok(Cli {
+                command: Command::Bench(a),
+            }) => Ok(a.paced),
+            Ok(_) => Err("not bench".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// A rate that is not a finite number, 0 or more, is refused with the value named (a
+    /// tiny one panicked in the schedule, NaN and negatives were dropped without a word).
+    #[test]
+    fn a_paced_rate_is_a_finite_number_zero_or_more() {
+        assert_eq!(paced("1000,1200"), Ok(vec![1000.0, 1200.0]));
+        assert_eq!(paced("0"), Ok(vec![0.0]));
+        for bad in ["-5", "NaN", "inf", "", "fast", "1000,-1"] {
+            let e = paced(bad).expect_err(bad);
+            assert!(e.contains("renewals per second"), "{bad}: {e}");
+        }
+    }
 }
