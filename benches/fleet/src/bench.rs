@@ -37,7 +37,7 @@ pub struct Row {
 impl Row {
     pub fn print(&self) {
         let pace = match self.offered {
-            Some(r) => format!("paced {r:.0}/s"),
+            Some(r) => format!("paced {r}/s"),
             None => "closed loop".into(),
         };
         println!(

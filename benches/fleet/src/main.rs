@@ -283,7 +283,7 @@ async fn run_bench(a: BenchArgs) -> Result<(), String> {
     }
     for r in rows.iter().filter(|r| r.offered.is_some()) {
         println!(
-            "paced      {} clients, renewals due at {:.0}/s: {:.0}/s answered, p99 {:.1} ms from when each was due",
+            "paced      {} clients, renewals due at {}/s: {:.0}/s answered, p99 {:.1} ms from when each was due",
             r.clients,
             r.offered.unwrap_or_default(),
             r.rate,
