@@ -114,7 +114,9 @@ pub async fn measure(
         job,
     )
     .await;
-    let elapsed = t0.elapsed().as_secs_f64();
+    // a schedule whose last slot was due well before the deadline ends early: the rate is
+    // still over the whole window (a closed loop always runs to its deadline)
+    let elapsed = t0.elapsed().as_secs_f64().max(seconds);
     let (s1, g1) = (server_cpu(), cpu_seconds(std::process::id()));
     let s = tally.summary();
     let n = s.all.ok.max(1) as f64;
@@ -332,5 +334,29 @@ pub async fn fetch_crl(fleet: &Fleet) -> Result<Vec<u8>, String> {
             status: 200, body, ..
         } => Ok(body),
         other => Err(format!("GET /crl: {}", crate::fleet::describe(&other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::Verdict;
+
+    /// Paced at 0.5/s for half a second, one request is due (at the start): the rate is one
+    /// over the half second, not one over the few microseconds the lone request took.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_schedule_that_ends_early_is_rated_over_its_whole_window() {
+        let load = |tally: Arc<Tally>| -> crate::drive::Load {
+            let counter = Arc::new(AtomicU64::new(0));
+            let next: crate::drive::Next =
+                Arc::new(move || counter.fetch_add(1, Ordering::Relaxed));
+            let job: Job = Arc::new(move |_, due| {
+                let tally = tally.clone();
+                Box::pin(async move { tally.record(Kind::Renew, &Verdict::Ok, due.elapsed()) })
+            });
+            (next, job)
+        };
+        let row = measure("test", "renew", 4, Some(0.5), 0.5, &Vec::new, &load).await;
+        assert!(row.rate > 0.0 && row.rate <= 2.0, "{}/s", row.rate);
     }
 }
