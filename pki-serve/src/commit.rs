@@ -7,8 +7,8 @@
 //! their issuance into a transaction (or they are refused on the way). While any is coming,
 //! the thread waits up to [`LINGER`] for it before committing (PostgreSQL's `commit_delay`
 //! with `commit_siblings`, counted exactly): without it, a fleet renewing at 1,300/s
-//! committed 1.6 issuances per transaction, each with its fsync; with it, 5.7. A lone
-//! request is never delayed.
+//! committed 1.6 issuances per transaction, each with its fsync; with it, 5.7. A request
+//! with nothing else in flight is never delayed.
 
 use crate::metrics::Metrics;
 use pki_core::ca::inventory::{Issuance, Refusal};
