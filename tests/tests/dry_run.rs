@@ -280,3 +280,81 @@ fn a_dry_run_refuses_what_the_command_would_refuse() {
     assert!(run.stderr.contains("expired"), "{}", run.stderr);
     assert_eq!(snapshot(dir.path()), before);
 }
+
+/// An enrollment a crash cut short after its key reached the disk: the dry run of the same
+/// command names that key (it is taken again), not a new one, changes nothing, and the run
+/// that follows does take it.
+#[test]
+fn a_dry_run_over_an_interrupted_enrollment_names_the_key_it_takes_again() {
+    use pki_tests::pki_env;
+    let dir = TempDir::new("dry-run-interrupted");
+    let ca = init(&dir, "2025-06-01T00:00:00Z", &[]);
+    let mut checked = 0;
+    for step in 1.. {
+        let device = format!("dev-{step}");
+        let store = dir.join(&device);
+        let args = [
+            "enroll",
+            store.to_str().unwrap(),
+            "--ca",
+            ca.to_str().unwrap(),
+            "--device-id",
+            &device,
+            "--at",
+            AT,
+        ];
+        let out = pki_env(args, &[("PKI_CRASH_AFTER", &step.to_string())]);
+        if out.code != -1 {
+            assert_eq!(out.code, 0, "step {step}: {}", out.stderr);
+            break;
+        }
+        // the key that reached the disk, whole, under its name or its temporary one
+        let left = std::fs::read_dir(&store).ok().and_then(|entries| {
+            entries.flatten().find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name == "device.key" || name.starts_with(".device.key.tmp-"))
+                    .then(|| std::fs::read(e.path()).unwrap())
+            })
+        });
+        if store.join("store.yaml").exists() {
+            continue; // the crash came after the last write: enrolled, nothing to plan
+        }
+        // the crashed process left the CA inventory's write-ahead log, which SQLite folds
+        // back into the database on the next open, whatever the command: done first (a dry
+        // run of another device), so the snapshot in `dry` sees what this dry run changes
+        let other = dir.join("other");
+        let recover = [
+            "enroll",
+            other.to_str().unwrap(),
+            "--ca",
+            ca.to_str().unwrap(),
+            "--device-id",
+            "other",
+            "--at",
+            AT,
+            "--dry-run",
+        ];
+        assert_eq!(pki(recover).code, 0);
+        let plan = dry(&dir, &args);
+        let key = plan.json()["key"].as_str().unwrap().to_string();
+        match &left {
+            Some(bytes) if bytes.ends_with(b"-----END PRIVATE KEY-----\n") => {
+                assert!(
+                    key.contains("interrupted enrollment") && key.contains("taken again"),
+                    "step {step}: {key}"
+                );
+                assert!(!key.contains("a new"), "step {step}: {key}");
+                let run = pki(args);
+                assert_eq!(run.code, 0, "step {step}: {}", run.stderr);
+                assert_eq!(
+                    &std::fs::read(store.join("device.key")).unwrap(),
+                    bytes,
+                    "step {step}: the key the plan named"
+                );
+                checked += 1;
+            }
+            _ => assert!(key.starts_with("a new"), "step {step}: {key}"),
+        }
+    }
+    assert!(checked > 0, "no crash step left a key");
+}

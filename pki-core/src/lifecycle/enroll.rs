@@ -104,10 +104,13 @@ fn plan(req: &Enrollment, authority: &dyn Authority, policy: &Policy) -> Result<
             let key = device_key(req, policy, authority)?;
             format!("the key in {} ({})", path.display(), key_name(&key))
         }
-        None => {
-            new_key(policy, &req.store)?; // refuses what cannot be made here (RSA)
-            format!("a new {} key made in the store", policy.key_algorithm)
-        }
+        None => match planned_leftover(req) {
+            Some(leftover) => leftover,
+            None => {
+                new_key(policy, &req.store)?; // refuses what cannot be made here (RSA)
+                format!("a new {} key made in the store", policy.key_algorithm)
+            }
+        },
     };
     let planned = authority
         .plan(&req.device_id, req.policy.as_ref(), req.at)?
@@ -290,6 +293,17 @@ fn interrupted(jail: &Jail, device_id: &str) -> Option<Entry> {
 /// it into place (`.device.key.tmp-PID`, whole: written and fsynced before the rename), which
 /// is then renamed, as that run would have done. `None` when the key was lost.
 fn resumed_key(jail: &Jail, entry: &Entry) -> Option<KeyPair> {
+    let (name, pem) = leftover_key(jail, entry)?;
+    if name != store::DEVICE_KEY {
+        jail.rename(&name, store::DEVICE_KEY).ok()?;
+        jail.sync("").ok()?;
+    }
+    KeyPair::from_pem(&pem).ok()
+}
+
+/// Where the key of the interrupted enrollment `entry` is, and its PEM, read only (see
+/// [`resumed_key`]); `None` when the key was lost.
+fn leftover_key(jail: &Jail, entry: &Entry) -> Option<(String, String)> {
     let after = entry
         .files
         .iter()
@@ -301,25 +315,38 @@ fn resumed_key(jail: &Jail, entry: &Entry) -> Option<KeyPair> {
             .filter(|bytes| sha256_hex(bytes) == after)
             .and_then(|bytes| String::from_utf8(bytes).ok())
     };
-    let pem = match holds(store::DEVICE_KEY) {
-        Some(pem) => pem,
-        // renamed only into a free name (never over a file, though that could only hold the
-        // same bytes: see `interrupted`)
-        None if jail.kind(store::DEVICE_KEY).is_none() => {
-            let prefix = format!(".{}.tmp-", store::DEVICE_KEY);
-            let listed = jail.list("", Some(MAX_STORE_ENTRIES)).ok()?;
-            let (tmp, pem) = listed
-                .iter()
-                .filter(|e| e.kind == Kind::File)
-                .filter_map(|e| e.name().filter(|n| n.starts_with(&prefix)))
-                .find_map(|name| holds(name).map(|pem| (name.to_string(), pem)))?;
-            jail.rename(&tmp, store::DEVICE_KEY).ok()?;
-            jail.sync("").ok()?;
-            pem
-        }
-        None => return None,
-    };
-    KeyPair::from_pem(&pem).ok()
+    if let Some(pem) = holds(store::DEVICE_KEY) {
+        return Some((store::DEVICE_KEY.to_string(), pem));
+    }
+    // renamed only into a free name (never over a file, though that could only hold the
+    // same bytes: see `interrupted`)
+    if jail.kind(store::DEVICE_KEY).is_some() {
+        return None;
+    }
+    let prefix = format!(".{}.tmp-", store::DEVICE_KEY);
+    let listed = jail.list("", Some(MAX_STORE_ENTRIES)).ok()?;
+    listed
+        .iter()
+        .filter(|e| e.kind == Kind::File)
+        .filter_map(|e| e.name().filter(|n| n.starts_with(&prefix)))
+        .find_map(|name| holds(name).map(|pem| (name.to_string(), pem)))
+}
+
+/// The key a dry run would say `write` takes again: the one an interrupted enrollment of
+/// this device left in the store (its file and kind), read only.
+fn planned_leftover(req: &Enrollment) -> Option<String> {
+    if req.key.is_some() || !req.store.is_dir() {
+        return None;
+    }
+    let jail = Jail::open(&req.store).ok()?;
+    let entry = interrupted(&jail, &req.device_id)?;
+    let (name, pem) = leftover_key(&jail, &entry)?;
+    let key = KeyPair::from_pem(&pem).ok()?;
+    Some(format!(
+        "the key an interrupted enrollment left in {} ({}), taken again",
+        req.store.join(&name).display(),
+        key_name(&key)
+    ))
 }
 
 /// The bytes of the key file `name` when pki can have written it: a regular file in the
