@@ -358,3 +358,72 @@ fn a_dry_run_over_an_interrupted_enrollment_names_the_key_it_takes_again() {
     }
     assert!(checked > 0, "no crash step left a key");
 }
+
+/// The key an interrupted enrollment left, under a policy (given now) that refuses its
+/// algorithm: the run that would take it again is refused by the CA, so the dry run is refused
+/// too (naming the key's file), not told "taken again".
+#[test]
+fn a_dry_run_refuses_a_left_key_the_policy_refuses() {
+    use pki_tests::pki_env;
+    let dir = TempDir::new("dry-run-left-refused");
+    let ca = init(&dir, "2025-06-01T00:00:00Z", &[]);
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/device.yaml");
+    let ed_only = std::fs::read_to_string(shipped)
+        .unwrap()
+        .replace("key_algorithm: ecdsa-p256", "key_algorithm: ed25519")
+        .replace(
+            "accepted_keys: [ecdsa-p256, ecdsa-p384, ed25519]",
+            "accepted_keys: [ed25519]",
+        );
+    assert!(ed_only.contains("accepted_keys: [ed25519]"));
+    let policy = dir.join("ed-only.yaml");
+    std::fs::write(&policy, ed_only).unwrap();
+    // the first crash steps that leave the key: under its temporary name, then as device.key
+    let mut checked = Vec::new();
+    for step in 1.. {
+        let device = format!("dev-{step}");
+        let store = dir.join(&device);
+        let args = [
+            "enroll",
+            store.to_str().unwrap(),
+            "--ca",
+            ca.to_str().unwrap(),
+            "--device-id",
+            &device,
+            "--at",
+            AT,
+        ];
+        let out = pki_env(args, &[("PKI_CRASH_AFTER", &step.to_string())]);
+        assert_eq!(out.code, -1, "step {step}: no key was left before the end");
+        let Some(left) = std::fs::read_dir(&store).unwrap().flatten().find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name == "device.key" || name.starts_with(".device.key.tmp-")).then_some(name)
+        }) else {
+            continue;
+        };
+        let mut with_policy = args.to_vec();
+        with_policy.extend(["--policy", policy.to_str().unwrap()]);
+        let before = snapshot(&store);
+        let mut dry = with_policy.clone();
+        dry.push("--dry-run");
+        let plan = pki(&dry);
+        assert_eq!(plan.code, 2, "step {step}: {}{}", plan.stdout, plan.stderr);
+        assert!(
+            plan.stderr.contains(&left) && plan.stderr.contains("policy"),
+            "step {step}: {}",
+            plan.stderr
+        );
+        assert_eq!(snapshot(&store), before, "step {step}: the dry run wrote");
+        let run = pki(&with_policy);
+        assert_eq!(
+            run.code, 2,
+            "step {step}: the run is refused too: {}",
+            run.stderr
+        );
+        checked.push(left);
+        if checked.iter().any(|n| n == "device.key") {
+            break;
+        }
+    }
+    assert!(checked[0].starts_with(".device.key.tmp-"), "{checked:?}");
+}

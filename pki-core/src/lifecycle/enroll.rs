@@ -105,7 +105,15 @@ fn plan(req: &Enrollment, authority: &dyn Authority, policy: &Policy) -> Result<
             format!("the key in {} ({})", path.display(), key_name(&key))
         }
         None => match planned_leftover(req) {
-            Some(leftover) => leftover,
+            Some((path, key)) => {
+                // the CA refuses it as it would the brought key: the run that takes it fails
+                refuse_by_policy(&path, &key, policy, authority)?;
+                format!(
+                    "the key an interrupted enrollment left in {} ({}), taken again",
+                    path.display(),
+                    key_name(&key)
+                )
+            }
             None => {
                 new_key(policy, &req.store)?; // refuses what cannot be made here (RSA)
                 format!("a new {} key made in the store", policy.key_algorithm)
@@ -333,8 +341,8 @@ fn leftover_key(jail: &Jail, entry: &Entry) -> Option<(String, String)> {
 }
 
 /// The key a dry run would say `write` takes again: the one an interrupted enrollment of
-/// this device left in the store (its file and kind), read only.
-fn planned_leftover(req: &Enrollment) -> Option<String> {
+/// this device left in the store (its file's path, and the key), read only.
+fn planned_leftover(req: &Enrollment) -> Option<(PathBuf, KeyPair)> {
     if req.key.is_some() || !req.store.is_dir() {
         return None;
     }
@@ -342,11 +350,7 @@ fn planned_leftover(req: &Enrollment) -> Option<String> {
     let entry = interrupted(&jail, &req.device_id)?;
     let (name, pem) = leftover_key(&jail, &entry)?;
     let key = KeyPair::from_pem(&pem).ok()?;
-    Some(format!(
-        "the key an interrupted enrollment left in {} ({}), taken again",
-        req.store.join(&name).display(),
-        key_name(&key)
-    ))
+    Some((req.store.join(name), key))
 }
 
 /// The bytes of the key file `name` when pki can have written it: a regular file in the
@@ -382,18 +386,31 @@ fn device_key(
         return new_key(policy, &req.store);
     };
     let key = read_key(path, req.password.as_ref())?;
-    if authority.policy().is_some() {
-        use rcgen::PublicKeyData;
-        use x509_parser::prelude::FromDer;
-        let der = key.subject_public_key_info();
-        if let Ok((_, spki)) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&der) {
-            let algorithm = crate::read::cert::key_algorithm(&spki);
-            if let Some(why) = policy.refuses_key(&algorithm) {
-                return Err(Error::refused(path, format!("holds {why}")));
-            }
+    refuse_by_policy(path, &key, policy, authority)?;
+    Ok(key)
+}
+
+/// Refuses (2, naming `path`) the key read from it when the CA here would refuse it under
+/// `policy`; a server's policy is its own, so nothing is refused then.
+fn refuse_by_policy(
+    path: &Path,
+    key: &KeyPair,
+    policy: &Policy,
+    authority: &dyn Authority,
+) -> Result<(), Error> {
+    if authority.policy().is_none() {
+        return Ok(());
+    }
+    use rcgen::PublicKeyData;
+    use x509_parser::prelude::FromDer;
+    let der = key.subject_public_key_info();
+    if let Ok((_, spki)) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&der) {
+        let algorithm = crate::read::cert::key_algorithm(&spki);
+        if let Some(why) = policy.refuses_key(&algorithm) {
+            return Err(Error::refused(path, format!("holds {why}")));
         }
     }
-    Ok(key)
+    Ok(())
 }
 
 /// The one private key in `path` (PEM or DER, PKCS#8, SEC1 or PKCS#1; an encrypted one opened
