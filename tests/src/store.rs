@@ -82,3 +82,15 @@ pub fn set_mode(path: &Path, mode: u32) {
 
 #[cfg(not(unix))]
 pub fn set_mode(_path: &Path, _mode: u32) {}
+
+/// The key a crashed enrollment left in `store`: its file name (`device.key`, or the
+/// temporary `.device.key.tmp-PID` it was written to before the rename) and its bytes.
+pub fn key_left(store: &Path) -> Option<(String, Vec<u8>)> {
+    fs::read_dir(store).ok()?.flatten().find_map(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        (name == "device.key" || name.starts_with(".device.key.tmp-")).then(|| {
+            let bytes = fs::read(e.path()).expect("read the key left");
+            (name, bytes)
+        })
+    })
+}

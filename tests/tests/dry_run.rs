@@ -309,13 +309,7 @@ fn a_dry_run_over_an_interrupted_enrollment_names_the_key_it_takes_again() {
             break;
         }
         // the key that reached the disk, whole, under its name or its temporary one
-        let left = std::fs::read_dir(&store).ok().and_then(|entries| {
-            entries.flatten().find_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                (name == "device.key" || name.starts_with(".device.key.tmp-"))
-                    .then(|| std::fs::read(e.path()).unwrap())
-            })
-        });
+        let left = pki_tests::store::key_left(&store).map(|(_, bytes)| bytes);
         if store.join("store.yaml").exists() {
             continue; // the crash came after the last write: enrolled, nothing to plan
         }
@@ -395,10 +389,7 @@ fn a_dry_run_refuses_a_left_key_the_policy_refuses() {
         ];
         let out = pki_env(args, &[("PKI_CRASH_AFTER", &step.to_string())]);
         assert_eq!(out.code, -1, "step {step}: no key was left before the end");
-        let Some(left) = std::fs::read_dir(&store).unwrap().flatten().find_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name == "device.key" || name.starts_with(".device.key.tmp-")).then_some(name)
-        }) else {
+        let Some((left, _)) = pki_tests::store::key_left(&store) else {
             continue;
         };
         let mut with_policy = args.to_vec();

@@ -646,17 +646,9 @@ fn a_store_enrolled_over_the_server_is_told_the_server_and_its_fixes_work() {
     assert_eq!(server.stop(), 0);
 }
 
-/// The key a crashed enrollment left on disk: `device.key`, or the temporary file it was
-/// written to before being renamed into place.
+/// The bytes of the key a crashed enrollment left on disk (see [`pki_tests::store::key_left`]).
 fn key_left(store: &Path) -> Option<Vec<u8>> {
-    let entries = std::fs::read_dir(store).ok()?;
-    entries
-        .flatten()
-        .find(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name == "device.key" || name.starts_with(".device.key.tmp-")
-        })
-        .map(|e| std::fs::read(e.path()).unwrap())
+    pki_tests::store::key_left(store).map(|(_, bytes)| bytes)
 }
 
 /// A crash at any write step of a first enrollment is resumed by running the same command
